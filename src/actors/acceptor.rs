@@ -1,0 +1,51 @@
+//! The listener: each accepted TCP stream becomes a ConnectionActor.
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tracing::{debug, warn, Instrument, Span};
+
+use super::connection::ConnectionSpawner;
+use crate::proto::Direction;
+
+/// Pause after an accept error (out of file descriptors, say) before trying again.
+const ACCEPT_ERROR_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A running accept loop; dropping `stop` or sending on it ends the loop,
+/// and awaiting `done` tells when the listener is closed.
+pub struct Acceptor {
+    pub stop: oneshot::Sender<()>,
+    pub done: actix_rt::task::JoinHandle<()>,
+}
+
+impl Acceptor {
+    /// Accepts on `listener` until stopped.
+    pub fn spawn(listener: TcpListener, spawner: ConnectionSpawner, span: Span) -> Acceptor {
+        let (stop, stopped) = oneshot::channel();
+        let done = actix_rt::spawn(accept_loop(listener, spawner, stopped).instrument(span));
+        Acceptor { stop, done }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    spawner: ConnectionSpawner,
+    mut stop: oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, remote)) => {
+                    let _ = stream.set_nodelay(true);
+                    let conn = spawner.spawn(stream, Direction::Inbound, Some(remote.to_string()));
+                    debug!(%conn, %remote, "accepted");
+                }
+                Err(error) => {
+                    warn!(%error, "accept failed");
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                }
+            }
+        }
+    }
+    debug!("listener closed");
+}

@@ -1,0 +1,246 @@
+//! `ConnectionActor`: one stream, framed both ways; frames in become typed messages to the PeerActor.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_util::codec::{Encoder, FramedRead};
+use tracing::{debug, trace, Instrument, Span};
+
+use super::peer::{
+    Advertise, AdvertiseReply, Broadcast, Closed, Custom, Direct, DirectAck, Malformed, Opened,
+    PeerActor, Ping, Pong, ReadEnded, Test,
+};
+use crate::codec::{CodecError, FrameCodec};
+use crate::config::NodeConfig;
+use crate::proto::{Body, ConnId, Direction, DisconnectReason, Frame, FrameError};
+
+/// Most bytes the writer gathers from its queue into one write.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
+
+/// What the PeerActor tells a connection.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub enum ToConnection {
+    /// Queue a frame for writing.
+    Send(Frame),
+    /// Flush what is queued, then close.
+    Close(DisconnectReason),
+}
+
+/// Owns one stream (TCP, or an in-memory duplex): reads frames as a
+/// `StreamHandler` over `FramedRead`, writes them through a bounded queue.
+pub struct ConnectionActor<S> {
+    conn: ConnId,
+    dir: Direction,
+    remote: Option<String>,
+    peer: Addr<PeerActor>,
+    stream: Option<S>,
+    queue: Option<mpsc::Sender<Frame>>,
+    reason: Option<DisconnectReason>,
+    max_frame_len: usize,
+    send_queue_frames: usize,
+    close_timeout: std::time::Duration,
+    span: Span,
+}
+
+/// Makes ConnectionActors for one node: numbers them and wires them to its PeerActor.
+#[derive(Clone)]
+pub struct ConnectionSpawner {
+    peer: Addr<PeerActor>,
+    ids: Arc<AtomicU64>,
+    config: Arc<NodeConfig>,
+    span: Span,
+}
+
+impl ConnectionSpawner {
+    /// A spawner for the node whose PeerActor is `peer`.
+    pub fn new(peer: Addr<PeerActor>, config: Arc<NodeConfig>, span: Span) -> Self {
+        ConnectionSpawner {
+            peer,
+            ids: Arc::new(AtomicU64::new(1)),
+            config,
+            span,
+        }
+    }
+
+    /// Starts a ConnectionActor on `stream`.
+    pub fn spawn<S>(&self, stream: S, dir: Direction, remote: Option<String>) -> ConnId
+    where
+        S: AsyncRead + AsyncWrite + Unpin + 'static,
+    {
+        let conn = ConnId(self.ids.fetch_add(1, Ordering::Relaxed));
+        ConnectionActor {
+            conn,
+            dir,
+            remote,
+            peer: self.peer.clone(),
+            stream: Some(stream),
+            queue: None,
+            reason: None,
+            max_frame_len: self.config.max_frame_len,
+            send_queue_frames: self.config.send_queue_frames.max(1),
+            close_timeout: self.config.close_timeout,
+            span: self.span.clone(),
+        }
+        .start();
+        conn
+    }
+}
+
+impl<S> ConnectionActor<S> {
+    fn stop_with(&mut self, reason: DisconnectReason, ctx: &mut Context<Self>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + 'static,
+    {
+        self.reason.get_or_insert(reason);
+        ctx.stop();
+    }
+}
+
+impl<S> Actor for ConnectionActor<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let Some(stream) = self.stream.take() else {
+            return ctx.stop();
+        };
+        let (read, write) = tokio::io::split(stream);
+        ctx.add_stream(FramedRead::new(read, FrameCodec::new(self.max_frame_len)));
+        let (tx, rx) = mpsc::channel(self.send_queue_frames);
+        self.queue = Some(tx);
+        let writer = write_loop(write, rx).instrument(self.span.clone());
+        ctx.spawn(writer.into_actor(self).map(|result, act, ctx| {
+            if let Err(error) = result {
+                let _e = act.span.enter();
+                debug!(conn = %act.conn, %error, "write failed");
+            }
+            act.stop_with(DisconnectReason::Closed, ctx);
+        }));
+        self.peer.do_send(Opened {
+            conn: self.conn,
+            dir: self.dir.clone(),
+            remote: self.remote.clone(),
+            outbox: ctx.address().recipient(),
+        });
+    }
+
+    fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {
+        self.peer.do_send(Closed {
+            conn: self.conn,
+            reason: self.reason.unwrap_or(DisconnectReason::Closed),
+        });
+        Running::Stop
+    }
+}
+
+/// Writes queued frames, several per write when they pile up; ends (and
+/// shuts the stream) when the queue's sender is dropped and the queue is empty.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut out: W,
+    mut queue: mpsc::Receiver<Frame>,
+) -> Result<(), CodecError> {
+    let mut codec = FrameCodec::new(usize::MAX);
+    let mut buf = BytesMut::new();
+    while let Some(frame) = queue.recv().await {
+        codec.encode(frame, &mut buf)?;
+        while buf.len() < WRITE_BATCH_BYTES {
+            match queue.try_recv() {
+                Ok(frame) => codec.encode(frame, &mut buf)?,
+                Err(_) => break,
+            }
+        }
+        out.write_all(&buf).await?;
+        buf.clear();
+    }
+    out.flush().await?;
+    out.shutdown().await?;
+    Ok(())
+}
+
+impl<S> Handler<ToConnection> for ConnectionActor<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    type Result = ();
+
+    fn handle(&mut self, msg: ToConnection, ctx: &mut Context<Self>) {
+        match msg {
+            ToConnection::Send(frame) => {
+                let Some(queue) = &self.queue else { return };
+                if let Err(mpsc::error::TrySendError::Full(_)) = queue.try_send(frame) {
+                    debug!(parent: &self.span, conn = %self.conn, "send queue full, dropping slow peer");
+                    self.stop_with(DisconnectReason::SlowPeer, ctx);
+                }
+            }
+            ToConnection::Close(reason) => {
+                self.reason.get_or_insert(reason);
+                // Dropping the sender lets the writer flush what is queued and
+                // shut the stream; a peer that never reads gets `close_timeout`.
+                self.queue = None;
+                ctx.run_later(self.close_timeout, |act, ctx| {
+                    act.stop_with(DisconnectReason::Closed, ctx)
+                });
+            }
+        }
+    }
+}
+
+impl<S> StreamHandler<Result<Result<Frame, FrameError>, CodecError>> for ConnectionActor<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    fn handle(
+        &mut self,
+        item: Result<Result<Frame, FrameError>, CodecError>,
+        ctx: &mut Context<Self>,
+    ) {
+        let conn = self.conn;
+        match item {
+            Ok(Ok(frame)) => {
+                trace!(parent: &self.span, %conn, bytes = frame.wire_len(), "frame in");
+                route(&self.peer, conn, frame);
+            }
+            Ok(Err(error)) => self.peer.do_send(Malformed { conn, error }),
+            Err(CodecError::TooLong { max }) => {
+                self.peer.do_send(Malformed {
+                    conn,
+                    error: FrameError::TooLong { max },
+                });
+                self.stop_with(DisconnectReason::FrameTooLong, ctx);
+            }
+            Err(CodecError::Io(error)) => {
+                debug!(parent: &self.span, %conn, %error, "read failed");
+            }
+        }
+    }
+
+    /// The remote side stopped sending. The PeerActor answers what came before
+    /// (its mailbox is in order), then tells this connection to close, so a
+    /// reply to the last frame is still written.
+    fn finished(&mut self, _ctx: &mut Context<Self>) {
+        self.reason.get_or_insert(DisconnectReason::Closed);
+        self.peer.do_send(ReadEnded { conn: self.conn });
+    }
+}
+
+/// Sends a frame to the PeerActor as the typed message of its kind.
+fn route(peer: &Addr<PeerActor>, conn: ConnId, frame: Frame) {
+    match frame.body() {
+        Body::Ping { .. } => peer.do_send(Ping { conn, frame }),
+        Body::Pong { .. } => peer.do_send(Pong { conn, frame }),
+        Body::Advertise => peer.do_send(Advertise { conn, frame }),
+        Body::AdvertiseReply { .. } => peer.do_send(AdvertiseReply { conn, frame }),
+        Body::Broadcast { .. } => peer.do_send(Broadcast { conn, frame }),
+        Body::Test { .. } => peer.do_send(Test { conn, frame }),
+        Body::Direct { .. } => peer.do_send(Direct { conn, frame }),
+        Body::DirectAck { .. } => peer.do_send(DirectAck { conn, frame }),
+        Body::Custom => peer.do_send(Custom { conn, frame }),
+    }
+}

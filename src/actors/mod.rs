@@ -1,0 +1,10 @@
+//! The thin executors of the protocol: PeerActor, ConnectionActor, RegistryActor, and the listener.
+
+pub mod acceptor;
+pub mod connection;
+pub mod peer;
+pub mod registry;
+
+pub use connection::{ConnectionActor, ConnectionSpawner, ToConnection};
+pub use peer::PeerActor;
+pub use registry::RegistryActor;

@@ -1,0 +1,452 @@
+//! `PeerActor`: one per node; runs the `NodeState` and carries out what it decides.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, Span};
+
+use super::acceptor::Acceptor;
+use super::connection::ToConnection;
+use super::registry::{Dial, RegistryActor, StopRegistry};
+use crate::error::Result;
+use crate::events::EventStream;
+use crate::handler::MessageHandler;
+use crate::proto::{
+    Command, ConnId, Direction, DisconnectReason, Event, Frame, FrameError, InEvent, Instant,
+    Metrics, NodeState, OutEvent, PeerAddr, PeerId, PeerInfo,
+};
+
+/// Typed messages a ConnectionActor sends for each frame kind it decodes.
+macro_rules! inbound {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Message)]
+        #[rtype(result = "()")]
+        pub struct $name {
+            /// The connection it came on.
+            pub conn: ConnId,
+            /// The frame, parsed once.
+            pub frame: Frame,
+        }
+
+        impl Handler<$name> for PeerActor {
+            type Result = ();
+            fn handle(&mut self, msg: $name, ctx: &mut Context<Self>) {
+                self.apply(InEvent::Received { conn: msg.conn, frame: msg.frame }, ctx);
+            }
+        }
+    )*};
+}
+
+inbound! {
+    /// A `PING` frame.
+    Ping,
+    /// A `PONG` frame.
+    Pong,
+    /// An `ADVERTISE` frame.
+    Advertise,
+    /// An `ADVERTISE_REPLY` frame.
+    AdvertiseReply,
+    /// A `BROADCAST` frame.
+    Broadcast,
+    /// A `TEST` frame.
+    Test,
+    /// A `DIRECT` frame.
+    Direct,
+    /// A `DIRECT_ACK` frame.
+    DirectAck,
+    /// A frame of an application type.
+    Custom,
+}
+
+/// A connection started; `outbox` is where its frames go.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Opened {
+    pub conn: ConnId,
+    pub dir: Direction,
+    pub remote: Option<String>,
+    pub outbox: Recipient<ToConnection>,
+}
+
+/// A connection stopped.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Closed {
+    pub conn: ConnId,
+    pub reason: DisconnectReason,
+}
+
+/// The remote side of a connection stopped sending.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ReadEnded {
+    pub conn: ConnId,
+}
+
+/// A line that is not a valid frame.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Malformed {
+    pub conn: ConnId,
+    pub error: FrameError,
+}
+
+/// A dial that produced no connection.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct DialFailed {
+    pub addr: PeerAddr,
+    pub error: String,
+}
+
+/// An application command.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<()>")]
+pub struct Apply(pub Command);
+
+/// The registered peers.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<PeerInfo>")]
+pub struct GetPeers;
+
+/// One registered peer.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<PeerInfo>")]
+pub struct GetPeer(pub PeerId);
+
+/// The node's counters.
+#[derive(Debug, Message)]
+#[rtype(result = "Metrics")]
+pub struct GetMetrics;
+
+/// A new subscriber to the node's events.
+#[derive(Debug, Message)]
+#[rtype(result = "EventStream")]
+pub struct Subscribe;
+
+/// Stop the node; `done` fires when every connection and the listener are closed.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown {
+    pub done: oneshot::Sender<()>,
+}
+
+/// Runs one node's [`NodeState`]: turns what arrives into `InEvent`s and
+/// carries out the `OutEvent`s (frames to connections, dials to the registry,
+/// timers to the actor context, events to subscribers).
+pub struct PeerActor {
+    state: NodeState,
+    epoch: tokio::time::Instant,
+    conns: HashMap<ConnId, Recipient<ToConnection>>,
+    registry: Option<Addr<RegistryActor>>,
+    acceptor: Option<Acceptor>,
+    subscribers: Vec<mpsc::Sender<Event>>,
+    handlers: Arc<HashMap<String, MessageHandler>>,
+    event_buffer: usize,
+    stopping: Option<Vec<oneshot::Sender<()>>>,
+    listener_closed: bool,
+    span: Span,
+}
+
+impl PeerActor {
+    /// A PeerActor for `state`. `registry` and `acceptor` are attached by [`PeerActor::attach`].
+    pub fn new(
+        state: NodeState,
+        handlers: Arc<HashMap<String, MessageHandler>>,
+        event_buffer: usize,
+        span: Span,
+    ) -> Self {
+        PeerActor {
+            state,
+            epoch: tokio::time::Instant::now(),
+            conns: HashMap::new(),
+            registry: None,
+            acceptor: None,
+            subscribers: Vec::new(),
+            handlers,
+            event_buffer: event_buffer.max(1),
+            stopping: None,
+            listener_closed: false,
+            span,
+        }
+    }
+
+    /// Gives the actor its registry and listener (made once its address exists).
+    pub fn attach(&mut self, registry: Addr<RegistryActor>, acceptor: Acceptor) {
+        self.registry = Some(registry);
+        self.acceptor = Some(acceptor);
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_epoch(self.epoch.elapsed())
+    }
+
+    fn apply(&mut self, event: InEvent, ctx: &mut Context<Self>) {
+        let now = self.now();
+        let mut out = Vec::new();
+        {
+            let _e = self.span.enter();
+            self.state.handle(event, now, &mut out);
+        }
+        self.execute(out, ctx);
+    }
+
+    fn execute(&mut self, mut out: Vec<OutEvent>, ctx: &mut Context<Self>) {
+        while !out.is_empty() {
+            let mut more = Vec::new();
+            for event in out {
+                self.execute_one(event, &mut more, ctx);
+            }
+            out = more;
+        }
+    }
+
+    fn execute_one(&mut self, event: OutEvent, more: &mut Vec<OutEvent>, ctx: &mut Context<Self>) {
+        match event {
+            OutEvent::Send { conn, frame } => {
+                if let Some(outbox) = self.conns.get(&conn) {
+                    outbox.do_send(ToConnection::Send(frame));
+                }
+            }
+            OutEvent::Close { conn, reason } => {
+                if let Some(outbox) = self.conns.get(&conn) {
+                    outbox.do_send(ToConnection::Close(reason));
+                }
+            }
+            OutEvent::Dial(addr) => match &self.registry {
+                Some(registry) if self.stopping.is_none() => registry.do_send(Dial(addr)),
+                _ => {}
+            },
+            OutEvent::Emit(event) => self.emit(event),
+            OutEvent::Handle { conn, frame } => {
+                let envelope = frame.envelope().clone();
+                let reply = self
+                    .handlers
+                    .get(&envelope.msg_type)
+                    .and_then(|handler| handler(&envelope));
+                if let Some(reply) = reply {
+                    let cmd = Command::Reply {
+                        conn,
+                        msg_type: reply.msg_type,
+                        msg: reply.msg,
+                    };
+                    let now = self.now();
+                    let _e = self.span.enter();
+                    if let Err(error) = self.state.command(cmd, now, more) {
+                        debug!(%error, "handler reply not sent");
+                    }
+                }
+                self.emit(Event::Custom {
+                    from: envelope.originator.clone(),
+                    envelope,
+                });
+            }
+            OutEvent::Schedule { delay, timer } => {
+                ctx.run_later(delay, move |act, ctx| {
+                    act.apply(InEvent::TimerFired(timer), ctx)
+                });
+            }
+        }
+    }
+
+    fn emit(&mut self, event: Event) {
+        let mut dropped = 0;
+        self.subscribers
+            .retain(|tx| match tx.try_send(event.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    dropped += 1;
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
+        if dropped > 0 {
+            let _e = self.span.enter();
+            debug!(dropped, "event buffer full, subscriber missed an event");
+            self.state.count_dropped_events(dropped);
+        }
+    }
+
+    fn finish_if_done(&mut self, ctx: &mut Context<Self>) {
+        if self.listener_closed && self.conns.is_empty() {
+            if let Some(waiters) = self.stopping.take() {
+                for done in waiters {
+                    let _ = done.send(());
+                }
+                ctx.stop();
+            }
+        }
+    }
+}
+
+impl Actor for PeerActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let mut out = Vec::new();
+        let now = self.now();
+        self.state.start(now, &mut out);
+        self.execute(out, ctx);
+    }
+}
+
+impl Handler<Opened> for PeerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Opened, ctx: &mut Context<Self>) {
+        if self.stopping.is_some() {
+            msg.outbox
+                .do_send(ToConnection::Close(DisconnectReason::Shutdown));
+        }
+        self.conns.insert(msg.conn, msg.outbox);
+        self.apply(
+            InEvent::Connected {
+                conn: msg.conn,
+                dir: msg.dir,
+                remote: msg.remote,
+            },
+            ctx,
+        );
+    }
+}
+
+impl Handler<Closed> for PeerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Closed, ctx: &mut Context<Self>) {
+        self.conns.remove(&msg.conn);
+        if msg.reason == DisconnectReason::SlowPeer {
+            self.state.count_slow_peer();
+        }
+        self.apply(
+            InEvent::Disconnected {
+                conn: msg.conn,
+                reason: msg.reason,
+            },
+            ctx,
+        );
+        self.finish_if_done(ctx);
+    }
+}
+
+impl Handler<ReadEnded> for PeerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReadEnded, _ctx: &mut Context<Self>) {
+        if let Some(outbox) = self.conns.get(&msg.conn) {
+            outbox.do_send(ToConnection::Close(DisconnectReason::Closed));
+        }
+    }
+}
+
+impl Handler<Malformed> for PeerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Malformed, ctx: &mut Context<Self>) {
+        self.apply(
+            InEvent::Malformed {
+                conn: msg.conn,
+                error: msg.error,
+            },
+            ctx,
+        );
+    }
+}
+
+impl Handler<DialFailed> for PeerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DialFailed, ctx: &mut Context<Self>) {
+        self.apply(
+            InEvent::DialFailed {
+                addr: msg.addr,
+                error: msg.error,
+            },
+            ctx,
+        );
+    }
+}
+
+impl Handler<Apply> for PeerActor {
+    type Result = Result<()>;
+
+    fn handle(&mut self, Apply(cmd): Apply, ctx: &mut Context<Self>) -> Result<()> {
+        let now = self.now();
+        let mut out = Vec::new();
+        let result = {
+            let _e = self.span.enter();
+            self.state.command(cmd, now, &mut out)
+        };
+        self.execute(out, ctx);
+        result
+    }
+}
+
+impl Handler<GetPeers> for PeerActor {
+    type Result = Vec<PeerInfo>;
+
+    fn handle(&mut self, _: GetPeers, _ctx: &mut Context<Self>) -> Vec<PeerInfo> {
+        self.state.peers(self.now())
+    }
+}
+
+impl Handler<GetPeer> for PeerActor {
+    type Result = Option<PeerInfo>;
+
+    fn handle(&mut self, GetPeer(id): GetPeer, _ctx: &mut Context<Self>) -> Option<PeerInfo> {
+        self.state.peer(&id, self.now())
+    }
+}
+
+impl Handler<GetMetrics> for PeerActor {
+    type Result = MessageResult<GetMetrics>;
+
+    fn handle(&mut self, _: GetMetrics, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.state.metrics())
+    }
+}
+
+impl Handler<Subscribe> for PeerActor {
+    type Result = MessageResult<Subscribe>;
+
+    fn handle(&mut self, _: Subscribe, _ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = mpsc::channel(self.event_buffer);
+        self.subscribers.push(tx);
+        MessageResult(EventStream::new(rx))
+    }
+}
+
+impl Handler<Shutdown> for PeerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Shutdown, ctx: &mut Context<Self>) {
+        if let Some(waiters) = &mut self.stopping {
+            waiters.push(msg.done);
+            return;
+        }
+        debug!(parent: &self.span, "shutting down");
+        self.stopping = Some(vec![msg.done]);
+        if let Some(registry) = self.registry.take() {
+            registry.do_send(StopRegistry);
+        }
+        for outbox in self.conns.values() {
+            outbox.do_send(ToConnection::Close(DisconnectReason::Shutdown));
+        }
+        match self.acceptor.take() {
+            Some(acceptor) => {
+                let _ = acceptor.stop.send(());
+                ctx.spawn(acceptor.done.into_actor(self).map(|_, act, ctx| {
+                    act.listener_closed = true;
+                    act.finish_if_done(ctx);
+                }));
+            }
+            None => {
+                self.listener_closed = true;
+                self.finish_if_done(ctx);
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! `RegistryActor`: makes the node's outbound connections (bootstrap, join, advertised peers).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::net::TcpStream;
+use tracing::{debug, Span};
+
+use super::connection::ConnectionSpawner;
+use super::peer::{DialFailed, PeerActor};
+use crate::proto::{Direction, PeerAddr};
+
+/// Dial `addr`; the PeerActor hears `Opened` from the new connection or `DialFailed`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Dial(pub PeerAddr);
+
+/// Stop dialling; pending dials are dropped.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct StopRegistry;
+
+/// Dials with a timeout, never the same address twice at once, and hands each
+/// new stream to a new ConnectionActor.
+pub struct RegistryActor {
+    peer: Addr<PeerActor>,
+    spawner: ConnectionSpawner,
+    connect_timeout: Duration,
+    in_flight: HashSet<PeerAddr>,
+    span: Span,
+}
+
+impl RegistryActor {
+    /// A registry dialling for the node of `peer`.
+    pub fn new(
+        peer: Addr<PeerActor>,
+        spawner: ConnectionSpawner,
+        connect_timeout: Duration,
+        span: Span,
+    ) -> Self {
+        RegistryActor {
+            peer,
+            spawner,
+            connect_timeout,
+            in_flight: HashSet::new(),
+            span,
+        }
+    }
+}
+
+impl Actor for RegistryActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Dial> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, Dial(addr): Dial, ctx: &mut Context<Self>) {
+        if !self.in_flight.insert(addr.clone()) {
+            return;
+        }
+        debug!(parent: &self.span, %addr, "dialling");
+        let connect = tokio::time::timeout(
+            self.connect_timeout,
+            TcpStream::connect((addr.host().to_string(), addr.port())),
+        );
+        ctx.spawn(connect.into_actor(self).map(move |result, act, _ctx| {
+            act.in_flight.remove(&addr);
+            let error = match result {
+                Ok(Ok(stream)) => {
+                    let _ = stream.set_nodelay(true);
+                    let remote = stream.peer_addr().ok().map(|a| a.to_string());
+                    act.spawner
+                        .spawn(stream, Direction::Outbound { addr }, remote);
+                    return;
+                }
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => format!("no connection within {:?}", act.connect_timeout),
+            };
+            act.peer.do_send(DialFailed { addr, error });
+        }));
+    }
+}
+
+impl Handler<StopRegistry> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopRegistry, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,87 @@
+//! Node configuration: every interval and limit, each with its documented default.
+
+use std::time::Duration;
+
+/// Longest frame accepted, in bytes, newline excluded. Longer ones close the connection.
+pub const MAX_FRAME_LEN: usize = 64 * 1024;
+/// Most peers a node registers; past it, new peers are referred elsewhere.
+pub const MAX_PEERS: usize = 64;
+/// Most `ADVERTISE_REPLY` frames sent in answer to one `ADVERTISE`.
+pub const MAX_ADVERTISE: usize = 64;
+/// How many other peers a node at `max_peers` names to a refused pinger.
+pub const PEER_LIMIT_REFERRALS: usize = 8;
+/// How long a dial may take before it counts as failed.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an inbound connection may stay silent before its first valid frame.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Malformed frames tolerated on one connection before it is closed.
+pub const MAX_MALFORMED: u32 = 16;
+/// Most message keys the seen-cache holds.
+pub const SEEN_CAPACITY: usize = 100_000;
+/// How long a message key stays in the seen-cache.
+pub const SEEN_TTL: Duration = Duration::from_secs(120);
+/// How often quiet connections are probed with `PING`.
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a peer may stay silent before it is dropped.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(15);
+/// Frames queued for one connection before its peer counts as too slow and is dropped.
+pub const SEND_QUEUE_FRAMES: usize = 4096;
+/// How long a closing connection may spend flushing queued frames before it is dropped.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Events buffered for one `events()` subscriber before further events to it are dropped (and counted).
+pub const EVENT_BUFFER: usize = 65_536;
+
+/// The limits and intervals of one node. `NodeConfig::default()` gives the
+/// defaults of PROTOCOL.md; change fields to tune.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    /// Longest accepted frame in bytes ([`MAX_FRAME_LEN`]).
+    pub max_frame_len: usize,
+    /// Most registered peers ([`MAX_PEERS`]).
+    pub max_peers: usize,
+    /// Most replies to one `ADVERTISE` ([`MAX_ADVERTISE`]).
+    pub max_advertise: usize,
+    /// Peers named to a pinger refused at the peer limit ([`PEER_LIMIT_REFERRALS`]).
+    pub peer_limit_referrals: usize,
+    /// Dial timeout ([`CONNECT_TIMEOUT`]).
+    pub connect_timeout: Duration,
+    /// First-frame timeout for inbound connections ([`HANDSHAKE_TIMEOUT`]).
+    pub handshake_timeout: Duration,
+    /// Malformed frames tolerated per connection ([`MAX_MALFORMED`]).
+    pub max_malformed: u32,
+    /// Seen-cache entries ([`SEEN_CAPACITY`]).
+    pub seen_capacity: usize,
+    /// Seen-cache entry lifetime ([`SEEN_TTL`]).
+    pub seen_ttl: Duration,
+    /// Keep-alive probe interval ([`PING_INTERVAL`]).
+    pub ping_interval: Duration,
+    /// Silence after which a peer is dropped ([`PEER_TIMEOUT`]).
+    pub peer_timeout: Duration,
+    /// Outbound frames queued per connection ([`SEND_QUEUE_FRAMES`]).
+    pub send_queue_frames: usize,
+    /// Flush time allowed to a closing connection ([`CLOSE_TIMEOUT`]).
+    pub close_timeout: Duration,
+    /// Events buffered per subscriber ([`EVENT_BUFFER`]).
+    pub event_buffer: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            max_frame_len: MAX_FRAME_LEN,
+            max_peers: MAX_PEERS,
+            max_advertise: MAX_ADVERTISE,
+            peer_limit_referrals: PEER_LIMIT_REFERRALS,
+            connect_timeout: CONNECT_TIMEOUT,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            max_malformed: MAX_MALFORMED,
+            seen_capacity: SEEN_CAPACITY,
+            seen_ttl: SEEN_TTL,
+            ping_interval: PING_INTERVAL,
+            peer_timeout: PEER_TIMEOUT,
+            send_queue_frames: SEND_QUEUE_FRAMES,
+            close_timeout: CLOSE_TIMEOUT,
+            event_buffer: EVENT_BUFFER,
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! peerchat: a peer-to-peer chat node on the actix actor framework.
+//!
+//! A node listens on TCP, keeps a table of known peers and speaks the JSON
+//! envelope of the original Python chat peers (`{msg_type, msg, originator,
+//! time}`): `PING`/`PONG` register peers, `ADVERTISE`/`ADVERTISE_REPLY`
+//! exchange peer lists, `BROADCAST` floods chat text to every node exactly
+//! once, `TEST` is a probe, and applications register handlers for their own
+//! types. The wire contract is `PROTOCOL.md`.
+//!
+//! ```no_run
+//! use peerchat::{Event, Node};
+//!
+//! #[actix::main]
+//! async fn main() -> peerchat::Result<()> {
+//!     let alice = Node::builder("alice").listen("127.0.0.1:0").start().await?;
+//!     let bob = Node::builder("bob").bootstrap([alice.local_addr()]).start().await?;
+//!     let mut events = alice.events().await?;
+//!     bob.broadcast("hello").await?;
+//!     while let Some(event) = events.next().await {
+//!         if let Event::Broadcast { from, text, .. } = event {
+//!             println!("{from}: {text}");
+//!             break;
+//!         }
+//!     }
+//!     bob.shutdown().await?;
+//!     alice.shutdown().await
+//! }
+//! ```
+//!
+//! # Layout
+//!
+//! - [`proto`]: the protocol as a pure state machine ([`proto::NodeState`]):
+//!   envelope, frames, peer table, seen-cache. No actix, no sockets, no clock.
+//! - [`codec`]: newline-delimited JSON framing with a frame-length limit.
+//! - [`actors`]: the thin executors: `PeerActor` (one per node, runs the state
+//!   machine), `ConnectionActor` (one per stream), `RegistryActor` (dials).
+//! - [`node`]: the public API, [`Node::builder`] and [`NodeHandle`].
+//! - [`events`]: the [`EventStream`] an application reads.
+//! - [`config`]: every limit and interval, with defaults.
+
+pub mod actors;
+pub mod codec;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod handler;
+pub mod node;
+pub mod proto;
+
+pub use config::NodeConfig;
+pub use error::{Error, Result};
+pub use events::EventStream;
+pub use handler::{MessageHandler, Reply};
+pub use node::{parse_addr, Node, NodeBuilder, NodeHandle};
+pub use proto::{
+    DisconnectReason, Envelope, Event, MessageId, Metrics, PeerAddr, PeerId, PeerInfo, WireTime,
+};

@@ -1,0 +1,349 @@
+//! The public API: `Node::builder(id)…start()` and the cloneable `NodeHandle`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tracing::info_span;
+
+use crate::actors::acceptor::Acceptor;
+use crate::actors::peer::{Apply, GetMetrics, GetPeer, GetPeers, Shutdown, Subscribe};
+use crate::actors::{ConnectionSpawner, PeerActor, RegistryActor};
+use crate::config::NodeConfig;
+use crate::error::{Error, Result};
+use crate::events::EventStream;
+use crate::handler::{MessageHandler, Reply};
+use crate::proto::{
+    types, Body, Command, Envelope, MessageId, Metrics, NodeState, PeerAddr, PeerId, PeerInfo,
+};
+
+/// Entry point: `Node::builder("alice")`.
+pub struct Node;
+
+impl Node {
+    /// Starts describing a node called `id`.
+    pub fn builder(id: impl Into<PeerId>) -> NodeBuilder {
+        NodeBuilder {
+            id: id.into(),
+            listen: "127.0.0.1:0".to_string(),
+            advertise_host: None,
+            bootstrap: Vec::new(),
+            config: NodeConfig::default(),
+            handlers: HashMap::new(),
+        }
+    }
+}
+
+/// Describes a node before it starts; nothing binds until [`NodeBuilder::start`].
+pub struct NodeBuilder {
+    id: PeerId,
+    listen: String,
+    advertise_host: Option<String>,
+    bootstrap: Vec<String>,
+    config: NodeConfig,
+    handlers: HashMap<String, MessageHandler>,
+}
+
+impl NodeBuilder {
+    /// Where to listen, as `host:port` (default `127.0.0.1:0`; port 0 lets the OS choose).
+    pub fn listen(mut self, addr: impl ToString) -> Self {
+        self.listen = addr.to_string();
+        self
+    }
+
+    /// The host to advertise in `PING`/`PONG` when listening on an unspecified
+    /// address such as `0.0.0.0` (default: `127.0.0.1` then).
+    pub fn advertise_host(mut self, host: impl Into<String>) -> Self {
+        self.advertise_host = Some(host.into());
+        self
+    }
+
+    /// Addresses (`host:port`) to join as soon as the node starts.
+    pub fn bootstrap<I, A>(mut self, addrs: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: ToString,
+    {
+        self.bootstrap
+            .extend(addrs.into_iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Limits and intervals (default: [`NodeConfig::default`]).
+    pub fn config(mut self, config: NodeConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Handles frames of the application's own `msg_type`. The handler gets the
+    /// envelope; a `Some(Reply)` it returns is sent back to the sender.
+    pub fn handler<F>(mut self, msg_type: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(&Envelope) -> Option<Reply> + Send + Sync + 'static,
+    {
+        self.handlers.insert(msg_type.into(), Arc::new(f));
+        self
+    }
+
+    /// Binds the listener and starts the node's actors. Must run inside an
+    /// actix `System` (`#[actix::main]`, `#[actix_rt::test]`, `System::new().block_on`).
+    pub async fn start(self) -> Result<NodeHandle> {
+        if self.id.as_str().is_empty() {
+            return Err(Error::EmptyPeerId);
+        }
+        let bootstrap = self
+            .bootstrap
+            .iter()
+            .map(|a| parse_addr(a))
+            .collect::<Result<Vec<_>>>()?;
+        for msg_type in self.handlers.keys() {
+            check_app_type(msg_type)?;
+        }
+        let listener = TcpListener::bind(&self.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: self.listen.clone(),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: self.listen.clone(),
+            source,
+        })?;
+        let host = match (&self.advertise_host, local_addr.ip().is_unspecified()) {
+            (Some(host), _) => host.clone(),
+            (None, true) => "127.0.0.1".to_string(),
+            (None, false) => local_addr.ip().to_string(),
+        };
+        let advertised = PeerAddr::new(host, local_addr.port());
+
+        let span = info_span!("node", id = %self.id);
+        let mut state = NodeState::new(
+            self.id.clone(),
+            advertised.clone(),
+            self.config.clone(),
+            chrono::Utc::now(),
+        );
+        for msg_type in self.handlers.keys() {
+            state.add_handled_type(msg_type.clone());
+        }
+        let config = Arc::new(self.config);
+        let handlers = Arc::new(self.handlers);
+        let event_buffer = config.event_buffer;
+        let addr = PeerActor::create(|ctx| {
+            let spawner = ConnectionSpawner::new(ctx.address(), config.clone(), span.clone());
+            let registry = RegistryActor::new(
+                ctx.address(),
+                spawner.clone(),
+                config.connect_timeout,
+                span.clone(),
+            )
+            .start();
+            let acceptor = Acceptor::spawn(listener, spawner, span.clone());
+            let mut actor = PeerActor::new(state, handlers, event_buffer, span);
+            actor.attach(registry, acceptor);
+            actor
+        });
+        let handle = NodeHandle {
+            inner: Arc::new(Inner {
+                id: self.id,
+                local_addr,
+                advertised,
+                addr,
+            }),
+        };
+        for a in bootstrap {
+            handle.command(Command::Join(a)).await?;
+        }
+        Ok(handle)
+    }
+}
+
+struct Inner {
+    id: PeerId,
+    local_addr: SocketAddr,
+    advertised: PeerAddr,
+    addr: Addr<PeerActor>,
+}
+
+/// A running node. Cheap to clone; every clone drives the same node. Usable
+/// from any thread or task.
+#[derive(Clone)]
+pub struct NodeHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("id", &self.inner.id)
+            .field("local_addr", &self.inner.local_addr)
+            .finish()
+    }
+}
+
+impl NodeHandle {
+    /// The node's id.
+    pub fn id(&self) -> &PeerId {
+        &self.inner.id
+    }
+
+    /// The socket address the listener is bound to (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// The address this node advertises in `PING`/`PONG`.
+    pub fn advertised_addr(&self) -> &PeerAddr {
+        &self.inner.advertised
+    }
+
+    /// Dials `addr` (`host:port`) and registers whoever answers. Returns once
+    /// the dial has started; `Event::PeerConnected` tells when it succeeded.
+    pub async fn join(&self, addr: impl ToString) -> Result<()> {
+        let addr = parse_addr(&addr.to_string())?;
+        self.command(Command::Join(addr)).await
+    }
+
+    /// Joins each address.
+    pub async fn bootstrap<I, A>(&self, addrs: I) -> Result<()>
+    where
+        I: IntoIterator<Item = A>,
+        A: ToString,
+    {
+        for addr in addrs {
+            self.join(addr).await?;
+        }
+        Ok(())
+    }
+
+    /// Floods `text` to the whole network; every other node delivers it once.
+    pub async fn broadcast(&self, text: impl Into<String>) -> Result<MessageId> {
+        let id = MessageId::from(uuid::Uuid::new_v4());
+        self.command(Command::Broadcast {
+            id,
+            text: text.into(),
+        })
+        .await?;
+        Ok(id)
+    }
+
+    /// Asks `peer` for its peer list; the node dials the peers it learns of.
+    pub async fn get_peers_from(&self, peer: impl Into<PeerId>) -> Result<()> {
+        self.command(Command::GetPeersFrom(peer.into())).await
+    }
+
+    /// Sends a `TEST` probe to `peer` (to this node's own id: handled locally).
+    pub async fn send_test(&self, peer: impl Into<PeerId>, text: impl Into<String>) -> Result<()> {
+        self.send(peer, types::TEST, Value::String(text.into()))
+            .await
+    }
+
+    /// Sends one frame of an application type (or `TEST`) to `peer`.
+    pub async fn send(
+        &self,
+        peer: impl Into<PeerId>,
+        msg_type: impl Into<String>,
+        msg: impl Into<Value>,
+    ) -> Result<()> {
+        let msg_type = msg_type.into();
+        if msg_type != types::TEST {
+            check_app_type(&msg_type)?;
+        }
+        self.command(Command::Send {
+            to: peer.into(),
+            msg_type,
+            msg: msg.into(),
+        })
+        .await
+    }
+
+    /// The registered peers, in id order.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>> {
+        self.inner
+            .addr
+            .send(GetPeers)
+            .await
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// One registered peer.
+    pub async fn peer(&self, id: impl Into<PeerId>) -> Result<Option<PeerInfo>> {
+        self.inner
+            .addr
+            .send(GetPeer(id.into()))
+            .await
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// The node's counters.
+    pub async fn metrics(&self) -> Result<Metrics> {
+        self.inner
+            .addr
+            .send(GetMetrics)
+            .await
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// A stream of everything that happens from now on.
+    pub async fn events(&self) -> Result<EventStream> {
+        self.inner
+            .addr
+            .send(Subscribe)
+            .await
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// Stops the node: closes every connection and the listener, cancels
+    /// pending dials, and returns when all of that is done (the port is free).
+    /// Calling it again, or on a stopped node, returns at once.
+    pub async fn shutdown(&self) -> Result<()> {
+        let (done, finished) = oneshot::channel();
+        if self.inner.addr.send(Shutdown { done }).await.is_err() {
+            return Ok(());
+        }
+        let _ = finished.await;
+        Ok(())
+    }
+
+    async fn command(&self, cmd: Command) -> Result<()> {
+        self.inner
+            .addr
+            .send(Apply(cmd))
+            .await
+            .map_err(|_| Error::Stopped)?
+    }
+}
+
+/// Parses `host:port` (or `[v6]:port`) into a wire address.
+pub fn parse_addr(s: &str) -> Result<PeerAddr> {
+    let bad = || Error::InvalidAddress(s.to_string());
+    let (host, port) = s.trim().rsplit_once(':').ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad());
+    }
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if port == 0 {
+        return Err(bad());
+    }
+    Ok(PeerAddr::new(host, port))
+}
+
+/// Application types must not be a protocol type (those have fixed meanings).
+fn check_app_type(msg_type: &str) -> Result<()> {
+    let probe = Envelope::new(
+        msg_type,
+        Value::Null,
+        PeerId::new("x"),
+        crate::proto::WireTime::Text(String::new()),
+    );
+    match Body::parse(&probe) {
+        Ok(Body::Custom) => Ok(()),
+        Err(crate::proto::FrameError::Empty(_)) => Err(Error::ReservedType(msg_type.to_string())),
+        _ => Err(Error::ReservedType(msg_type.to_string())),
+    }
+}

@@ -1,0 +1,190 @@
+//! What goes into the state machine (`InEvent`, `Command`) and what comes out (`OutEvent`, `Event`).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::frame::{Frame, FrameError};
+use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime};
+
+/// Names one connection of a node. Assigned by the executor, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ConnId(pub u64);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Who opened a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Direction {
+    /// The remote side dialled us.
+    Inbound,
+    /// We dialled `addr`.
+    Outbound { addr: PeerAddr },
+}
+
+/// Why a connection or a peer went away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisconnectReason {
+    /// The remote side closed the socket (or it failed).
+    Closed,
+    /// The peer stayed silent past `peer_timeout`.
+    Timeout,
+    /// A connection sent no valid hello within `handshake_timeout`.
+    HandshakeTimeout,
+    /// This node is shutting down.
+    Shutdown,
+    /// A second connection to the same peer; the other one is kept.
+    Duplicate,
+    /// The connection reached this node itself.
+    SelfConnection,
+    /// This node is at `max_peers`.
+    PeerLimit,
+    /// Too many malformed frames.
+    Malformed,
+    /// A frame longer than `max_frame_len`.
+    FrameTooLong,
+    /// The peer did not read fast enough and its send queue overflowed.
+    SlowPeer,
+}
+
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DisconnectReason::Closed => "connection closed",
+            DisconnectReason::Timeout => "timeout",
+            DisconnectReason::HandshakeTimeout => "handshake timeout",
+            DisconnectReason::Shutdown => "shutdown",
+            DisconnectReason::Duplicate => "duplicate connection",
+            DisconnectReason::SelfConnection => "self connection",
+            DisconnectReason::PeerLimit => "peer limit",
+            DisconnectReason::Malformed => "too many malformed frames",
+            DisconnectReason::FrameTooLong => "frame too long",
+            DisconnectReason::SlowPeer => "slow peer",
+        })
+    }
+}
+
+/// A timer the state machine asked for with [`OutEvent::Schedule`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timer {
+    /// Close `ConnId` if no valid hello came on it by now.
+    Handshake(ConnId),
+    /// Probe quiet peers and drop silent ones.
+    KeepAlive,
+}
+
+/// Something that happened to the node, fed to [`NodeState::handle`](super::NodeState::handle).
+#[derive(Debug, Clone)]
+pub enum InEvent {
+    /// A connection opened (accepted, or a dial that succeeded).
+    Connected {
+        conn: ConnId,
+        dir: Direction,
+        /// The socket's remote address, for logs only.
+        remote: Option<String>,
+    },
+    /// A valid frame arrived on `conn`.
+    Received { conn: ConnId, frame: Frame },
+    /// A line arrived on `conn` that is not a valid frame.
+    Malformed { conn: ConnId, error: FrameError },
+    /// `conn` is gone.
+    Disconnected {
+        conn: ConnId,
+        reason: DisconnectReason,
+    },
+    /// A dial did not produce a connection.
+    DialFailed { addr: PeerAddr, error: String },
+    /// A timer asked for earlier fired.
+    TimerFired(Timer),
+    /// The application asked for something.
+    Command(Command),
+}
+
+/// What the application asks of its node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Dial `addr` and register whoever answers.
+    Join(PeerAddr),
+    /// Flood `text` to the network under the (executor-made) id.
+    Broadcast { id: MessageId, text: String },
+    /// Send one frame of `msg_type` (a `TEST` or an application type) to a peer.
+    /// Sent to the node's own id, it is handled locally.
+    Send {
+        to: PeerId,
+        msg_type: String,
+        msg: Value,
+    },
+    /// A handler's answer to a frame that came on `conn` (`None`: from this node).
+    Reply {
+        conn: Option<ConnId>,
+        msg_type: String,
+        msg: Value,
+    },
+    /// Ask a peer for its peer list (`ADVERTISE`).
+    GetPeersFrom(PeerId),
+}
+
+/// What the state machine tells its executor to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutEvent {
+    /// Write `frame` on `conn`.
+    Send { conn: ConnId, frame: Frame },
+    /// Open a connection to `addr`; report [`InEvent::Connected`] or [`InEvent::DialFailed`].
+    Dial(PeerAddr),
+    /// Close `conn`; report [`InEvent::Disconnected`] when it is gone.
+    Close {
+        conn: ConnId,
+        reason: DisconnectReason,
+    },
+    /// Tell the application.
+    Emit(Event),
+    /// Run the application's handler for this frame's type; its answer comes
+    /// back as [`Command::Reply`] with the same `conn`.
+    Handle { conn: Option<ConnId>, frame: Frame },
+    /// Feed [`InEvent::TimerFired`] back after `delay`.
+    Schedule { delay: Duration, timer: Timer },
+}
+
+/// What the application is told, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A peer registered (its `PING` or `PONG` arrived).
+    PeerConnected { peer: PeerId, addr: PeerAddr },
+    /// A registered peer went away.
+    PeerDisconnected {
+        peer: PeerId,
+        reason: DisconnectReason,
+    },
+    /// `by` told us about `peer` at `addr` (`ADVERTISE_REPLY`).
+    PeerAdvertised {
+        by: PeerId,
+        peer: PeerId,
+        addr: PeerAddr,
+    },
+    /// A broadcast, delivered once.
+    Broadcast {
+        from: PeerId,
+        text: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<MessageId>,
+        time: WireTime,
+    },
+    /// A `TEST` probe.
+    Test { from: PeerId, text: String },
+    /// A frame of an application type that has a handler.
+    Custom { from: PeerId, envelope: Envelope },
+}
+
+impl PartialEq for Frame {
+    /// Frames are equal when their wire bytes are.
+    fn eq(&self, other: &Frame) -> bool {
+        self.bytes() == other.bytes()
+    }
+}

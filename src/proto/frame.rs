@@ -1,0 +1,310 @@
+//! A decoded frame: the envelope, its typed body and the exact bytes it came in.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::wire::{Envelope, MessageId, PeerAddr, PeerId};
+
+/// Message type names, as written on the wire.
+pub mod types {
+    /// Registers the sender; answered with `PONG`; also the keep-alive probe.
+    pub const PING: &str = "PING";
+    /// Answer to `PING`.
+    pub const PONG: &str = "PONG";
+    /// Asks for the receiver's peer list.
+    pub const ADVERTISE: &str = "ADVERTISE";
+    /// One entry of a peer list: `[peer_id, [host, port]]`.
+    pub const ADVERTISE_REPLY: &str = "ADVERTISE_REPLY";
+    /// Chat text flooded to the whole network.
+    pub const BROADCAST: &str = "BROADCAST";
+    /// A probe delivered to the application, never forwarded.
+    pub const TEST: &str = "TEST";
+    /// Chat text for one peer.
+    pub const DIRECT: &str = "DIRECT";
+    /// Acknowledges a `DIRECT`.
+    pub const DIRECT_ACK: &str = "DIRECT_ACK";
+}
+
+/// What a frame says, typed by its `msg_type`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// `PING` with the sender's listen address.
+    Ping { addr: PeerAddr },
+    /// `PONG` with the sender's listen address.
+    Pong { addr: PeerAddr },
+    /// `ADVERTISE`: asks for known peers.
+    Advertise,
+    /// `ADVERTISE_REPLY`: one known peer.
+    AdvertiseReply { peer: PeerId, addr: PeerAddr },
+    /// `BROADCAST` chat text.
+    Broadcast { text: String },
+    /// `TEST` probe text.
+    Test { text: String },
+    /// `DIRECT` chat text for the peer named in `to`.
+    Direct { text: String },
+    /// `DIRECT_ACK` naming the acknowledged message.
+    DirectAck { ack: MessageId },
+    /// Any other type: handed to an application handler.
+    Custom,
+}
+
+/// Why a frame could not be read. Every one of these is counted and logged;
+/// none of them ends the node.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The line is not a JSON object with the required envelope fields.
+    #[error("invalid envelope: {0}")]
+    Envelope(String),
+    /// `msg_type` or `originator` is empty.
+    #[error("empty {0}")]
+    Empty(&'static str),
+    /// The envelope is fine but `msg` does not fit its `msg_type`.
+    #[error("bad {msg_type} payload: {reason}")]
+    Payload {
+        msg_type: &'static str,
+        reason: String,
+    },
+    /// A field the message type needs is missing (`id` on a `DIRECT`, ...).
+    #[error("{msg_type} without {field}")]
+    MissingField {
+        msg_type: &'static str,
+        field: &'static str,
+    },
+    /// A line longer than `max_frame_len`; the connection is closed.
+    #[error("frame longer than {max} bytes")]
+    TooLong { max: usize },
+    /// Serialising an outgoing envelope failed (only for non-finite numbers).
+    #[error("cannot encode envelope: {0}")]
+    Encode(String),
+}
+
+#[derive(Debug)]
+struct Inner {
+    envelope: Envelope,
+    body: Body,
+    bytes: Bytes,
+}
+
+/// A frame: parsed once, then shared. Cloning is a reference-count bump, so a
+/// forwarded frame reuses the bytes it arrived in and is never re-serialised.
+#[derive(Debug, Clone)]
+pub struct Frame(Arc<Inner>);
+
+impl Frame {
+    /// Parses one line (without its `\n`) into a frame.
+    pub fn decode(bytes: Bytes) -> Result<Frame, FrameError> {
+        let envelope: Envelope =
+            serde_json::from_slice(&bytes).map_err(|e| FrameError::Envelope(e.to_string()))?;
+        let body = Body::parse(&envelope)?;
+        Ok(Frame(Arc::new(Inner {
+            envelope,
+            body,
+            bytes,
+        })))
+    }
+
+    /// Serialises an envelope into a frame (checking it the way a receiver would).
+    pub fn encode(envelope: Envelope) -> Result<Frame, FrameError> {
+        let body = Body::parse(&envelope)?;
+        let bytes = serde_json::to_vec(&envelope).map_err(|e| FrameError::Encode(e.to_string()))?;
+        Ok(Frame(Arc::new(Inner {
+            envelope,
+            body,
+            bytes: Bytes::from(bytes),
+        })))
+    }
+
+    /// The envelope.
+    pub fn envelope(&self) -> &Envelope {
+        &self.0.envelope
+    }
+
+    /// The typed body.
+    pub fn body(&self) -> &Body {
+        &self.0.body
+    }
+
+    /// The JSON text of the frame, without the trailing newline.
+    pub fn bytes(&self) -> &Bytes {
+        &self.0.bytes
+    }
+
+    /// Bytes this frame takes on the wire, newline included.
+    pub fn wire_len(&self) -> usize {
+        self.0.bytes.len() + 1
+    }
+
+    /// True when both frames share one buffer (a forward, not a copy).
+    pub fn shares_bytes_with(&self, other: &Frame) -> bool {
+        self.0.bytes.as_ptr() == other.0.bytes.as_ptr()
+    }
+}
+
+impl Body {
+    /// Types the payload of an envelope by its `msg_type`.
+    pub fn parse(env: &Envelope) -> Result<Body, FrameError> {
+        if env.msg_type.is_empty() {
+            return Err(FrameError::Empty("msg_type"));
+        }
+        if env.originator.as_str().is_empty() {
+            return Err(FrameError::Empty("originator"));
+        }
+        Ok(match env.msg_type.as_str() {
+            types::PING => Body::Ping {
+                addr: addr_payload(types::PING, &env.msg)?,
+            },
+            types::PONG => Body::Pong {
+                addr: addr_payload(types::PONG, &env.msg)?,
+            },
+            types::ADVERTISE => Body::Advertise,
+            types::ADVERTISE_REPLY => {
+                let (peer, addr): (PeerId, PeerAddr) = serde_json::from_value(env.msg.clone())
+                    .map_err(|e| payload(types::ADVERTISE_REPLY, e))?;
+                if peer.as_str().is_empty() {
+                    return Err(FrameError::Empty("advertised peer id"));
+                }
+                Body::AdvertiseReply { peer, addr }
+            }
+            types::BROADCAST => Body::Broadcast {
+                text: text_payload(types::BROADCAST, &env.msg)?,
+            },
+            types::TEST => Body::Test {
+                text: text_payload(types::TEST, &env.msg)?,
+            },
+            types::DIRECT => {
+                require(env.id.is_some(), types::DIRECT, "id")?;
+                require(env.to.is_some(), types::DIRECT, "to")?;
+                Body::Direct {
+                    text: text_payload(types::DIRECT, &env.msg)?,
+                }
+            }
+            types::DIRECT_ACK => {
+                require(env.id.is_some(), types::DIRECT_ACK, "id")?;
+                require(env.to.is_some(), types::DIRECT_ACK, "to")?;
+                let ack = serde_json::from_value(env.msg.clone())
+                    .map_err(|e| payload(types::DIRECT_ACK, e))?;
+                Body::DirectAck { ack }
+            }
+            _ => Body::Custom,
+        })
+    }
+
+    /// The wire name of this body's type, `None` for an application type.
+    pub fn type_name(&self) -> Option<&'static str> {
+        Some(match self {
+            Body::Ping { .. } => types::PING,
+            Body::Pong { .. } => types::PONG,
+            Body::Advertise => types::ADVERTISE,
+            Body::AdvertiseReply { .. } => types::ADVERTISE_REPLY,
+            Body::Broadcast { .. } => types::BROADCAST,
+            Body::Test { .. } => types::TEST,
+            Body::Direct { .. } => types::DIRECT,
+            Body::DirectAck { .. } => types::DIRECT_ACK,
+            Body::Custom => return None,
+        })
+    }
+}
+
+fn payload(msg_type: &'static str, e: impl ToString) -> FrameError {
+    FrameError::Payload {
+        msg_type,
+        reason: e.to_string(),
+    }
+}
+
+fn require(present: bool, msg_type: &'static str, field: &'static str) -> Result<(), FrameError> {
+    if present {
+        Ok(())
+    } else {
+        Err(FrameError::MissingField { msg_type, field })
+    }
+}
+
+fn addr_payload(msg_type: &'static str, msg: &Value) -> Result<PeerAddr, FrameError> {
+    serde_json::from_value(msg.clone()).map_err(|e| payload(msg_type, e))
+}
+
+fn text_payload(msg_type: &'static str, msg: &Value) -> Result<String, FrameError> {
+    match msg {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(payload(
+            msg_type,
+            format!("expected text, found {}", json_kind(other)),
+        )),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An original peer's frame (ctime text, no id, no v) decodes.
+    #[test]
+    fn decodes_original_peer_frame() {
+        let raw = br#"{"msg_type": "PING", "msg": ["127.0.0.1", 5001], "originator": "py", "time": "Sat Nov 28 04:41:59 2026"}"#;
+        let f = Frame::decode(Bytes::from_static(raw)).unwrap();
+        assert_eq!(
+            f.body(),
+            &Body::Ping {
+                addr: PeerAddr::new("127.0.0.1", 5001)
+            }
+        );
+        assert_eq!(f.envelope().v, None);
+    }
+
+    /// A float `time` is accepted and written back unchanged.
+    #[test]
+    fn float_time_round_trips() {
+        let raw = br#"{"msg_type":"TEST","msg":"hi","originator":"py","time":1764304919.25}"#;
+        let f = Frame::decode(Bytes::from_static(raw)).unwrap();
+        let again = Frame::encode(f.envelope().clone()).unwrap();
+        assert_eq!(again.bytes().as_ref(), raw.as_ref());
+    }
+
+    /// Optional fields are omitted when unset and the four originals always written.
+    #[test]
+    fn encode_writes_required_fields_only() {
+        let env = Envelope::new(
+            "TEST",
+            Value::from("x"),
+            PeerId::new("a"),
+            super::super::wire::WireTime::Text("t".into()),
+        );
+        let f = Frame::encode(env).unwrap();
+        assert_eq!(
+            f.bytes().as_ref(),
+            br#"{"msg_type":"TEST","msg":"x","originator":"a","time":"t"}"#.as_ref()
+        );
+    }
+
+    /// Wrong shapes are errors, not panics.
+    #[test]
+    fn rejects_bad_payloads() {
+        for raw in [
+            r#"[1,2]"#,
+            r#"{"msg":"","originator":"a","time":"t"}"#,
+            r#"{"msg_type":"PING","msg":["h", 70000],"originator":"a","time":"t"}"#,
+            r#"{"msg_type":"PING","msg":"h","originator":"a","time":"t"}"#,
+            r#"{"msg_type":"TEST","msg":"h","originator":"a","time":{}}"#,
+            r#"{"msg_type":"BROADCAST","msg":5,"originator":"a","time":"t"}"#,
+            r#"{"msg_type":"TEST","msg":"h","originator":"","time":"t"}"#,
+            r#"{"msg_type":"DIRECT","msg":"h","originator":"a","time":"t"}"#,
+            r#"{"msg_type":"BROADCAST","msg":"h","originator":"a","time":"t","id":"nope"}"#,
+        ] {
+            assert!(Frame::decode(Bytes::from(raw)).is_err(), "accepted {raw}");
+        }
+    }
+}

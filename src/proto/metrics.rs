@@ -1,0 +1,38 @@
+//! Counters a node keeps about its traffic.
+
+use serde::Serialize;
+
+/// Counters since the node started; `peers` and `connections` are current values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Metrics {
+    /// Valid frames received.
+    pub frames_in: u64,
+    /// Bytes of valid frames received, newlines included.
+    pub bytes_in: u64,
+    /// Frames handed to connections to write.
+    pub frames_out: u64,
+    /// Bytes of those frames, newlines included.
+    pub bytes_out: u64,
+    /// Messages delivered to the application (broadcast, test, custom).
+    pub deliveries: u64,
+    /// Broadcasts dropped because they were already seen.
+    pub duplicates_dropped: u64,
+    /// Lines that were not valid frames (too long ones included).
+    pub malformed_frames: u64,
+    /// Frames of an application type with no handler.
+    pub unhandled_frames: u64,
+    /// Frames refused for what they claimed (a peer id bound to another connection).
+    pub rejected_frames: u64,
+    /// Dials started.
+    pub dials: u64,
+    /// Dials that failed.
+    pub dials_failed: u64,
+    /// Connections closed because the peer read too slowly.
+    pub slow_peer_drops: u64,
+    /// Events a subscriber missed because its buffer was full.
+    pub events_dropped: u64,
+    /// Registered peers now.
+    pub peers: u64,
+    /// Open connections now.
+    pub connections: u64,
+}

@@ -1,0 +1,23 @@
+//! The protocol as a pure state machine: no sockets, no runtime, no clock, no global RNG.
+//!
+//! Executors (the actors in `crate::actors`, later a simulator) feed
+//! [`InEvent`]s and the current [`Instant`] into [`NodeState::handle`] and
+//! carry out the [`OutEvent`]s it returns.
+
+pub mod clock;
+pub mod dedup;
+pub mod event;
+pub mod frame;
+pub mod metrics;
+pub mod peers;
+pub mod state;
+pub mod wire;
+
+pub use clock::Instant;
+pub use dedup::{SeenCache, SeenKey};
+pub use event::{Command, ConnId, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer};
+pub use frame::{types, Body, Frame, FrameError};
+pub use metrics::Metrics;
+pub use peers::{PeerEntry, PeerInfo, PeerTable};
+pub use state::NodeState;
+pub use wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};

@@ -1,0 +1,109 @@
+//! The peer table: who this node knows, where they listen, and on which connection.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::clock::Instant;
+use super::event::ConnId;
+use super::wire::{PeerAddr, PeerId};
+
+/// One registered peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerEntry {
+    /// Where it listens (from its `PING`/`PONG`).
+    pub addr: PeerAddr,
+    /// The connection its frames travel on.
+    pub conn: ConnId,
+    /// When it registered.
+    pub since: Instant,
+    /// The protocol version it announced (`None`: an original peer).
+    pub version: Option<u32>,
+}
+
+/// A registered peer as the application sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeerInfo {
+    /// Its id.
+    pub id: PeerId,
+    /// Where it listens.
+    pub addr: PeerAddr,
+    /// How long it has been registered.
+    pub connected_for: Duration,
+    /// Protocol version it announced, if any.
+    pub version: Option<u32>,
+}
+
+/// Registered peers, ordered by id so every walk over them is deterministic
+/// (a simulation replays exactly).
+#[derive(Debug, Default)]
+pub struct PeerTable {
+    peers: BTreeMap<PeerId, PeerEntry>,
+}
+
+impl PeerTable {
+    /// The entry of `id`.
+    pub fn get(&self, id: &PeerId) -> Option<&PeerEntry> {
+        self.peers.get(id)
+    }
+
+    /// The entry of `id`, to change.
+    pub fn get_mut(&mut self, id: &PeerId) -> Option<&mut PeerEntry> {
+        self.peers.get_mut(id)
+    }
+
+    /// Adds or replaces `id`.
+    pub fn insert(&mut self, id: PeerId, entry: PeerEntry) {
+        self.peers.insert(id, entry);
+    }
+
+    /// Forgets `id`.
+    pub fn remove(&mut self, id: &PeerId) -> Option<PeerEntry> {
+        self.peers.remove(id)
+    }
+
+    /// True if `id` is registered.
+    pub fn contains(&self, id: &PeerId) -> bool {
+        self.peers.contains_key(id)
+    }
+
+    /// True if some peer listens on `addr`.
+    pub fn has_addr(&self, addr: &PeerAddr) -> bool {
+        self.peers.values().any(|p| &p.addr == addr)
+    }
+
+    /// How many peers are registered.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// True if none are.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    /// All peers in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (&PeerId, &PeerEntry)> {
+        self.peers.iter()
+    }
+
+    /// The application's view of one peer.
+    pub fn info(&self, id: &PeerId, now: Instant) -> Option<PeerInfo> {
+        self.peers.get(id).map(|p| info(id, p, now))
+    }
+
+    /// The application's view of every peer, in id order.
+    pub fn infos(&self, now: Instant) -> Vec<PeerInfo> {
+        self.peers.iter().map(|(id, p)| info(id, p, now)).collect()
+    }
+}
+
+fn info(id: &PeerId, p: &PeerEntry, now: Instant) -> PeerInfo {
+    PeerInfo {
+        id: id.clone(),
+        addr: p.addr.clone(),
+        connected_for: now.saturating_since(p.since),
+        version: p.version,
+    }
+}

@@ -1,0 +1,586 @@
+//! `NodeState`: every decision a node makes, as a pure function of events and time.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use tracing::{debug, trace};
+
+use super::clock::Instant;
+use super::dedup::{SeenCache, SeenKey};
+use super::event::{Command, ConnId, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer};
+use super::frame::{types, Body, Frame, FrameError};
+use super::metrics::Metrics;
+use super::peers::{PeerEntry, PeerInfo, PeerTable};
+use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};
+use crate::config::NodeConfig;
+use crate::error::{Error, Result};
+
+/// One open connection, as the protocol sees it.
+#[derive(Debug)]
+struct Conn {
+    dir: Direction,
+    /// The peer registered on this connection, once its hello arrived.
+    peer: Option<PeerId>,
+    /// For logs: the socket's remote address.
+    remote: Option<String>,
+    /// Last time any frame arrived (valid or not).
+    last_rx: Instant,
+    malformed: u32,
+}
+
+/// The protocol state of one node: peers, connections, the seen-cache, counters.
+///
+/// Feed it [`InEvent`]s with the current time; it appends what to do to `out`.
+/// It never touches a socket, a clock or a global RNG, so the actors and the
+/// simulator run the same code.
+#[derive(Debug)]
+pub struct NodeState {
+    id: PeerId,
+    addr: PeerAddr,
+    config: NodeConfig,
+    /// Wall-clock time at `Instant::ZERO`, used only to write `time` fields.
+    wall_epoch: DateTime<Utc>,
+    peers: PeerTable,
+    conns: BTreeMap<ConnId, Conn>,
+    dialing: BTreeSet<PeerAddr>,
+    seen: SeenCache,
+    handled_types: HashSet<String>,
+    metrics: Metrics,
+}
+
+impl NodeState {
+    /// A node called `id`, listening on `addr`. `wall_epoch` is the wall-clock
+    /// time that `Instant::ZERO` stands for (it only shapes `time` fields).
+    pub fn new(id: PeerId, addr: PeerAddr, config: NodeConfig, wall_epoch: DateTime<Utc>) -> Self {
+        let seen = SeenCache::new(config.seen_capacity, config.seen_ttl);
+        NodeState {
+            id,
+            addr,
+            config,
+            wall_epoch,
+            peers: PeerTable::default(),
+            conns: BTreeMap::new(),
+            dialing: BTreeSet::new(),
+            seen,
+            handled_types: HashSet::new(),
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// Frames of `msg_type` go to an application handler ([`OutEvent::Handle`]).
+    pub fn add_handled_type(&mut self, msg_type: impl Into<String>) {
+        self.handled_types.insert(msg_type.into());
+    }
+
+    /// Starts the periodic work (keep-alive). Call once, before any event.
+    pub fn start(&mut self, _now: Instant, out: &mut Vec<OutEvent>) {
+        out.push(OutEvent::Schedule {
+            delay: self.config.ping_interval,
+            timer: Timer::KeepAlive,
+        });
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> &PeerId {
+        &self.id
+    }
+
+    /// The address this node listens on (the one its `PING`/`PONG` advertise).
+    pub fn addr(&self) -> &PeerAddr {
+        &self.addr
+    }
+
+    /// The registered peers.
+    pub fn peers(&self, now: Instant) -> Vec<PeerInfo> {
+        self.peers.infos(now)
+    }
+
+    /// One registered peer.
+    pub fn peer(&self, id: &PeerId, now: Instant) -> Option<PeerInfo> {
+        self.peers.info(id, now)
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> Metrics {
+        let mut m = self.metrics.clone();
+        m.peers = self.peers.len() as u64;
+        m.connections = self.conns.len() as u64;
+        m
+    }
+
+    /// Counts events the executor could not hand to a subscriber.
+    pub fn count_dropped_events(&mut self, n: u64) {
+        self.metrics.events_dropped += n;
+    }
+
+    /// Counts a connection the executor dropped because its peer read too slowly.
+    pub fn count_slow_peer(&mut self) {
+        self.metrics.slow_peer_drops += 1;
+    }
+
+    /// Handles one event at time `now`, appending what to do to `out`.
+    pub fn handle(&mut self, event: InEvent, now: Instant, out: &mut Vec<OutEvent>) {
+        match event {
+            InEvent::Connected { conn, dir, remote } => {
+                self.on_connected(conn, dir, remote, now, out)
+            }
+            InEvent::Received { conn, frame } => {
+                self.metrics.frames_in += 1;
+                self.metrics.bytes_in += frame.wire_len() as u64;
+                match self.conns.get_mut(&conn) {
+                    Some(c) => c.last_rx = now,
+                    None => return trace!(%conn, "frame on a closed connection"),
+                }
+                self.on_frame(Some(conn), frame, now, out);
+            }
+            InEvent::Malformed { conn, error } => self.on_malformed(conn, error, now, out),
+            InEvent::Disconnected { conn, reason } => self.on_disconnected(conn, reason, out),
+            InEvent::DialFailed { addr, error } => {
+                debug!(%addr, %error, "dial failed");
+                self.metrics.dials_failed += 1;
+                self.dialing.remove(&addr);
+            }
+            InEvent::TimerFired(timer) => self.on_timer(timer, now, out),
+            InEvent::Command(cmd) => {
+                if let Err(error) = self.command(cmd, now, out) {
+                    debug!(%error, "command failed");
+                }
+            }
+        }
+    }
+
+    /// Carries out an application command; errors (an unknown peer) are returned.
+    pub fn command(&mut self, cmd: Command, now: Instant, out: &mut Vec<OutEvent>) -> Result<()> {
+        match cmd {
+            Command::Join(addr) => {
+                self.dial(addr, out);
+                Ok(())
+            }
+            Command::Broadcast { id, text } => {
+                let mut env = self.envelope(types::BROADCAST, Value::String(text), now);
+                env.id = Some(id);
+                let frame = Frame::encode(env)?;
+                self.seen.insert(SeenKey::of(frame.envelope()), now);
+                self.forward(&frame, None, out);
+                Ok(())
+            }
+            Command::Send { to, msg_type, msg } => {
+                let frame = Frame::encode(self.envelope(&msg_type, msg, now))?;
+                if to == self.id {
+                    self.on_frame(None, frame, now, out);
+                    return Ok(());
+                }
+                let conn = self.conn_of(&to)?;
+                self.send(conn, frame, out);
+                Ok(())
+            }
+            Command::Reply {
+                conn,
+                msg_type,
+                msg,
+            } => {
+                let frame = Frame::encode(self.envelope(&msg_type, msg, now))?;
+                match conn {
+                    Some(conn) if self.conns.contains_key(&conn) => self.send(conn, frame, out),
+                    Some(conn) => debug!(%conn, "reply to a closed connection dropped"),
+                    None => self.on_frame(None, frame, now, out),
+                }
+                Ok(())
+            }
+            Command::GetPeersFrom(peer) => {
+                let conn = self.conn_of(&peer)?;
+                let frame = Frame::encode(self.envelope(types::ADVERTISE, Value::from(""), now))?;
+                self.send(conn, frame, out);
+                Ok(())
+            }
+        }
+    }
+
+    fn conn_of(&self, peer: &PeerId) -> Result<ConnId> {
+        self.peers
+            .get(peer)
+            .map(|p| p.conn)
+            .ok_or_else(|| Error::UnknownPeer(peer.clone()))
+    }
+
+    fn on_connected(
+        &mut self,
+        conn: ConnId,
+        dir: Direction,
+        remote: Option<String>,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        if let Direction::Outbound { addr } = &dir {
+            self.dialing.remove(addr);
+        }
+        let outbound = matches!(dir, Direction::Outbound { .. });
+        self.conns.insert(
+            conn,
+            Conn {
+                dir,
+                peer: None,
+                remote,
+                last_rx: now,
+                malformed: 0,
+            },
+        );
+        out.push(OutEvent::Schedule {
+            delay: self.config.handshake_timeout,
+            timer: Timer::Handshake(conn),
+        });
+        if outbound {
+            self.send_hello(conn, types::PING, now, out);
+        }
+    }
+
+    fn on_disconnected(&mut self, conn: ConnId, reason: DisconnectReason, out: &mut Vec<OutEvent>) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        let Some(peer) = c.peer else { return };
+        // A peer whose connection was replaced (duplicate) stays registered.
+        if self.peers.get(&peer).is_some_and(|p| p.conn == conn) {
+            self.peers.remove(&peer);
+            debug!(%peer, %reason, "peer disconnected");
+            out.push(OutEvent::Emit(Event::PeerDisconnected { peer, reason }));
+        }
+    }
+
+    fn on_malformed(
+        &mut self,
+        conn: ConnId,
+        error: FrameError,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        self.metrics.malformed_frames += 1;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.last_rx = now;
+        c.malformed += 1;
+        debug!(%conn, remote = ?c.remote, peer = ?c.peer, %error, "malformed frame");
+        if let FrameError::TooLong { .. } = error {
+            self.close(conn, DisconnectReason::FrameTooLong, out);
+        } else if c.malformed >= self.config.max_malformed {
+            self.close(conn, DisconnectReason::Malformed, out);
+        }
+    }
+
+    fn on_timer(&mut self, timer: Timer, now: Instant, out: &mut Vec<OutEvent>) {
+        match timer {
+            Timer::Handshake(conn) => {
+                if self.conns.get(&conn).is_some_and(|c| c.peer.is_none()) {
+                    debug!(%conn, "no hello in time");
+                    self.close(conn, DisconnectReason::HandshakeTimeout, out);
+                }
+            }
+            Timer::KeepAlive => {
+                self.seen.expire(now);
+                let mut silent = Vec::new();
+                let mut quiet = Vec::new();
+                for (id, c) in &self.conns {
+                    if c.peer.is_none() {
+                        continue;
+                    }
+                    let idle = now.saturating_since(c.last_rx);
+                    if idle >= self.config.peer_timeout {
+                        silent.push(*id);
+                    } else if idle >= self.config.ping_interval {
+                        quiet.push(*id);
+                    }
+                }
+                for conn in silent {
+                    self.close(conn, DisconnectReason::Timeout, out);
+                }
+                for conn in quiet {
+                    self.send_hello(conn, types::PING, now, out);
+                }
+                out.push(OutEvent::Schedule {
+                    delay: self.config.ping_interval,
+                    timer: Timer::KeepAlive,
+                });
+            }
+        }
+    }
+
+    /// Handles a valid frame; `src` is the connection it came on (`None`: from this node).
+    fn on_frame(
+        &mut self,
+        src: Option<ConnId>,
+        frame: Frame,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        let from = frame.envelope().originator.clone();
+        match frame.body().clone() {
+            Body::Ping { addr } | Body::Pong { addr } => {
+                let is_ping = matches!(frame.body(), Body::Ping { .. });
+                if let Some(conn) = src {
+                    self.on_hello(conn, &frame, addr, is_ping, now, out);
+                }
+            }
+            Body::Advertise => {
+                if let Some(conn) = src {
+                    self.on_advertise(conn, &from, now, out);
+                }
+            }
+            Body::AdvertiseReply { peer, addr } => self.on_advertise_reply(from, peer, addr, out),
+            Body::Broadcast { text } => {
+                if !self.seen.insert(SeenKey::of(frame.envelope()), now) {
+                    self.metrics.duplicates_dropped += 1;
+                    trace!(%from, "duplicate broadcast dropped");
+                    return;
+                }
+                self.metrics.deliveries += 1;
+                out.push(OutEvent::Emit(Event::Broadcast {
+                    from,
+                    text,
+                    id: frame.envelope().id,
+                    time: frame.envelope().time.clone(),
+                }));
+                self.forward(&frame, src, out);
+            }
+            Body::Test { text } => {
+                self.metrics.deliveries += 1;
+                out.push(OutEvent::Emit(Event::Test { from, text }));
+            }
+            Body::Direct { .. } | Body::DirectAck { .. } => {
+                self.metrics.unhandled_frames += 1;
+                debug!(msg_type = %frame.envelope().msg_type, "direct messages are not routed by this node");
+            }
+            Body::Custom => {
+                if self.handled_types.contains(&frame.envelope().msg_type) {
+                    self.metrics.deliveries += 1;
+                    out.push(OutEvent::Handle { conn: src, frame });
+                } else {
+                    self.metrics.unhandled_frames += 1;
+                    debug!(msg_type = %frame.envelope().msg_type, %from, "no handler for message type");
+                }
+            }
+        }
+    }
+
+    /// `PING` or `PONG` on `conn`: register the sender, answer a `PING`.
+    fn on_hello(
+        &mut self,
+        conn: ConnId,
+        frame: &Frame,
+        addr: PeerAddr,
+        is_ping: bool,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        let origin = frame.envelope().originator.clone();
+        if origin == self.id {
+            debug!(%conn, "hello names this node's own id");
+            return self.close(conn, DisconnectReason::SelfConnection, out);
+        }
+        let Some(bound) = self.conns.get(&conn).map(|c| c.peer.clone()) else {
+            return;
+        };
+        if bound.as_ref().is_some_and(|b| b != &origin) {
+            self.metrics.rejected_frames += 1;
+            debug!(%conn, claimed = %origin, "hello claims another id than the connection's peer");
+            return;
+        }
+        let version = frame.envelope().v;
+        match self.peers.get(&origin).map(|p| p.conn) {
+            Some(existing) if existing == conn => {
+                if let Some(p) = self.peers.get_mut(&origin) {
+                    p.addr = addr;
+                    p.version = version;
+                }
+            }
+            Some(existing) => {
+                if !self.keeps_new(conn, existing, &origin) {
+                    return self.close(conn, DisconnectReason::Duplicate, out);
+                }
+                if let Some(p) = self.peers.get_mut(&origin) {
+                    p.conn = conn;
+                    p.addr = addr;
+                    p.version = version;
+                }
+                self.bind(conn, &origin);
+                if let Some(old) = self.conns.get_mut(&existing) {
+                    old.peer = None;
+                }
+                self.close(existing, DisconnectReason::Duplicate, out);
+            }
+            None => {
+                if self.peers.len() >= self.config.max_peers {
+                    self.refer(conn, &origin, now, out);
+                    return self.close(conn, DisconnectReason::PeerLimit, out);
+                }
+                let entry = PeerEntry {
+                    addr: addr.clone(),
+                    conn,
+                    since: now,
+                    version,
+                };
+                self.peers.insert(origin.clone(), entry);
+                self.bind(conn, &origin);
+                debug!(peer = %origin, %addr, "peer registered");
+                out.push(OutEvent::Emit(Event::PeerConnected { peer: origin, addr }));
+            }
+        }
+        if is_ping {
+            self.send_hello(conn, types::PONG, now, out);
+        }
+    }
+
+    fn bind(&mut self, conn: ConnId, peer: &PeerId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.peer = Some(peer.clone());
+        }
+    }
+
+    /// Of two connections to `remote`, keep the one dialled by the smaller id
+    /// (both ends decide alike); if one node dialled both, keep the newer.
+    fn keeps_new(&self, new: ConnId, old: ConnId, remote: &PeerId) -> bool {
+        let dialer = |c: ConnId| match self.conns.get(&c).map(|c| &c.dir) {
+            Some(Direction::Outbound { .. }) => &self.id,
+            _ => remote,
+        };
+        let (dn, dold) = (dialer(new), dialer(old));
+        if dn == dold {
+            new > old
+        } else {
+            dn < dold
+        }
+    }
+
+    /// At the peer limit: name up to `peer_limit_referrals` other peers to the refused one.
+    fn refer(&mut self, conn: ConnId, refused: &PeerId, now: Instant, out: &mut Vec<OutEvent>) {
+        debug!(%conn, peer = %refused, "peer limit reached, referring elsewhere");
+        let n = self.config.peer_limit_referrals;
+        self.advertise_to(conn, refused, n, now, out);
+    }
+
+    fn on_advertise(&mut self, conn: ConnId, from: &PeerId, now: Instant, out: &mut Vec<OutEvent>) {
+        let asker = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.peer.clone())
+            .unwrap_or_else(|| from.clone());
+        let n = self.config.max_advertise;
+        self.advertise_to(conn, &asker, n, now, out);
+    }
+
+    /// Sends `ADVERTISE_REPLY` frames naming up to `limit` peers other than `asker`.
+    fn advertise_to(
+        &mut self,
+        conn: ConnId,
+        asker: &PeerId,
+        limit: usize,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        let entries: Vec<Value> = self
+            .peers
+            .iter()
+            .filter(|(id, _)| *id != asker)
+            .take(limit)
+            .map(|(id, p)| serde_json::json!([id, p.addr]))
+            .collect();
+        for msg in entries {
+            match Frame::encode(self.envelope(types::ADVERTISE_REPLY, msg, now)) {
+                Ok(frame) => self.send(conn, frame, out),
+                Err(error) => debug!(%error, "cannot encode advertise reply"),
+            }
+        }
+    }
+
+    fn on_advertise_reply(
+        &mut self,
+        by: PeerId,
+        peer: PeerId,
+        addr: PeerAddr,
+        out: &mut Vec<OutEvent>,
+    ) {
+        if peer == self.id {
+            return;
+        }
+        out.push(OutEvent::Emit(Event::PeerAdvertised {
+            by,
+            peer: peer.clone(),
+            addr: addr.clone(),
+        }));
+        if !self.peers.contains(&peer) {
+            self.dial(addr, out);
+        }
+    }
+
+    /// Dials `addr` unless it is this node, a known peer's, already being
+    /// dialled, or the node has no room for another peer.
+    fn dial(&mut self, addr: PeerAddr, out: &mut Vec<OutEvent>) {
+        if addr == self.addr || self.dialing.contains(&addr) || self.peers.has_addr(&addr) {
+            return;
+        }
+        if self.peers.len() + self.dialing.len() >= self.config.max_peers {
+            debug!(%addr, "at the peer limit, not dialling");
+            return;
+        }
+        self.metrics.dials += 1;
+        self.dialing.insert(addr.clone());
+        out.push(OutEvent::Dial(addr));
+    }
+
+    /// Sends `frame` to every registered peer except the one on `src` and the originator.
+    fn forward(&mut self, frame: &Frame, src: Option<ConnId>, out: &mut Vec<OutEvent>) {
+        let origin = &frame.envelope().originator;
+        let targets: Vec<ConnId> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| *id != origin && Some(p.conn) != src)
+            .map(|(_, p)| p.conn)
+            .collect();
+        for conn in targets {
+            self.send(conn, frame.clone(), out);
+        }
+    }
+
+    fn send_hello(&mut self, conn: ConnId, msg_type: &str, now: Instant, out: &mut Vec<OutEvent>) {
+        let msg = serde_json::json!(self.addr);
+        let mut env = self.envelope(msg_type, msg, now);
+        env.v = Some(PROTOCOL_VERSION);
+        match Frame::encode(env) {
+            Ok(frame) => self.send(conn, frame, out),
+            Err(error) => debug!(%error, "cannot encode hello"),
+        }
+    }
+
+    fn send(&mut self, conn: ConnId, frame: Frame, out: &mut Vec<OutEvent>) {
+        self.metrics.frames_out += 1;
+        self.metrics.bytes_out += frame.wire_len() as u64;
+        out.push(OutEvent::Send { conn, frame });
+    }
+
+    fn close(&mut self, conn: ConnId, reason: DisconnectReason, out: &mut Vec<OutEvent>) {
+        if self.conns.contains_key(&conn) {
+            out.push(OutEvent::Close { conn, reason });
+        }
+    }
+
+    fn envelope(&self, msg_type: &str, msg: Value, now: Instant) -> Envelope {
+        Envelope::new(msg_type, msg, self.id.clone(), self.wire_time(now))
+    }
+
+    /// `now` as RFC 3339 UTC with milliseconds.
+    pub fn wire_time(&self, now: Instant) -> WireTime {
+        let at =
+            self.wall_epoch + chrono::Duration::from_std(now.since_epoch()).unwrap_or_default();
+        WireTime::Text(at.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    /// A new message id is the executor's to make; this checks one is unused.
+    pub fn is_seen(&self, id: MessageId) -> bool {
+        self.seen.contains(&SeenKey::Id(id.as_uuid().as_u128()))
+    }
+}
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;
