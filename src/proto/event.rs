@@ -188,3 +188,21 @@ impl PartialEq for Frame {
         self.bytes() == other.bytes()
     }
 }
+
+impl std::fmt::Display for Event {
+    /// One line for people: what the chat client and the demo print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::PeerConnected { peer, addr } => write!(f, "peer {peer} connected ({addr})"),
+            Event::PeerDisconnected { peer, reason } => {
+                write!(f, "peer {peer} disconnected ({reason})")
+            }
+            Event::PeerAdvertised { by, peer, addr } => write!(f, "{by} knows {peer} at {addr}"),
+            Event::Broadcast { from, text, .. } => write!(f, "<{from}> {text}"),
+            Event::Test { from, text } => write!(f, "test from {from}: {text}"),
+            Event::Custom { from, envelope } => {
+                write!(f, "{} from {from}: {}", envelope.msg_type, envelope.msg)
+            }
+        }
+    }
+}

@@ -29,7 +29,8 @@ pub struct PeerInfo {
     pub id: PeerId,
     /// Where it listens.
     pub addr: PeerAddr,
-    /// How long it has been registered.
+    /// How long it has been registered (written as whole milliseconds in JSON).
+    #[serde(rename = "connected_for_ms", serialize_with = "millis")]
     pub connected_for: Duration,
     /// Protocol version it announced, if any.
     pub version: Option<u32>,
@@ -97,6 +98,10 @@ impl PeerTable {
     pub fn infos(&self, now: Instant) -> Vec<PeerInfo> {
         self.peers.iter().map(|(id, p)| info(id, p, now)).collect()
     }
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
 }
 
 fn info(id: &PeerId, p: &PeerEntry, now: Instant) -> PeerInfo {

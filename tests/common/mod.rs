@@ -123,6 +123,21 @@ impl RawClient {
         (n > 0).then(|| serde_json::from_str(&line).expect("valid JSON frame"))
     }
 
+    /// The write half, for raw writes.
+    pub fn writer_mut(&mut self) -> &mut tokio::net::tcp::OwnedWriteHalf {
+        &mut self.writer
+    }
+
+    /// The next frame, or `None` when the node closed (or reset) the connection.
+    pub async fn recv_or_reset(&mut self) -> Option<serde_json::Value> {
+        let mut line = String::new();
+        match tokio::time::timeout(WAIT, self.reader.read_line(&mut line)).await {
+            Err(_) => panic!("connection neither closed nor answered in time"),
+            Ok(Ok(0)) | Ok(Err(_)) => None,
+            Ok(Ok(_)) => serde_json::from_str(&line).ok(),
+        }
+    }
+
     /// Reads frames until one of `msg_type` arrives.
     pub async fn recv_type(&mut self, msg_type: &str) -> serde_json::Value {
         loop {

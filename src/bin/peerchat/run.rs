@@ -1,0 +1,110 @@
+//! `peerchat run`: one headless node driven by stdin, reporting on stdout as JSON lines.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use peerchat::{Node, NodeHandle};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// This node's id (default: a random one).
+    #[arg(long)]
+    id: Option<String>,
+    /// Address to listen on; port 0 lets the OS choose.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Addresses to join at start (repeatable).
+    #[arg(long)]
+    bootstrap: Vec<String>,
+}
+
+/// Writes one JSON object as a line on stdout.
+fn emit(value: &Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+pub async fn run(args: RunArgs) -> Result<()> {
+    let id = args
+        .id
+        .unwrap_or_else(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+    let node = Node::builder(id.as_str())
+        .listen(&args.listen)
+        .start()
+        .await
+        .with_context(|| format!("starting node {id}"))?;
+    let mut events = node.events().await?;
+    emit(&json!({"event": "listening", "id": id, "addr": node.local_addr().to_string()}));
+    node.bootstrap(&args.bootstrap).await?;
+    actix_rt::spawn(async move {
+        while let Some(event) = events.next().await {
+            emit(&serde_json::to_value(&event).unwrap_or(Value::Null));
+        }
+    });
+
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => {
+                    if !command(&node, line.trim()).await {
+                        break;
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    node.shutdown().await?;
+    emit(&json!({"event": "stopped"}));
+    Ok(())
+}
+
+/// Runs one stdin command; `false` means quit.
+async fn command(node: &NodeHandle, line: &str) -> bool {
+    let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let rest = rest.trim();
+    let result: peerchat::Result<Option<Value>> = match verb {
+        "" => Ok(None),
+        "quit" => return false,
+        "join" => node.join(rest).await.map(|()| None),
+        "broadcast" => node
+            .broadcast(rest)
+            .await
+            .map(|id| Some(json!({"event": "sent", "id": id}))),
+        "peers" => node
+            .peers()
+            .await
+            .map(|p| Some(json!({"event": "peers", "peers": p}))),
+        "request" => node.get_peers_from(rest).await.map(|()| None),
+        "test" => match rest.split_once(' ') {
+            Some((peer, text)) => node.send_test(peer, text).await.map(|()| None),
+            None => return usage(line, "test PEER TEXT"),
+        },
+        "metrics" => node
+            .metrics()
+            .await
+            .map(|m| Some(json!({"event": "metrics", "metrics": m}))),
+        _ => return usage(
+            line,
+            "join ADDR | broadcast TEXT | peers | request PEER | test PEER TEXT | metrics | quit",
+        ),
+    };
+    match result {
+        Ok(Some(v)) => emit(&v),
+        Ok(None) => {}
+        Err(e) => emit(&json!({"event": "error", "command": line, "message": e.to_string()})),
+    }
+    true
+}
+
+/// Reports a command that could not be understood; the node goes on.
+fn usage(line: &str, expected: &str) -> bool {
+    emit(&json!({"event": "error", "command": line, "message": format!("usage: {expected}")}));
+    true
+}

@@ -1,0 +1,159 @@
+//! Black-box checks of `peerchat run`: stdin commands, JSON events on stdout, raw sockets.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::TcpStream;
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct RunNode {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+    addr: String,
+}
+
+impl RunNode {
+    async fn start(id: &str, extra: &[&str]) -> RunNode {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_peerchat"))
+            .args(["-v", "run", "--id", id, "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn peerchat");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut node = RunNode {
+            child,
+            stdin,
+            stdout,
+            addr: String::new(),
+        };
+        let listening = node.next_event("listening").await;
+        node.addr = listening["addr"].as_str().unwrap().to_string();
+        node
+    }
+
+    async fn say(&mut self, line: &str) {
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+
+    async fn next_event(&mut self, kind: &str) -> Value {
+        loop {
+            let line = tokio::time::timeout(WAIT, self.stdout.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind} event in time"))
+                .unwrap()
+                .unwrap_or_else(|| panic!("stdout closed before {kind}"));
+            let v: Value = serde_json::from_str(&line).expect("stdout lines are JSON");
+            if v["event"] == kind {
+                return v;
+            }
+        }
+    }
+
+    async fn quit(mut self) -> String {
+        self.say("quit").await;
+        self.next_event("stopped").await;
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success());
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        stderr
+    }
+}
+
+/// A raw PING gets a PONG naming the node's real address; non-JSON, a frame
+/// missing fields and a 1 MiB line are logged and counted while the node serves on.
+#[tokio::test]
+async fn raw_socket_ping_and_bad_input() {
+    let mut node = RunNode::start("runner", &[]).await;
+    let port: u16 = node.addr.rsplit_once(':').unwrap().1.parse().unwrap();
+
+    let mut sock = TcpStream::connect(&node.addr).await.unwrap();
+    sock.write_all(
+        br#"{"msg_type":"PING","msg":["127.0.0.1",4999],"originator":"x","time":"t","v":1}"#,
+    )
+    .await
+    .unwrap();
+    sock.write_all(b"\n").await.unwrap();
+    let mut reader = BufReader::new(sock);
+    let mut line = String::new();
+    tokio::time::timeout(WAIT, reader.read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    let pong: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(pong["msg_type"], "PONG");
+    assert_eq!(pong["msg"], json!(["127.0.0.1", port]));
+    node.next_event("peer_connected").await;
+
+    let mut bad = TcpStream::connect(&node.addr).await.unwrap();
+    bad.write_all(b"hello, is this json?\n").await.unwrap();
+    bad.write_all(b"{\"msg_type\":\"TEST\",\"msg\":\"no originator\"}\n")
+        .await
+        .unwrap();
+    let mut big = vec![b'a'; 1 << 20];
+    big.push(b'\n');
+    let _ = bad.write_all(&big).await; // the node may close mid-write
+
+    let mut malformed = 0;
+    for _ in 0..200 {
+        node.say("metrics").await;
+        malformed = node.next_event("metrics").await["metrics"]["malformed_frames"]
+            .as_u64()
+            .unwrap();
+        if malformed == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(malformed, 3);
+    // Still serving: the first connection's peer is still there and commands work.
+    node.say("peers").await;
+    assert_eq!(node.next_event("peers").await["peers"][0]["id"], "x");
+    node.say("frobnicate").await;
+    assert!(node.next_event("error").await["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("usage"));
+    let stderr = node.quit().await;
+    assert!(stderr.contains("malformed frame"), "logged: {stderr}");
+}
+
+/// Two `peerchat run` nodes: one bootstraps to the other, and a broadcast arrives as a JSON event.
+#[tokio::test]
+async fn two_run_nodes_broadcast() {
+    let mut a = RunNode::start("a", &[]).await;
+    let addr = a.addr.clone();
+    let mut b = RunNode::start("b", &["--bootstrap", &addr]).await;
+    a.next_event("peer_connected").await;
+    b.next_event("peer_connected").await;
+    b.say("broadcast hi from b").await;
+    let got = a.next_event("broadcast").await;
+    assert_eq!(
+        (got["from"].as_str(), got["text"].as_str()),
+        (Some("b"), Some("hi from b"))
+    );
+    b.quit().await;
+    a.quit().await;
+}
