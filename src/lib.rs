@@ -55,3 +55,8 @@ pub use node::{parse_addr, Node, NodeBuilder, NodeHandle};
 pub use proto::{
     DisconnectReason, Envelope, Event, MessageId, Metrics, PeerAddr, PeerId, PeerInfo, WireTime,
 };
+
+/// The README's code compiles (`cargo test` runs it as a doctest).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
