@@ -26,6 +26,10 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(15);
 /// Frames queued for one connection before its peer counts as too slow and is dropped.
 pub const SEND_QUEUE_FRAMES: usize = 4096;
+/// How many times a `DIRECT` (or its ack) may be forwarded on its way to a non-neighbour.
+pub const DIRECT_HOPS: u32 = 16;
+/// How long `send_to` waits for the `DIRECT_ACK` before failing with a timeout.
+pub const DIRECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a closing connection may spend flushing queued frames before it is dropped.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Events buffered for one `events()` subscriber before further events to it are dropped (and counted).
@@ -59,6 +63,10 @@ pub struct NodeConfig {
     pub peer_timeout: Duration,
     /// Outbound frames queued per connection ([`SEND_QUEUE_FRAMES`]).
     pub send_queue_frames: usize,
+    /// Forwarding budget of a `DIRECT` ([`DIRECT_HOPS`]).
+    pub direct_hops: u32,
+    /// Wait for a `DIRECT_ACK` ([`DIRECT_TIMEOUT`]).
+    pub direct_timeout: Duration,
     /// Flush time allowed to a closing connection ([`CLOSE_TIMEOUT`]).
     pub close_timeout: Duration,
     /// Events buffered per subscriber ([`EVENT_BUFFER`]).
@@ -80,6 +88,8 @@ impl Default for NodeConfig {
             ping_interval: PING_INTERVAL,
             peer_timeout: PEER_TIMEOUT,
             send_queue_frames: SEND_QUEUE_FRAMES,
+            direct_hops: DIRECT_HOPS,
+            direct_timeout: DIRECT_TIMEOUT,
             close_timeout: CLOSE_TIMEOUT,
             event_buffer: EVENT_BUFFER,
         }

@@ -1,6 +1,6 @@
 //! The library's error type.
 
-use crate::proto::{FrameError, PeerId};
+use crate::proto::{FrameError, MessageId, PeerId};
 
 /// What can go wrong when using a node.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,9 @@ pub enum Error {
     /// A message that cannot be put on the wire.
     #[error("invalid message: {0}")]
     Frame(#[from] FrameError),
+    /// No `DIRECT_ACK` came back from `to` for message `id` within `direct_timeout`.
+    #[error("message {id} to {to} was not acknowledged in time")]
+    DeliveryTimeout { id: MessageId, to: PeerId },
     /// The node has shut down (or its actors stopped).
     #[error("the node has stopped")]
     Stopped,

@@ -51,7 +51,7 @@ pub use config::NodeConfig;
 pub use error::{Error, Result};
 pub use events::EventStream;
 pub use handler::{MessageHandler, Reply};
-pub use node::{parse_addr, Node, NodeBuilder, NodeHandle};
+pub use node::{parse_addr, Delivered, Node, NodeBuilder, NodeHandle};
 pub use proto::{
     DisconnectReason, Envelope, Event, MessageId, Metrics, PeerAddr, PeerId, PeerInfo, WireTime,
 };

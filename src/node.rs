@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tracing::info_span;
 
 use crate::actors::acceptor::Acceptor;
-use crate::actors::peer::{Apply, GetMetrics, GetPeer, GetPeers, Shutdown, Subscribe};
+use crate::actors::peer::{Apply, GetMetrics, GetPeer, GetPeers, SendDirect, Shutdown, Subscribe};
 use crate::actors::{ConnectionSpawner, PeerActor, RegistryActor};
 use crate::config::NodeConfig;
 use crate::error::{Error, Result};
@@ -20,6 +20,15 @@ use crate::handler::{MessageHandler, Reply};
 use crate::proto::{
     types, Body, Command, Envelope, MessageId, Metrics, NodeState, PeerAddr, PeerId, PeerInfo,
 };
+
+/// A direct message that arrived: its id and how long until the ack came back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    /// The message id.
+    pub id: MessageId,
+    /// Time from sending to the ack.
+    pub round_trip: std::time::Duration,
+}
 
 /// Entry point: `Node::builder("alice")`.
 pub struct Node;
@@ -229,6 +238,27 @@ impl NodeHandle {
         })
         .await?;
         Ok(id)
+    }
+
+    /// Sends `text` to the node `peer`, a neighbour or anywhere in the network
+    /// (`DIRECT`). Resolves when its `DIRECT_ACK` comes back, or fails with
+    /// [`Error::DeliveryTimeout`] after `NodeConfig::direct_timeout`.
+    pub async fn send_to(
+        &self,
+        peer: impl Into<PeerId>,
+        text: impl Into<String>,
+    ) -> Result<Delivered> {
+        let msg = SendDirect {
+            to: peer.into(),
+            text: text.into(),
+        };
+        let outcome = self
+            .inner
+            .addr
+            .send(msg)
+            .await
+            .map_err(|_| Error::Stopped)??;
+        outcome.await.map_err(|_| Error::Stopped)?
     }
 
     /// Asks `peer` for its peer list; the node dials the peers it learns of.

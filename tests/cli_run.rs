@@ -140,7 +140,8 @@ async fn raw_socket_ping_and_bad_input() {
     assert!(stderr.contains("malformed frame"), "logged: {stderr}");
 }
 
-/// Two `peerchat run` nodes: one bootstraps to the other, and a broadcast arrives as a JSON event.
+/// Two `peerchat run` nodes: one bootstraps to the other; a broadcast and a direct
+/// message arrive as JSON events, and the sender sees `delivered`.
 #[tokio::test]
 async fn two_run_nodes_broadcast() {
     let mut a = RunNode::start("a", &[]).await;

@@ -15,7 +15,7 @@ use crate::events::EventStream;
 use crate::handler::MessageHandler;
 use crate::proto::{
     Command, ConnId, Direction, DisconnectReason, Event, Frame, FrameError, InEvent, Instant,
-    Metrics, NodeState, OutEvent, PeerAddr, PeerId, PeerInfo,
+    MessageId, Metrics, NodeState, OutEvent, PeerAddr, PeerId, PeerInfo,
 };
 
 /// Typed messages a ConnectionActor sends for each frame kind it decodes.
@@ -107,6 +107,17 @@ pub struct DialFailed {
 #[rtype(result = "Result<()>")]
 pub struct Apply(pub Command);
 
+/// The outcome of a `DIRECT` sent with [`SendDirect`].
+pub type DirectOutcome = Result<crate::node::Delivered>;
+
+/// Send a direct message; the receiver resolves when it is acknowledged or times out.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<oneshot::Receiver<DirectOutcome>>")]
+pub struct SendDirect {
+    pub to: PeerId,
+    pub text: String,
+}
+
 /// The registered peers.
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<PeerInfo>")]
@@ -144,6 +155,8 @@ pub struct PeerActor {
     registry: Option<Addr<RegistryActor>>,
     acceptor: Option<Acceptor>,
     subscribers: Vec<mpsc::Sender<Event>>,
+    /// `send_to` callers waiting for their ack.
+    pending_direct: HashMap<MessageId, oneshot::Sender<DirectOutcome>>,
     handlers: Arc<HashMap<String, MessageHandler>>,
     event_buffer: usize,
     stopping: Option<Vec<oneshot::Sender<()>>>,
@@ -166,6 +179,7 @@ impl PeerActor {
             registry: None,
             acceptor: None,
             subscribers: Vec::new(),
+            pending_direct: HashMap::new(),
             handlers,
             event_buffer: event_buffer.max(1),
             stopping: None,
@@ -253,6 +267,25 @@ impl PeerActor {
     }
 
     fn emit(&mut self, event: Event) {
+        match &event {
+            Event::Delivered { id, round_trip, .. } => {
+                if let Some(waiter) = self.pending_direct.remove(id) {
+                    let _ = waiter.send(Ok(crate::node::Delivered {
+                        id: *id,
+                        round_trip: *round_trip,
+                    }));
+                }
+            }
+            Event::DeliveryTimeout { id, to } => {
+                if let Some(waiter) = self.pending_direct.remove(id) {
+                    let _ = waiter.send(Err(crate::Error::DeliveryTimeout {
+                        id: *id,
+                        to: to.clone(),
+                    }));
+                }
+            }
+            _ => {}
+        }
         let mut dropped = 0;
         self.subscribers
             .retain(|tx| match tx.try_send(event.clone()) {
@@ -382,6 +415,32 @@ impl Handler<Apply> for PeerActor {
         };
         self.execute(out, ctx);
         result
+    }
+}
+
+impl Handler<SendDirect> for PeerActor {
+    type Result = Result<oneshot::Receiver<DirectOutcome>>;
+
+    fn handle(&mut self, msg: SendDirect, ctx: &mut Context<Self>) -> Self::Result {
+        let id = MessageId::from(uuid::Uuid::new_v4());
+        let (tx, rx) = oneshot::channel();
+        self.pending_direct.insert(id, tx);
+        let now = self.now();
+        let mut out = Vec::new();
+        let cmd = Command::Direct {
+            id,
+            to: msg.to,
+            text: msg.text,
+        };
+        let result = {
+            let _e = self.span.enter();
+            self.state.command(cmd, now, &mut out)
+        };
+        if result.is_err() {
+            self.pending_direct.remove(&id);
+        }
+        self.execute(out, ctx);
+        result.map(|()| rx)
     }
 }
 

@@ -77,6 +77,8 @@ pub enum Timer {
     Handshake(ConnId),
     /// Probe quiet peers and drop silent ones.
     KeepAlive,
+    /// Give up waiting for the ack of this `DIRECT`.
+    Direct(MessageId),
 }
 
 /// Something that happened to the node, fed to [`NodeState::handle`](super::NodeState::handle).
@@ -128,6 +130,13 @@ pub enum Command {
     },
     /// Ask a peer for its peer list (`ADVERTISE`).
     GetPeersFrom(PeerId),
+    /// Send `text` to one peer, anywhere in the network (`DIRECT`), under
+    /// the (executor-made) id; ends in [`Event::Delivered`] or [`Event::DeliveryTimeout`].
+    Direct {
+        id: MessageId,
+        to: PeerId,
+        text: String,
+    },
 }
 
 /// What the state machine tells its executor to do.
@@ -178,6 +187,23 @@ pub enum Event {
     },
     /// A `TEST` probe.
     Test { from: PeerId, text: String },
+    /// A direct message for this node, delivered once.
+    Direct {
+        from: PeerId,
+        text: String,
+        id: MessageId,
+        time: WireTime,
+    },
+    /// The `DIRECT` `id` sent to `to` was acknowledged after `round_trip`.
+    Delivered {
+        id: MessageId,
+        to: PeerId,
+        #[serde(rename = "round_trip_ms", serialize_with = "millis")]
+        round_trip: Duration,
+    },
+    /// No `DIRECT_ACK` for `id` came within `direct_timeout`.
+    #[serde(rename = "timeout")]
+    DeliveryTimeout { id: MessageId, to: PeerId },
     /// A frame of an application type that has a handler.
     Custom { from: PeerId, envelope: Envelope },
 }
@@ -200,9 +226,19 @@ impl std::fmt::Display for Event {
             Event::PeerAdvertised { by, peer, addr } => write!(f, "{by} knows {peer} at {addr}"),
             Event::Broadcast { from, text, .. } => write!(f, "<{from}> {text}"),
             Event::Test { from, text } => write!(f, "test from {from}: {text}"),
+            Event::Direct { from, text, .. } => write!(f, "*{from}* {text}"),
+            Event::Delivered { to, round_trip, .. } => {
+                write!(f, "delivered to {to} ({} ms)", round_trip.as_millis())
+            }
+            Event::DeliveryTimeout { to, .. } => write!(f, "no delivery to {to}: timed out"),
             Event::Custom { from, envelope } => {
                 write!(f, "{} from {from}: {}", envelope.msg_type, envelope.msg)
             }
         }
     }
+}
+
+/// Writes a duration as whole milliseconds.
+pub(crate) fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
 }

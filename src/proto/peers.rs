@@ -30,7 +30,7 @@ pub struct PeerInfo {
     /// Where it listens.
     pub addr: PeerAddr,
     /// How long it has been registered (written as whole milliseconds in JSON).
-    #[serde(rename = "connected_for_ms", serialize_with = "millis")]
+    #[serde(rename = "connected_for_ms", serialize_with = "super::event::millis")]
     pub connected_for: Duration,
     /// Protocol version it announced, if any.
     pub version: Option<u32>,
@@ -98,10 +98,6 @@ impl PeerTable {
     pub fn infos(&self, now: Instant) -> Vec<PeerInfo> {
         self.peers.iter().map(|(id, p)| info(id, p, now)).collect()
     }
-}
-
-fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(d.as_millis() as u64)
 }
 
 fn info(id: &PeerId, p: &PeerEntry, now: Instant) -> PeerInfo {

@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use peerchat::{Event, Node, NodeHandle};
+use peerchat::{Event, EventStream, Node, NodeHandle};
 
-/// How long the demo waits for the network to form or a message to spread.
+/// How long the demo waits for any one thing to happen.
 const DEMO_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// How many nodes to start (at least 2).
+    /// How many nodes to start (at least 3).
     #[arg(long, default_value_t = 5)]
     nodes: usize,
 }
@@ -28,102 +28,130 @@ fn name(i: usize) -> String {
 }
 
 pub async fn demo(args: DemoArgs) -> Result<()> {
-    if args.nodes < 2 {
-        bail!("--nodes must be at least 2");
-    }
     let n = args.nodes;
-    println!(
-        "starting {n} nodes on OS-chosen ports; each joins only {}, then asks it for more peers",
-        name(0)
-    );
-    let first = Node::builder(name(0)).start().await?;
-    println!("  {:<6} listening on {}", name(0), first.local_addr());
-    let mut nodes = vec![first.clone()];
-    for i in 1..n {
-        let node = Node::builder(name(i))
-            .bootstrap([first.local_addr()])
-            .start()
-            .await?;
-        println!(
-            "  {:<6} listening on {}, bootstrap {}",
-            name(i),
-            node.local_addr(),
-            first.local_addr()
-        );
+    if n < 3 {
+        bail!("--nodes must be at least 3");
+    }
+    println!("== {n} nodes on OS-chosen ports, each bootstrapping to the one before: a line");
+    let mut nodes: Vec<NodeHandle> = Vec::new();
+    for i in 0..n {
+        let mut builder = Node::builder(name(i));
+        if let Some(prev) = nodes.last() {
+            builder = builder.bootstrap([prev.local_addr()]);
+        }
+        let node = builder.start().await?;
+        match nodes.last() {
+            Some(prev) => println!(
+                "  {:<6} listening on {}, joins {}",
+                name(i),
+                node.local_addr(),
+                prev.id()
+            ),
+            None => println!("  {:<6} listening on {}", name(i), node.local_addr()),
+        }
         nodes.push(node);
     }
-    wait_for(&nodes, "everyone to reach the first node", |node, peers| {
-        node.id() == first.id() || peers.iter().any(|p| &p.id == first.id())
+    wait_until("the line to form", || async {
+        let mut ends = 0;
+        for node in &nodes {
+            ends += node.peers().await?.len();
+        }
+        Ok(ends == 2 * (n - 1))
     })
     .await?;
-    for node in &nodes[1..] {
-        node.get_peers_from(first.id().clone()).await?;
-    }
-    wait_for(&nodes, "the full mesh (advertise)", |_, peers| {
-        peers.len() == n - 1
-    })
-    .await?;
-    println!("network formed: every node knows the other {}", n - 1);
-
     let mut streams = Vec::new();
     for node in &nodes {
         streams.push((node.id().to_string(), node.events().await?));
     }
-    println!();
+
+    println!("\n== everyone broadcasts once; each message is flooded along the line");
     for (i, node) in nodes.iter().enumerate() {
-        let text = format!("hello from {}", name(i));
-        node.broadcast(text).await?;
+        node.broadcast(format!("hello from {}", name(i))).await?;
     }
     let mut delivered = 0;
     for (who, events) in &mut streams {
-        let mut got = 0;
-        while got < n - 1 {
-            let event = tokio::time::timeout(DEMO_WAIT, events.next())
-                .await
-                .with_context(|| format!("{who} did not receive every broadcast"))?;
-            let Some(event) = event else { break };
-            if let Event::Broadcast { .. } = event {
-                got += 1;
-            }
-            println!("  [{who:<6}] {event}");
-        }
-        delivered += got;
+        delivered +=
+            print_until(who, events, n - 1, |e| matches!(e, Event::Broadcast { .. })).await?;
     }
+    println!(
+        "  {n} broadcasts, {delivered} deliveries: each reached the other {} nodes once",
+        n - 1
+    );
+
+    let (first, last) = (&nodes[0], &nodes[n - 1]);
+    println!(
+        "\n== {} sends a direct message to {} ({} hops away)",
+        first.id(),
+        last.id(),
+        n - 1
+    );
+    let delivered = first
+        .send_to(last.id().clone(), "a secret for the far end")
+        .await?;
+    let (who, events) = &mut streams[n - 1];
+    print_until(who, events, 1, |e| matches!(e, Event::Direct { .. })).await?;
+    println!(
+        "  {} got the ack back after {:.1?}",
+        first.id(),
+        delivered.round_trip
+    );
+
+    let middle = &nodes[n - 2];
+    println!(
+        "\n== {} asks {} for its peers (ADVERTISE) and dials the ones it did not know",
+        last.id(),
+        middle.id()
+    );
+    last.get_peers_from(middle.id().clone()).await?;
+    let (who, events) = &mut streams[n - 1];
+    print_until(who, events, 1, |e| matches!(e, Event::PeerConnected { .. })).await?;
+
     let mut duplicates = 0;
     for node in &nodes {
         duplicates += node.metrics().await?.duplicates_dropped;
     }
-    println!();
-    println!(
-        "{n} broadcasts, {delivered} deliveries (each reached the other {} nodes once); {duplicates} redundant copies dropped by dedup",
-        n - 1
-    );
+    println!("\n== shutting down ({duplicates} redundant copies were dropped by dedup on the way)");
     for node in nodes.iter().rev() {
         node.shutdown().await?;
     }
-    println!("all nodes shut down");
+    println!("  all nodes shut down, all sockets closed");
     Ok(())
 }
 
-/// Waits until `ok(node, peers)` holds for every node.
-async fn wait_for(
-    nodes: &[NodeHandle],
-    what: &str,
-    ok: impl Fn(&NodeHandle, &[peerchat::PeerInfo]) -> bool,
-) -> Result<()> {
-    let check = async {
-        loop {
-            let mut all = true;
-            for node in nodes {
-                all &= ok(node, &node.peers().await?);
-            }
-            if all {
-                return Ok::<_, peerchat::Error>(());
-            }
+/// Prints `who`'s events until `count` of them match `done`; returns how many matched.
+async fn print_until(
+    who: &str,
+    events: &mut EventStream,
+    count: usize,
+    done: impl Fn(&Event) -> bool,
+) -> Result<usize> {
+    let mut matched = 0;
+    while matched < count {
+        let event = tokio::time::timeout(DEMO_WAIT, events.next())
+            .await
+            .with_context(|| format!("{who} waited too long"))?
+            .with_context(|| format!("{who} stopped"))?;
+        if done(&event) {
+            matched += 1;
+        }
+        println!("  [{who:<6}] {event}");
+    }
+    Ok(matched)
+}
+
+/// Polls `check` until it holds.
+async fn wait_until<F, Fut>(what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = peerchat::Result<bool>>,
+{
+    let poll = async {
+        while !check().await? {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        Ok::<_, peerchat::Error>(())
     };
-    tokio::time::timeout(DEMO_WAIT, check)
+    tokio::time::timeout(DEMO_WAIT, poll)
         .await
         .with_context(|| format!("timed out waiting for {what}"))??;
     Ok(())

@@ -82,6 +82,19 @@ async fn command(node: &NodeHandle, line: &str) -> bool {
             .await
             .map(|p| Some(json!({"event": "peers", "peers": p}))),
         "request" => node.get_peers_from(rest).await.map(|()| None),
+        "msg" => match rest.split_once(' ') {
+            // The outcome arrives as a `delivered` or `timeout` event.
+            Some((peer, text)) => {
+                let (node, peer, text) = (node.clone(), peer.to_string(), text.to_string());
+                actix_rt::spawn(async move {
+                    if let Err(e @ peerchat::Error::Stopped) = node.send_to(peer, text).await {
+                        emit(&json!({"event": "error", "command": "msg", "message": e.to_string()}));
+                    }
+                });
+                Ok(None)
+            }
+            None => return usage(line, "msg PEER TEXT"),
+        },
         "test" => match rest.split_once(' ') {
             Some((peer, text)) => node.send_test(peer, text).await.map(|()| None),
             None => return usage(line, "test PEER TEXT"),
@@ -92,7 +105,7 @@ async fn command(node: &NodeHandle, line: &str) -> bool {
             .map(|m| Some(json!({"event": "metrics", "metrics": m}))),
         _ => return usage(
             line,
-            "join ADDR | broadcast TEXT | peers | request PEER | test PEER TEXT | metrics | quit",
+            "join ADDR | broadcast TEXT | msg PEER TEXT | peers | request PEER | test PEER TEXT | metrics | quit",
         ),
     };
     match result {

@@ -817,3 +817,5 @@ fn bodies_parse() {
         }
     );
 }
+
+mod direct;
