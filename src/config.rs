@@ -24,8 +24,14 @@ pub const SEEN_TTL: Duration = Duration::from_secs(120);
 pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// How long a peer may stay silent before it is dropped.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(15);
-/// Frames queued for one connection before its peer counts as too slow and is dropped.
-pub const SEND_QUEUE_FRAMES: usize = 4096;
+/// Bytes queued for one connection before its peer counts as too slow and is dropped.
+pub const SEND_QUEUE_BYTES: usize = 1024 * 1024;
+/// Redials of a dropped peer before giving up.
+pub const REDIAL_ATTEMPTS: u32 = 8;
+/// Delay before the first redial; it doubles with each attempt.
+pub const REDIAL_BASE: Duration = Duration::from_millis(500);
+/// Longest delay between redials.
+pub const REDIAL_MAX: Duration = Duration::from_secs(30);
 /// How many times a `DIRECT` (or its ack) may be forwarded on its way to a non-neighbour.
 pub const DIRECT_HOPS: u32 = 16;
 /// How long `send_to` waits for the `DIRECT_ACK` before failing with a timeout.
@@ -61,8 +67,14 @@ pub struct NodeConfig {
     pub ping_interval: Duration,
     /// Silence after which a peer is dropped ([`PEER_TIMEOUT`]).
     pub peer_timeout: Duration,
-    /// Outbound frames queued per connection ([`SEND_QUEUE_FRAMES`]).
-    pub send_queue_frames: usize,
+    /// Outbound bytes queued per connection ([`SEND_QUEUE_BYTES`]).
+    pub send_queue_bytes: usize,
+    /// Redials of a dropped peer ([`REDIAL_ATTEMPTS`]).
+    pub redial_attempts: u32,
+    /// First redial delay ([`REDIAL_BASE`]).
+    pub redial_base: Duration,
+    /// Longest redial delay ([`REDIAL_MAX`]).
+    pub redial_max: Duration,
     /// Forwarding budget of a `DIRECT` ([`DIRECT_HOPS`]).
     pub direct_hops: u32,
     /// Wait for a `DIRECT_ACK` ([`DIRECT_TIMEOUT`]).
@@ -87,11 +99,47 @@ impl Default for NodeConfig {
             seen_ttl: SEEN_TTL,
             ping_interval: PING_INTERVAL,
             peer_timeout: PEER_TIMEOUT,
-            send_queue_frames: SEND_QUEUE_FRAMES,
+            send_queue_bytes: SEND_QUEUE_BYTES,
+            redial_attempts: REDIAL_ATTEMPTS,
+            redial_base: REDIAL_BASE,
+            redial_max: REDIAL_MAX,
             direct_hops: DIRECT_HOPS,
             direct_timeout: DIRECT_TIMEOUT,
             close_timeout: CLOSE_TIMEOUT,
             event_buffer: EVENT_BUFFER,
         }
+    }
+}
+
+impl NodeConfig {
+    /// Checks the values make sense together: intervals above zero, a peer
+    /// timeout longer than the probe interval, room for at least one peer.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("ping_interval", self.ping_interval),
+            ("peer_timeout", self.peer_timeout),
+            ("handshake_timeout", self.handshake_timeout),
+            ("connect_timeout", self.connect_timeout),
+            ("redial_base", self.redial_base),
+            ("direct_timeout", self.direct_timeout),
+            ("seen_ttl", self.seen_ttl),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
+            return Err(format!("{name} must be above zero"));
+        }
+        if self.peer_timeout <= self.ping_interval {
+            return Err("peer_timeout must be longer than ping_interval".into());
+        }
+        let counts = [
+            ("max_frame_len", self.max_frame_len),
+            ("max_peers", self.max_peers),
+            ("seen_capacity", self.seen_capacity),
+            ("send_queue_bytes", self.send_queue_bytes),
+            ("event_buffer", self.event_buffer),
+        ];
+        if let Some((name, _)) = counts.iter().find(|(_, n)| *n == 0) {
+            return Err(format!("{name} must be above zero"));
+        }
+        Ok(())
     }
 }

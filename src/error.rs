@@ -18,6 +18,9 @@ pub enum Error {
     /// An address that is not `host:port`.
     #[error("invalid address {0:?}: expected host:port")]
     InvalidAddress(String),
+    /// A configuration whose values do not fit together.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
     /// A peer id that is empty.
     #[error("a peer id must not be empty")]
     EmptyPeerId,

@@ -104,6 +104,7 @@ impl NodeBuilder {
         if self.id.as_str().is_empty() {
             return Err(Error::EmptyPeerId);
         }
+        self.config.validate().map_err(Error::InvalidConfig)?;
         let bootstrap = self
             .bootstrap
             .iter()
@@ -139,6 +140,7 @@ impl NodeBuilder {
         for msg_type in self.handlers.keys() {
             state.add_handled_type(msg_type.clone());
         }
+        state.seed(uuid::Uuid::new_v4().as_u64_pair().0);
         let config = Arc::new(self.config);
         let handlers = Arc::new(self.handlers);
         let event_buffer = config.event_buffer;
@@ -164,8 +166,8 @@ impl NodeBuilder {
                 addr,
             }),
         };
-        for a in bootstrap {
-            handle.command(Command::Join(a)).await?;
+        if !bootstrap.is_empty() {
+            handle.command(Command::Bootstrap(bootstrap)).await?;
         }
         Ok(handle)
     }
@@ -217,16 +219,17 @@ impl NodeHandle {
         self.command(Command::Join(addr)).await
     }
 
-    /// Joins each address.
+    /// Joins each address, and retries them for as long as the node has no peers.
     pub async fn bootstrap<I, A>(&self, addrs: I) -> Result<()>
     where
         I: IntoIterator<Item = A>,
         A: ToString,
     {
-        for addr in addrs {
-            self.join(addr).await?;
-        }
-        Ok(())
+        let addrs = addrs
+            .into_iter()
+            .map(|a| parse_addr(&a.to_string()))
+            .collect::<Result<Vec<_>>>()?;
+        self.command(Command::Bootstrap(addrs)).await
     }
 
     /// Floods `text` to the whole network; every other node delivers it once.

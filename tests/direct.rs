@@ -153,3 +153,22 @@ async fn missing_target_times_out_with_bounded_frames() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// Under paused time the 5 s default ack timeout passes in no real time: a
+/// message sent by a node with no peers fails with `DeliveryTimeout`.
+#[actix_rt::test]
+async fn default_timeout_under_paused_time() {
+    tokio::time::pause();
+    let a = start("a").await;
+    let started = std::time::Instant::now();
+    let result = a.send_to("nobody", "hello?").await;
+    assert!(
+        matches!(result, Err(Error::DeliveryTimeout { .. })),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "virtual, not real, seconds"
+    );
+    a.shutdown().await.unwrap();
+}

@@ -1,5 +1,7 @@
 //! `ConnectionActor`: one stream, framed both ways; frames in become typed messages to the PeerActor.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -39,10 +41,12 @@ pub struct ConnectionActor<S> {
     remote: Option<String>,
     peer: Addr<PeerActor>,
     stream: Option<S>,
-    queue: Option<mpsc::Sender<Frame>>,
+    queue: Option<mpsc::UnboundedSender<Frame>>,
+    /// Bytes handed to the writer and not yet written; bounded by `send_queue_bytes`.
+    queued: Rc<Cell<usize>>,
     reason: Option<DisconnectReason>,
     max_frame_len: usize,
-    send_queue_frames: usize,
+    send_queue_bytes: usize,
     close_timeout: std::time::Duration,
     span: Span,
 }
@@ -80,9 +84,10 @@ impl ConnectionSpawner {
             peer: self.peer.clone(),
             stream: Some(stream),
             queue: None,
+            queued: Rc::new(Cell::new(0)),
             reason: None,
             max_frame_len: self.config.max_frame_len,
-            send_queue_frames: self.config.send_queue_frames.max(1),
+            send_queue_bytes: self.config.send_queue_bytes,
             close_timeout: self.config.close_timeout,
             span: self.span.clone(),
         }
@@ -113,9 +118,9 @@ where
         };
         let (read, write) = tokio::io::split(stream);
         ctx.add_stream(FramedRead::new(read, FrameCodec::new(self.max_frame_len)));
-        let (tx, rx) = mpsc::channel(self.send_queue_frames);
+        let (tx, rx) = mpsc::unbounded_channel();
         self.queue = Some(tx);
-        let writer = write_loop(write, rx).instrument(self.span.clone());
+        let writer = write_loop(write, rx, self.queued.clone()).instrument(self.span.clone());
         ctx.spawn(writer.into_actor(self).map(|result, act, ctx| {
             if let Err(error) = result {
                 let _e = act.span.enter();
@@ -144,7 +149,8 @@ where
 /// shuts the stream) when the queue's sender is dropped and the queue is empty.
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut out: W,
-    mut queue: mpsc::Receiver<Frame>,
+    mut queue: mpsc::UnboundedReceiver<Frame>,
+    queued: Rc<Cell<usize>>,
 ) -> Result<(), CodecError> {
     let mut codec = FrameCodec::new(usize::MAX);
     let mut buf = BytesMut::new();
@@ -157,6 +163,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
         }
         out.write_all(&buf).await?;
+        queued.set(queued.get().saturating_sub(buf.len()));
         buf.clear();
     }
     out.flush().await?;
@@ -174,9 +181,14 @@ where
         match msg {
             ToConnection::Send(frame) => {
                 let Some(queue) = &self.queue else { return };
-                if let Err(mpsc::error::TrySendError::Full(_)) = queue.try_send(frame) {
-                    debug!(parent: &self.span, conn = %self.conn, "send queue full, dropping slow peer");
-                    self.stop_with(DisconnectReason::SlowPeer, ctx);
+                let len = frame.wire_len();
+                if self.queued.get() + len > self.send_queue_bytes {
+                    debug!(parent: &self.span, conn = %self.conn, queued = self.queued.get(),
+                        "send queue full, dropping slow peer");
+                    return self.stop_with(DisconnectReason::SlowPeer, ctx);
+                }
+                if queue.send(frame).is_ok() {
+                    self.queued.set(self.queued.get() + len);
                 }
             }
             ToConnection::Close(reason) => {

@@ -79,6 +79,8 @@ pub enum Timer {
     KeepAlive,
     /// Give up waiting for the ack of this `DIRECT`.
     Direct(MessageId),
+    /// Dial this dropped peer's (or bootstrap) address again.
+    Redial(PeerAddr),
 }
 
 /// Something that happened to the node, fed to [`NodeState::handle`](super::NodeState::handle).
@@ -113,6 +115,8 @@ pub enum InEvent {
 pub enum Command {
     /// Dial `addr` and register whoever answers.
     Join(PeerAddr),
+    /// Join these addresses, and retry them whenever the node has no peers.
+    Bootstrap(Vec<PeerAddr>),
     /// Flood `text` to the network under the (executor-made) id.
     Broadcast { id: MessageId, text: String },
     /// Send one frame of `msg_type` (a `TEST` or an application type) to a peer.

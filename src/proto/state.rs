@@ -46,6 +46,12 @@ pub struct NodeState {
     dialing: BTreeSet<PeerAddr>,
     seen: SeenCache,
     handled_types: HashSet<String>,
+    /// Addresses to dial again, with the attempts made so far.
+    redials: BTreeMap<PeerAddr, u32>,
+    /// Addresses given to `bootstrap`, retried while the node has no peers.
+    bootstrap: BTreeSet<PeerAddr>,
+    /// Seeded generator for backoff jitter (never a global RNG).
+    rng: u64,
     /// `DIRECT`s sent and not yet acknowledged: target and send time.
     pending_direct: BTreeMap<MessageId, (PeerId, Instant)>,
     metrics: Metrics,
@@ -67,8 +73,16 @@ impl NodeState {
             seen,
             handled_types: HashSet::new(),
             pending_direct: BTreeMap::new(),
+            redials: BTreeMap::new(),
+            bootstrap: BTreeSet::new(),
+            rng: 0x9e37_79b9_7f4a_7c15,
             metrics: Metrics::default(),
         }
+    }
+
+    /// Seeds the jitter generator (the actor from a random value, the simulator from its RNG).
+    pub fn seed(&mut self, seed: u64) {
+        self.rng = seed;
     }
 
     /// Frames of `msg_type` go to an application handler ([`OutEvent::Handle`]).
@@ -143,6 +157,7 @@ impl NodeState {
                 debug!(%addr, %error, "dial failed");
                 self.metrics.dials_failed += 1;
                 self.dialing.remove(&addr);
+                self.after_dial_failed(addr, out);
             }
             InEvent::TimerFired(timer) => self.on_timer(timer, now, out),
             InEvent::Command(cmd) => {
@@ -158,6 +173,13 @@ impl NodeState {
         match cmd {
             Command::Join(addr) => {
                 self.dial(addr, out);
+                Ok(())
+            }
+            Command::Bootstrap(addrs) => {
+                for addr in addrs {
+                    self.bootstrap.insert(addr.clone());
+                    self.dial(addr, out);
+                }
                 Ok(())
             }
             Command::Broadcast { id, text } => {
@@ -243,12 +265,21 @@ impl NodeState {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
-        let Some(peer) = c.peer else { return };
+        let Some(peer) = c.peer else {
+            // A dial that connected but never registered counts as a failed redial.
+            if let Direction::Outbound { addr } = c.dir {
+                self.after_dial_failed(addr, out);
+            }
+            return;
+        };
         // A peer whose connection was replaced (duplicate) stays registered.
         if self.peers.get(&peer).is_some_and(|p| p.conn == conn) {
-            self.peers.remove(&peer);
+            let entry = self.peers.remove(&peer);
             debug!(%peer, %reason, "peer disconnected");
             out.push(OutEvent::Emit(Event::PeerDisconnected { peer, reason }));
+            if let Some(entry) = entry {
+                self.after_peer_lost(entry.addr, reason, out);
+            }
         }
     }
 
@@ -275,39 +306,10 @@ impl NodeState {
 
     fn on_timer(&mut self, timer: Timer, now: Instant, out: &mut Vec<OutEvent>) {
         match timer {
-            Timer::Handshake(conn) => {
-                if self.conns.get(&conn).is_some_and(|c| c.peer.is_none()) {
-                    debug!(%conn, "no hello in time");
-                    self.close(conn, DisconnectReason::HandshakeTimeout, out);
-                }
-            }
+            Timer::Handshake(conn) => self.on_handshake_timer(conn, out),
+            Timer::KeepAlive => self.on_keep_alive(now, out),
+            Timer::Redial(addr) => self.on_redial_timer(addr, out),
             Timer::Direct(id) => self.direct_timed_out(id, out),
-            Timer::KeepAlive => {
-                self.seen.expire(now);
-                let mut silent = Vec::new();
-                let mut quiet = Vec::new();
-                for (id, c) in &self.conns {
-                    if c.peer.is_none() {
-                        continue;
-                    }
-                    let idle = now.saturating_since(c.last_rx);
-                    if idle >= self.config.peer_timeout {
-                        silent.push(*id);
-                    } else if idle >= self.config.ping_interval {
-                        quiet.push(*id);
-                    }
-                }
-                for conn in silent {
-                    self.close(conn, DisconnectReason::Timeout, out);
-                }
-                for conn in quiet {
-                    self.send_hello(conn, types::PING, now, out);
-                }
-                out.push(OutEvent::Schedule {
-                    delay: self.config.ping_interval,
-                    timer: Timer::KeepAlive,
-                });
-            }
         }
     }
 
@@ -490,6 +492,7 @@ impl NodeState {
 
 mod direct;
 mod hello;
+mod liveness;
 
 #[cfg(test)]
 mod tests;

@@ -61,6 +61,7 @@ impl NodeState {
                     version,
                 };
                 self.peers.insert(origin.clone(), entry);
+                self.redials.remove(&addr);
                 self.bind(conn, &origin);
                 debug!(peer = %origin, %addr, "peer registered");
                 out.push(OutEvent::Emit(Event::PeerConnected { peer: origin, addr }));

@@ -539,7 +539,7 @@ fn malformed_frames_close_after_limit() {
     assert_eq!(s.metrics().malformed_frames, 16);
 }
 
-/// A closed connection drops its peer and tells the application.
+/// A closed connection drops its peer, tells the application, and schedules a redial.
 #[test]
 fn disconnect_drops_peer() {
     let mut s = node();
@@ -553,11 +553,15 @@ fn disconnect_drops_peer() {
         at(0),
     );
     assert_eq!(
-        out,
-        vec![OutEvent::Emit(Event::PeerDisconnected {
+        out[0],
+        OutEvent::Emit(Event::PeerDisconnected {
             peer: PeerId::new("a"),
             reason: DisconnectReason::Closed
-        })]
+        })
+    );
+    assert_eq!(out.len(), 2);
+    assert!(
+        matches!(&out[1], OutEvent::Schedule { timer: Timer::Redial(a), .. } if a.port() == 6001)
     );
     assert!(s.peers(at(0)).is_empty());
 }
@@ -819,3 +823,4 @@ fn bodies_parse() {
 }
 
 mod direct;
+mod liveness;

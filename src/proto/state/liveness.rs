@@ -1,0 +1,136 @@
+//! Liveness: handshake deadlines, keep-alive probes, dropping silent peers, redial with backoff.
+
+use std::time::Duration;
+
+use super::*;
+
+impl NodeState {
+    /// Closes `conn` if no valid hello registered a peer on it in time.
+    pub(super) fn on_handshake_timer(&mut self, conn: ConnId, out: &mut Vec<OutEvent>) {
+        if self.conns.get(&conn).is_some_and(|c| c.peer.is_none()) {
+            debug!(%conn, "no hello in time");
+            self.close(conn, DisconnectReason::HandshakeTimeout, out);
+        }
+    }
+
+    /// Every `ping_interval`: drop peers silent for `peer_timeout`, probe quiet ones.
+    pub(super) fn on_keep_alive(&mut self, now: Instant, out: &mut Vec<OutEvent>) {
+        self.seen.expire(now);
+        let mut silent = Vec::new();
+        let mut quiet = Vec::new();
+        for (id, c) in &self.conns {
+            if c.peer.is_none() {
+                continue;
+            }
+            let idle = now.saturating_since(c.last_rx);
+            if idle >= self.config.peer_timeout {
+                silent.push(*id);
+            } else if idle >= self.config.ping_interval {
+                quiet.push(*id);
+            }
+        }
+        for conn in silent {
+            debug!(%conn, "peer silent too long");
+            self.close(conn, DisconnectReason::Timeout, out);
+        }
+        for conn in quiet {
+            self.send_hello(conn, types::PING, now, out);
+        }
+        out.push(OutEvent::Schedule {
+            delay: self.config.ping_interval,
+            timer: Timer::KeepAlive,
+        });
+    }
+
+    /// A registered peer went away: redial it unless this node chose to drop it;
+    /// with no peers left, retry the bootstrap addresses too.
+    pub(super) fn after_peer_lost(
+        &mut self,
+        addr: PeerAddr,
+        reason: DisconnectReason,
+        out: &mut Vec<OutEvent>,
+    ) {
+        if matches!(reason, DisconnectReason::Closed | DisconnectReason::Timeout) {
+            self.redials.entry(addr.clone()).or_insert(0);
+            self.schedule_redial(addr, out);
+        }
+        if self.peers.is_empty() {
+            let idle: Vec<PeerAddr> = self
+                .bootstrap
+                .iter()
+                .filter(|a| !self.redials.contains_key(*a))
+                .cloned()
+                .collect();
+            for addr in idle {
+                self.redials.insert(addr.clone(), 0);
+                self.schedule_redial(addr, out);
+            }
+        }
+    }
+
+    /// A dial of `addr` failed (or connected without registering anyone).
+    pub(super) fn after_dial_failed(&mut self, addr: PeerAddr, out: &mut Vec<OutEvent>) {
+        let retry_bootstrap = self.bootstrap.contains(&addr) && self.peers.is_empty();
+        if retry_bootstrap && !self.redials.contains_key(&addr) {
+            self.redials.insert(addr.clone(), 0);
+        }
+        if self.redials.contains_key(&addr) {
+            self.schedule_redial(addr, out);
+        }
+    }
+
+    /// Time to dial `addr` again, unless its peer is back already.
+    pub(super) fn on_redial_timer(&mut self, addr: PeerAddr, out: &mut Vec<OutEvent>) {
+        if !self.redials.contains_key(&addr) {
+            return;
+        }
+        if self.peers.has_addr(&addr) {
+            self.redials.remove(&addr);
+            return;
+        }
+        debug!(%addr, attempt = self.redials.get(&addr).copied().unwrap_or(0), "redialling");
+        self.dial(addr, out);
+    }
+
+    /// Schedules the next attempt for `addr`, or gives up after `redial_attempts`
+    /// (bootstrap addresses are retried for as long as the node has no peers).
+    fn schedule_redial(&mut self, addr: PeerAddr, out: &mut Vec<OutEvent>) {
+        let Some(attempt) = self.redials.get(&addr).copied() else {
+            return;
+        };
+        let endless = self.bootstrap.contains(&addr) && self.peers.is_empty();
+        if attempt >= self.config.redial_attempts && !endless {
+            debug!(%addr, attempt, "giving up redialling");
+            self.redials.remove(&addr);
+            return;
+        }
+        self.redials.insert(addr.clone(), attempt.saturating_add(1));
+        let delay = self.backoff(attempt);
+        out.push(OutEvent::Schedule {
+            delay,
+            timer: Timer::Redial(addr),
+        });
+    }
+
+    /// `redial_base` doubled per attempt, capped at `redial_max`, then jittered
+    /// into its upper half so that many nodes do not redial in step.
+    fn backoff(&mut self, attempt: u32) -> Duration {
+        let full = self
+            .config
+            .redial_base
+            .saturating_mul(1u32 << attempt.min(20))
+            .min(self.config.redial_max);
+        let half = full / 2;
+        let jitter = (self.next_random() % 1_000_000) as u32;
+        half + half.mul_f64(f64::from(jitter) / 1_000_000.0)
+    }
+
+    /// splitmix64: small, seeded, deterministic.
+    fn next_random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
