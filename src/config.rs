@@ -26,6 +26,8 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(15);
 /// Bytes queued for one connection before its peer counts as too slow and is dropped.
 pub const SEND_QUEUE_BYTES: usize = 1024 * 1024;
+/// Largest frame sent to an original (one-shot) peer, whose reader takes one 2048-byte read.
+pub const ONE_SHOT_MAX_FRAME: usize = 2048;
 /// Redials of a dropped peer before giving up.
 pub const REDIAL_ATTEMPTS: u32 = 8;
 /// Delay before the first redial; it doubles with each attempt.
@@ -69,6 +71,8 @@ pub struct NodeConfig {
     pub peer_timeout: Duration,
     /// Outbound bytes queued per connection ([`SEND_QUEUE_BYTES`]).
     pub send_queue_bytes: usize,
+    /// Largest frame for a one-shot peer ([`ONE_SHOT_MAX_FRAME`]); larger ones are not sent to it.
+    pub one_shot_max_frame: usize,
     /// Redials of a dropped peer ([`REDIAL_ATTEMPTS`]).
     pub redial_attempts: u32,
     /// First redial delay ([`REDIAL_BASE`]).
@@ -100,6 +104,7 @@ impl Default for NodeConfig {
             ping_interval: PING_INTERVAL,
             peer_timeout: PEER_TIMEOUT,
             send_queue_bytes: SEND_QUEUE_BYTES,
+            one_shot_max_frame: ONE_SHOT_MAX_FRAME,
             redial_attempts: REDIAL_ATTEMPTS,
             redial_base: REDIAL_BASE,
             redial_max: REDIAL_MAX,

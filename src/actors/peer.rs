@@ -9,7 +9,7 @@ use tracing::{debug, Span};
 
 use super::acceptor::Acceptor;
 use super::connection::ToConnection;
-use super::registry::{Dial, RegistryActor, StopRegistry};
+use super::registry::{Dial, OneShot, RegistryActor, StopRegistry};
 use crate::error::Result;
 use crate::events::EventStream;
 use crate::handler::MessageHandler;
@@ -230,6 +230,12 @@ impl PeerActor {
                     outbox.do_send(ToConnection::Close(reason));
                 }
             }
+            OutEvent::SendOneShot { addr, frame } => match &self.registry {
+                Some(registry) if self.stopping.is_none() => {
+                    registry.do_send(OneShot { addr, frame })
+                }
+                _ => {}
+            },
             OutEvent::Dial(addr) => match &self.registry {
                 Some(registry) if self.stopping.is_none() => registry.do_send(Dial(addr)),
                 _ => {}

@@ -4,17 +4,26 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use actix::prelude::*;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::{debug, Span};
 
 use super::connection::ConnectionSpawner;
 use super::peer::{DialFailed, PeerActor};
-use crate::proto::{Direction, PeerAddr};
+use crate::proto::{Direction, Frame, PeerAddr};
 
 /// Dial `addr`; the PeerActor hears `Opened` from the new connection or `DialFailed`.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Dial(pub PeerAddr);
+
+/// Deliver one frame to an original peer: connect, write, close.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct OneShot {
+    pub addr: PeerAddr,
+    pub frame: Frame,
+}
 
 /// Stop dialling; pending dials are dropped.
 #[derive(Debug, Message)]
@@ -80,6 +89,41 @@ impl Handler<Dial> for RegistryActor {
             };
             act.peer.do_send(DialFailed { addr, error });
         }));
+    }
+}
+
+impl Handler<OneShot> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, OneShot { addr, frame }: OneShot, ctx: &mut Context<Self>) {
+        let timeout = self.connect_timeout;
+        let span = self.span.clone();
+        // Bounded by the connect timeout for the dial and again for the write,
+        // so a peer that accepts and never reads cannot hold the task.
+        let send = async move {
+            let connect = TcpStream::connect((addr.host().to_string(), addr.port()));
+            let result = match tokio::time::timeout(timeout, connect).await {
+                Ok(Ok(mut stream)) => {
+                    let mut bytes = Vec::with_capacity(frame.wire_len());
+                    bytes.extend_from_slice(frame.bytes());
+                    bytes.push(b'\n');
+                    let write = async {
+                        stream.write_all(&bytes).await?;
+                        stream.shutdown().await
+                    };
+                    match tokio::time::timeout(timeout, write).await {
+                        Ok(r) => r.map_err(|e| e.to_string()),
+                        Err(_) => Err("write timed out".to_string()),
+                    }
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("connect timed out".to_string()),
+            };
+            if let Err(error) = result {
+                debug!(parent: &span, %addr, %error, "one-shot send failed");
+            }
+        };
+        ctx.spawn(send.into_actor(self));
     }
 }
 

@@ -148,6 +148,9 @@ pub enum Command {
 pub enum OutEvent {
     /// Write `frame` on `conn`.
     Send { conn: ConnId, frame: Frame },
+    /// Deliver `frame` to an original (one-shot) peer: open a connection to
+    /// `addr`, write the frame, close. Nothing is reported back.
+    SendOneShot { addr: PeerAddr, frame: Frame },
     /// Open a connection to `addr`; report [`InEvent::Connected`] or [`InEvent::DialFailed`].
     Dial(PeerAddr),
     /// Close `conn`; report [`InEvent::Disconnected`] when it is gone.

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub dials: u64,
     /// Dials that failed.
     pub dials_failed: u64,
+    /// Frames not sent to a one-shot peer because they exceed `one_shot_max_frame`.
+    pub one_shot_oversized: u64,
     /// Connections closed because the peer read too slowly.
     pub slow_peer_drops: u64,
     /// Events a subscriber missed because its buffer was full.

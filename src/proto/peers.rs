@@ -14,10 +14,13 @@ use super::wire::{PeerAddr, PeerId};
 pub struct PeerEntry {
     /// Where it listens (from its `PING`/`PONG`).
     pub addr: PeerAddr,
-    /// The connection its frames travel on.
-    pub conn: ConnId,
+    /// The connection its frames travel on; `None` for an original (one-shot)
+    /// peer, which gets each frame on a fresh connection to `addr`.
+    pub conn: Option<ConnId>,
     /// When it registered.
     pub since: Instant,
+    /// Last sign of life of a one-shot peer (a persistent peer's is its connection's).
+    pub last_seen: Instant,
     /// The protocol version it announced (`None`: an original peer).
     pub version: Option<u32>,
 }
@@ -34,6 +37,27 @@ pub struct PeerInfo {
     pub connected_for: Duration,
     /// Protocol version it announced, if any.
     pub version: Option<u32>,
+    /// True for an original peer reached by one connection per frame.
+    pub one_shot: bool,
+}
+
+impl PeerEntry {
+    /// How frames reach this peer.
+    pub fn link(&self) -> Link {
+        match self.conn {
+            Some(conn) => Link::Conn(conn),
+            None => Link::OneShot(self.addr.clone()),
+        }
+    }
+}
+
+/// How a frame reaches a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// On its open connection.
+    Conn(ConnId),
+    /// On a fresh connection to this address, closed after the frame.
+    OneShot(PeerAddr),
 }
 
 /// Registered peers, ordered by id so every walk over them is deterministic
@@ -106,5 +130,6 @@ fn info(id: &PeerId, p: &PeerEntry, now: Instant) -> PeerInfo {
         addr: p.addr.clone(),
         connected_for: now.saturating_since(p.since),
         version: p.version,
+        one_shot: p.conn.is_none(),
     }
 }

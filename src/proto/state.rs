@@ -11,7 +11,7 @@ use super::dedup::{SeenCache, SeenKey};
 use super::event::{Command, ConnId, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer};
 use super::frame::{types, Body, Frame, FrameError};
 use super::metrics::Metrics;
-use super::peers::{PeerEntry, PeerInfo, PeerTable};
+use super::peers::{Link, PeerEntry, PeerInfo, PeerTable};
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};
 use crate::config::NodeConfig;
 use crate::error::{Error, Result};
@@ -196,8 +196,8 @@ impl NodeState {
                     self.on_frame(None, frame, now, out);
                     return Ok(());
                 }
-                let conn = self.conn_of(&to)?;
-                self.send(conn, frame, out);
+                let link = self.link_of(&to)?;
+                self.send_link(link, frame, out);
                 Ok(())
             }
             Command::Reply {
@@ -215,18 +215,18 @@ impl NodeState {
             }
             Command::Direct { id, to, text } => self.send_direct(id, to, text, now, out),
             Command::GetPeersFrom(peer) => {
-                let conn = self.conn_of(&peer)?;
+                let link = self.link_of(&peer)?;
                 let frame = Frame::encode(self.envelope(types::ADVERTISE, Value::from(""), now))?;
-                self.send(conn, frame, out);
+                self.send_link(link, frame, out);
                 Ok(())
             }
         }
     }
 
-    fn conn_of(&self, peer: &PeerId) -> Result<ConnId> {
+    fn link_of(&self, peer: &PeerId) -> Result<Link> {
         self.peers
             .get(peer)
-            .map(|p| p.conn)
+            .map(|p| p.link())
             .ok_or_else(|| Error::UnknownPeer(peer.clone()))
     }
 
@@ -257,7 +257,7 @@ impl NodeState {
             timer: Timer::Handshake(conn),
         });
         if outbound {
-            self.send_hello(conn, types::PING, now, out);
+            self.send_hello(Link::Conn(conn), types::PING, now, out);
         }
     }
 
@@ -273,7 +273,7 @@ impl NodeState {
             return;
         };
         // A peer whose connection was replaced (duplicate) stays registered.
-        if self.peers.get(&peer).is_some_and(|p| p.conn == conn) {
+        if self.peers.get(&peer).is_some_and(|p| p.conn == Some(conn)) {
             let entry = self.peers.remove(&peer);
             debug!(%peer, %reason, "peer disconnected");
             out.push(OutEvent::Emit(Event::PeerDisconnected { peer, reason }));
@@ -368,20 +368,22 @@ impl NodeState {
         }
     }
 
+    /// Answers on the asking connection; to a one-shot peer, on fresh connections.
     fn on_advertise(&mut self, conn: ConnId, from: &PeerId, now: Instant, out: &mut Vec<OutEvent>) {
-        let asker = self
-            .conns
-            .get(&conn)
-            .and_then(|c| c.peer.clone())
-            .unwrap_or_else(|| from.clone());
+        let bound = self.conns.get(&conn).and_then(|c| c.peer.clone());
+        let asker = bound.clone().unwrap_or_else(|| from.clone());
+        let link = match (bound, self.peers.get(from)) {
+            (None, Some(p)) if p.conn.is_none() => p.link(),
+            _ => Link::Conn(conn),
+        };
         let n = self.config.max_advertise;
-        self.advertise_to(conn, &asker, n, now, out);
+        self.advertise_to(link, &asker, n, now, out);
     }
 
     /// Sends `ADVERTISE_REPLY` frames naming up to `limit` peers other than `asker`.
     fn advertise_to(
         &mut self,
-        conn: ConnId,
+        link: Link,
         asker: &PeerId,
         limit: usize,
         now: Instant,
@@ -396,7 +398,7 @@ impl NodeState {
             .collect();
         for msg in entries {
             match Frame::encode(self.envelope(types::ADVERTISE_REPLY, msg, now)) {
-                Ok(frame) => self.send(conn, frame, out),
+                Ok(frame) => self.send_link(link.clone(), frame, out),
                 Err(error) => debug!(%error, "cannot encode advertise reply"),
             }
         }
@@ -440,24 +442,43 @@ impl NodeState {
     /// Sends `frame` to every registered peer except the one on `src` and the originator.
     fn forward(&mut self, frame: &Frame, src: Option<ConnId>, out: &mut Vec<OutEvent>) {
         let origin = &frame.envelope().originator;
-        let targets: Vec<ConnId> = self
+        let targets: Vec<Link> = self
             .peers
             .iter()
-            .filter(|(id, p)| *id != origin && Some(p.conn) != src)
-            .map(|(_, p)| p.conn)
+            .filter(|(id, p)| *id != origin && (p.conn.is_none() || p.conn != src))
+            .map(|(_, p)| p.link())
             .collect();
-        for conn in targets {
-            self.send(conn, frame.clone(), out);
+        for link in targets {
+            self.send_link(link, frame.clone(), out);
         }
     }
 
-    fn send_hello(&mut self, conn: ConnId, msg_type: &str, now: Instant, out: &mut Vec<OutEvent>) {
+    /// A `PING` or `PONG` naming this node's listen address, with `v`.
+    fn send_hello(&mut self, link: Link, msg_type: &str, now: Instant, out: &mut Vec<OutEvent>) {
         let msg = serde_json::json!(self.addr);
         let mut env = self.envelope(msg_type, msg, now);
         env.v = Some(PROTOCOL_VERSION);
         match Frame::encode(env) {
-            Ok(frame) => self.send(conn, frame, out),
+            Ok(frame) => self.send_link(link, frame, out),
             Err(error) => debug!(%error, "cannot encode hello"),
+        }
+    }
+
+    /// Sends `frame` on an open connection or, to a one-shot peer, on a fresh one
+    /// (unless it is larger than such a peer can read).
+    fn send_link(&mut self, link: Link, frame: Frame, out: &mut Vec<OutEvent>) {
+        match link {
+            Link::Conn(conn) => self.send(conn, frame, out),
+            Link::OneShot(addr) => {
+                if frame.bytes().len() > self.config.one_shot_max_frame {
+                    self.metrics.one_shot_oversized += 1;
+                    debug!(%addr, bytes = frame.bytes().len(), "frame too large for a one-shot peer, not sent");
+                    return;
+                }
+                self.metrics.frames_out += 1;
+                self.metrics.bytes_out += frame.wire_len() as u64;
+                out.push(OutEvent::SendOneShot { addr, frame });
+            }
         }
     }
 

@@ -1,6 +1,8 @@
 //! Helpers shared by the socket tests: start nodes on port 0, wire them, wait for events.
 #![allow(dead_code)]
 
+pub mod original;
+
 use std::time::Duration;
 
 use peerchat::{Event, EventStream, Node, NodeHandle, PeerId};

@@ -139,9 +139,10 @@ impl NodeState {
     fn route(&mut self, frame: &Frame, src: Option<ConnId>, out: &mut Vec<OutEvent>) {
         let env = frame.envelope();
         let Some(to) = env.to.as_ref() else { return };
-        if let Some(conn) = self.peers.get(to).map(|p| p.conn) {
-            if Some(conn) != src {
-                self.send(conn, frame.clone(), out);
+        if let Some(link) = self.peers.get(to).map(|p| p.link()) {
+            match link {
+                Link::Conn(conn) if Some(conn) == src => {}
+                link => self.send_link(link, frame.clone(), out),
             }
             return;
         }

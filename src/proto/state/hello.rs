@@ -1,4 +1,4 @@
-//! Registration: `PING`/`PONG` handling, duplicate connections, the peer limit.
+//! Registration: `PING`/`PONG` handling, one-shot peers, duplicate connections, the peer limit.
 
 use super::*;
 
@@ -27,49 +27,103 @@ impl NodeState {
             return;
         }
         let version = frame.envelope().v;
+        if version.is_none() {
+            return self.on_one_shot_hello(conn, origin, addr, is_ping, now, out);
+        }
         match self.peers.get(&origin).map(|p| p.conn) {
-            Some(existing) if existing == conn => {
+            Some(Some(existing)) if existing == conn => {
                 if let Some(p) = self.peers.get_mut(&origin) {
                     p.addr = addr;
                     p.version = version;
                 }
             }
-            Some(existing) => {
+            Some(Some(existing)) => {
                 if !self.keeps_new(conn, existing, &origin) {
                     return self.close(conn, DisconnectReason::Duplicate, out);
                 }
-                if let Some(p) = self.peers.get_mut(&origin) {
-                    p.conn = conn;
-                    p.addr = addr;
-                    p.version = version;
-                }
-                self.bind(conn, &origin);
+                self.rebind(&origin, conn, addr, version);
                 if let Some(old) = self.conns.get_mut(&existing) {
                     old.peer = None;
                 }
                 self.close(existing, DisconnectReason::Duplicate, out);
             }
+            // Known as one-shot, now on a persistent connection: use it from now on.
+            Some(None) => self.rebind(&origin, conn, addr, version),
             None => {
                 if self.peers.len() >= self.config.max_peers {
-                    self.refer(conn, &origin, now, out);
+                    self.refer(Link::Conn(conn), &origin, now, out);
                     return self.close(conn, DisconnectReason::PeerLimit, out);
                 }
-                let entry = PeerEntry {
-                    addr: addr.clone(),
-                    conn,
-                    since: now,
-                    version,
-                };
-                self.peers.insert(origin.clone(), entry);
-                self.redials.remove(&addr);
+                self.register(origin.clone(), addr, Some(conn), version, now, out);
                 self.bind(conn, &origin);
-                debug!(peer = %origin, %addr, "peer registered");
-                out.push(OutEvent::Emit(Event::PeerConnected { peer: origin, addr }));
             }
         }
         if is_ping {
-            self.send_hello(conn, types::PONG, now, out);
+            self.send_hello(Link::Conn(conn), types::PONG, now, out);
         }
+    }
+
+    /// A hello without `v`: an original peer, which reads one frame per
+    /// connection. It is registered without a connection, and answered (like
+    /// everything sent to it) on a fresh connection to its listen address.
+    fn on_one_shot_hello(
+        &mut self,
+        conn: ConnId,
+        origin: PeerId,
+        addr: PeerAddr,
+        is_ping: bool,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        match self.peers.get_mut(&origin) {
+            Some(p) => {
+                p.last_seen = now;
+                if p.conn.is_none() {
+                    p.addr = addr.clone();
+                }
+            }
+            None => {
+                if self.peers.len() >= self.config.max_peers {
+                    self.refer(Link::OneShot(addr), &origin, now, out);
+                    return self.close(conn, DisconnectReason::PeerLimit, out);
+                }
+                self.register(origin, addr.clone(), None, None, now, out);
+            }
+        }
+        if is_ping {
+            self.send_hello(Link::OneShot(addr), types::PONG, now, out);
+        }
+    }
+
+    fn register(
+        &mut self,
+        id: PeerId,
+        addr: PeerAddr,
+        conn: Option<ConnId>,
+        version: Option<u32>,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        let entry = PeerEntry {
+            addr: addr.clone(),
+            conn,
+            since: now,
+            last_seen: now,
+            version,
+        };
+        self.peers.insert(id.clone(), entry);
+        self.redials.remove(&addr);
+        debug!(peer = %id, %addr, one_shot = conn.is_none(), "peer registered");
+        out.push(OutEvent::Emit(Event::PeerConnected { peer: id, addr }));
+    }
+
+    fn rebind(&mut self, id: &PeerId, conn: ConnId, addr: PeerAddr, version: Option<u32>) {
+        if let Some(p) = self.peers.get_mut(id) {
+            p.conn = Some(conn);
+            p.addr = addr;
+            p.version = version;
+        }
+        self.bind(conn, id);
     }
 
     pub(super) fn bind(&mut self, conn: ConnId, peer: &PeerId) {
@@ -96,13 +150,13 @@ impl NodeState {
     /// At the peer limit: name up to `peer_limit_referrals` other peers to the refused one.
     pub(super) fn refer(
         &mut self,
-        conn: ConnId,
+        link: Link,
         refused: &PeerId,
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
-        debug!(%conn, peer = %refused, "peer limit reached, referring elsewhere");
+        debug!(peer = %refused, "peer limit reached, referring elsewhere");
         let n = self.config.peer_limit_referrals;
-        self.advertise_to(conn, refused, n, now, out);
+        self.advertise_to(link, refused, n, now, out);
     }
 }

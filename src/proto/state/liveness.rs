@@ -34,12 +34,39 @@ impl NodeState {
             self.close(conn, DisconnectReason::Timeout, out);
         }
         for conn in quiet {
-            self.send_hello(conn, types::PING, now, out);
+            self.send_hello(Link::Conn(conn), types::PING, now, out);
         }
+        self.one_shot_keep_alive(now, out);
         out.push(OutEvent::Schedule {
             delay: self.config.ping_interval,
             timer: Timer::KeepAlive,
         });
+    }
+
+    /// One-shot peers have no connection to watch: each is probed with a one-shot
+    /// `PING` (its one-shot `PONG` counts as life) and dropped when silent too long.
+    fn one_shot_keep_alive(&mut self, now: Instant, out: &mut Vec<OutEvent>) {
+        let mut silent = Vec::new();
+        let mut quiet = Vec::new();
+        for (id, p) in self.peers.iter().filter(|(_, p)| p.conn.is_none()) {
+            let idle = now.saturating_since(p.last_seen);
+            if idle >= self.config.peer_timeout {
+                silent.push(id.clone());
+            } else if idle >= self.config.ping_interval {
+                quiet.push(p.addr.clone());
+            }
+        }
+        for peer in silent {
+            if let Some(entry) = self.peers.remove(&peer) {
+                debug!(%peer, "one-shot peer silent too long");
+                let reason = DisconnectReason::Timeout;
+                out.push(OutEvent::Emit(Event::PeerDisconnected { peer, reason }));
+                self.after_peer_lost(entry.addr, reason, out);
+            }
+        }
+        for addr in quiet {
+            self.send_hello(Link::OneShot(addr), types::PING, now, out);
+        }
     }
 
     /// A registered peer went away: redial it unless this node chose to drop it;

@@ -824,3 +824,4 @@ fn bodies_parse() {
 
 mod direct;
 mod liveness;
+mod one_shot;
