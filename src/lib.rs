@@ -46,6 +46,7 @@ pub mod events;
 pub mod handler;
 pub mod node;
 pub mod proto;
+pub mod sim;
 
 pub use config::NodeConfig;
 pub use error::{Error, Result};
