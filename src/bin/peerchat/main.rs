@@ -1,5 +1,7 @@
-//! `peerchat`: the command-line program (run, demo). The only place that prints.
+//! `peerchat`: the command-line program (chat, run, demo). The only place that prints.
 
+mod chat;
+mod chat_input;
 mod demo;
 mod run;
 
@@ -20,6 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The interactive chat: plain lines broadcast, /help lists commands.
+    Chat(chat::ChatArgs),
     /// One headless node: commands on stdin, events on stdout as JSON lines.
     Run(run::RunArgs),
     /// A few nodes in one process connect, chat and shut down, printing what happens.
@@ -32,6 +36,7 @@ fn main() -> std::process::ExitCode {
     let system = actix::System::new();
     let result = system.block_on(async move {
         match cli.command {
+            Command::Chat(args) => chat::chat(args).await,
             Command::Run(args) => run::run(args).await,
             Command::Demo(args) => demo::demo(args).await,
         }

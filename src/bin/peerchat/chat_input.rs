@@ -1,0 +1,101 @@
+//! What a person types in `peerchat chat`, parsed into commands.
+
+/// One line of chat input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A plain line: broadcast it.
+    Say(String),
+    /// `/join HOST:PORT`
+    Join(String),
+    /// `/peers`
+    Peers,
+    /// `/request PEER`
+    Request(String),
+    /// `/msg PEER TEXT`
+    Msg { peer: String, text: String },
+    /// `/help`
+    Help,
+    /// `/quit` (also Ctrl-C, Ctrl-D)
+    Quit,
+    /// An empty line.
+    Nothing,
+}
+
+/// The commands table shown by `/help`.
+pub const HELP: &str = "\
+  TEXT              broadcast TEXT to everyone
+  /join HOST:PORT   connect to a node
+  /peers            list the peers this node knows
+  /request PEER     ask PEER for its peers, and connect to them
+  /msg PEER TEXT    send TEXT to PEER only (reports delivered or failed)
+  /help             this list
+  /quit             leave (Ctrl-C and Ctrl-D too)";
+
+/// Parses one line; `Err` is a one-line explanation for the person.
+pub fn parse(line: &str) -> Result<Input, String> {
+    let line = line.trim();
+    if line.is_empty() {
+        return Ok(Input::Nothing);
+    }
+    let Some(command) = line.strip_prefix('/') else {
+        return Ok(Input::Say(line.to_string()));
+    };
+    let (verb, rest) = command
+        .split_once(char::is_whitespace)
+        .unwrap_or((command, ""));
+    let rest = rest.trim();
+    let one_arg = |usage: &str| {
+        if rest.is_empty() || rest.contains(char::is_whitespace) {
+            Err(format!("usage: {usage}"))
+        } else {
+            Ok(rest.to_string())
+        }
+    };
+    match verb {
+        "join" => one_arg("/join HOST:PORT").map(Input::Join),
+        "peers" => Ok(Input::Peers),
+        "request" => one_arg("/request PEER").map(Input::Request),
+        "msg" => match rest.split_once(char::is_whitespace) {
+            Some((peer, text)) if !text.trim().is_empty() => Ok(Input::Msg {
+                peer: peer.to_string(),
+                text: text.trim().to_string(),
+            }),
+            _ => Err("usage: /msg PEER TEXT".to_string()),
+        },
+        "help" | "?" => Ok(Input::Help),
+        "quit" | "exit" => Ok(Input::Quit),
+        other => Err(format!(
+            "unknown command /{other}; /help lists the commands"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain lines broadcast, commands parse, and mistakes get a one-line reason.
+    #[test]
+    fn parses_lines() {
+        assert_eq!(parse("hello there"), Ok(Input::Say("hello there".into())));
+        assert_eq!(parse("  "), Ok(Input::Nothing));
+        assert_eq!(
+            parse("/join 127.0.0.1:5001"),
+            Ok(Input::Join("127.0.0.1:5001".into()))
+        );
+        assert_eq!(
+            parse("/msg bob  hi  there"),
+            Ok(Input::Msg {
+                peer: "bob".into(),
+                text: "hi  there".into()
+            })
+        );
+        assert_eq!(parse("/peers"), Ok(Input::Peers));
+        assert_eq!(parse("/quit"), Ok(Input::Quit));
+        assert_eq!(parse("/join"), Err("usage: /join HOST:PORT".into()));
+        assert_eq!(parse("/msg bob"), Err("usage: /msg PEER TEXT".into()));
+        assert!(parse("/frobnicate")
+            .unwrap_err()
+            .starts_with("unknown command /frobnicate"));
+    }
+}
