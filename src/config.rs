@@ -4,6 +4,8 @@ use std::time::Duration;
 
 /// Longest frame accepted, in bytes, newline excluded. Longer ones close the connection.
 pub const MAX_FRAME_LEN: usize = 64 * 1024;
+/// Most open connections (inbound and outbound); inbound ones past it are closed at once.
+pub const MAX_CONNECTIONS: usize = 1024;
 /// Most peers a node registers; past it, new peers are referred elsewhere.
 pub const MAX_PEERS: usize = 64;
 /// Most `ADVERTISE_REPLY` frames sent in answer to one `ADVERTISE`.
@@ -49,6 +51,8 @@ pub const EVENT_BUFFER: usize = 65_536;
 pub struct NodeConfig {
     /// Longest accepted frame in bytes ([`MAX_FRAME_LEN`]).
     pub max_frame_len: usize,
+    /// Most open connections ([`MAX_CONNECTIONS`]).
+    pub max_connections: usize,
     /// Most registered peers ([`MAX_PEERS`]).
     pub max_peers: usize,
     /// Most replies to one `ADVERTISE` ([`MAX_ADVERTISE`]).
@@ -93,6 +97,7 @@ impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
             max_frame_len: MAX_FRAME_LEN,
+            max_connections: MAX_CONNECTIONS,
             max_peers: MAX_PEERS,
             max_advertise: MAX_ADVERTISE,
             peer_limit_referrals: PEER_LIMIT_REFERRALS,
@@ -138,6 +143,7 @@ impl NodeConfig {
         let counts = [
             ("max_frame_len", self.max_frame_len),
             ("max_peers", self.max_peers),
+            ("max_connections", self.max_connections),
             ("seen_capacity", self.seen_capacity),
             ("send_queue_bytes", self.send_queue_bytes),
             ("event_buffer", self.event_buffer),

@@ -36,6 +36,11 @@ async fn accept_loop(
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
+                    if spawner.full() {
+                        debug!(%remote, "at max_connections, connection refused");
+                        spawner.refused();
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
                     let conn = spawner.spawn(stream, Direction::Inbound, Some(remote.to_string()));
                     debug!(%conn, %remote, "accepted");

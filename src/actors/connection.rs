@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -13,8 +13,8 @@ use tokio_util::codec::{Encoder, FramedRead};
 use tracing::{debug, trace, Instrument, Span};
 
 use super::peer::{
-    Advertise, AdvertiseReply, Broadcast, Closed, Custom, Direct, DirectAck, Malformed, Opened,
-    PeerActor, Ping, Pong, ReadEnded, Test,
+    Advertise, AdvertiseReply, Broadcast, Closed, ConnectionRefused, Custom, Direct, DirectAck,
+    Malformed, Opened, PeerActor, Ping, Pong, ReadEnded, Test,
 };
 use crate::codec::{CodecError, FrameCodec};
 use crate::config::NodeConfig;
@@ -49,6 +49,7 @@ pub struct ConnectionActor<S> {
     send_queue_bytes: usize,
     close_timeout: std::time::Duration,
     span: Span,
+    open: Arc<AtomicUsize>,
 }
 
 /// Makes ConnectionActors for one node: numbers them and wires them to its PeerActor.
@@ -56,6 +57,8 @@ pub struct ConnectionActor<S> {
 pub struct ConnectionSpawner {
     peer: Addr<PeerActor>,
     ids: Arc<AtomicU64>,
+    /// Connections of this node now open (started and not yet stopped).
+    open: Arc<AtomicUsize>,
     config: Arc<NodeConfig>,
     span: Span,
 }
@@ -66,9 +69,20 @@ impl ConnectionSpawner {
         ConnectionSpawner {
             peer,
             ids: Arc::new(AtomicU64::new(1)),
+            open: Arc::new(AtomicUsize::new(0)),
             config,
             span,
         }
+    }
+
+    /// True when the node holds `max_connections` already.
+    pub fn full(&self) -> bool {
+        self.open.load(Ordering::Relaxed) >= self.config.max_connections
+    }
+
+    /// Tells the node an inbound connection was refused (for its counters).
+    pub fn refused(&self) {
+        self.peer.do_send(ConnectionRefused);
     }
 
     /// Starts a ConnectionActor on `stream`.
@@ -77,7 +91,9 @@ impl ConnectionSpawner {
         S: AsyncRead + AsyncWrite + Unpin + 'static,
     {
         let conn = ConnId(self.ids.fetch_add(1, Ordering::Relaxed));
+        self.open.fetch_add(1, Ordering::Relaxed);
         ConnectionActor {
+            open: self.open.clone(),
             conn,
             dir,
             remote,
@@ -134,6 +150,10 @@ where
             remote: self.remote.clone(),
             outbox: ctx.address().recipient(),
         });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {

@@ -71,6 +71,19 @@ pub struct Opened {
     pub outbox: Recipient<ToConnection>,
 }
 
+/// The listener refused a connection at `max_connections`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ConnectionRefused;
+
+impl Handler<ConnectionRefused> for PeerActor {
+    type Result = ();
+
+    fn handle(&mut self, _: ConnectionRefused, _ctx: &mut Context<Self>) {
+        self.state.count_refused_connection();
+    }
+}
+
 /// A connection stopped.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]

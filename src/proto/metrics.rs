@@ -23,6 +23,8 @@ pub struct Metrics {
     pub unhandled_frames: u64,
     /// Frames refused for what they claimed (a peer id bound to another connection).
     pub rejected_frames: u64,
+    /// Inbound connections closed at once because the node was at `max_connections`.
+    pub connections_refused: u64,
     /// Dials started.
     pub dials: u64,
     /// Dials that failed.
@@ -37,4 +39,8 @@ pub struct Metrics {
     pub peers: u64,
     /// Open connections now.
     pub connections: u64,
+    /// Most connections open at once since the node started.
+    pub peak_connections: u64,
+    /// Message keys in the seen-cache now (bounded by `seen_capacity`).
+    pub seen_entries: u64,
 }

@@ -27,6 +27,9 @@ struct Conn {
     /// Last time any frame arrived (valid or not).
     last_rx: Instant,
     malformed: u32,
+    /// `ADVERTISE_REPLY` referrals still accepted on this connection (a dial
+    /// refused at the peer limit is answered with a few).
+    referrals: usize,
 }
 
 /// The protocol state of one node: peers, connections, the seen-cache, counters.
@@ -50,8 +53,13 @@ pub struct NodeState {
     redials: BTreeMap<PeerAddr, u32>,
     /// Addresses given to `bootstrap`, retried while the node has no peers.
     bootstrap: BTreeSet<PeerAddr>,
+    /// `ADVERTISE_REPLY` frames still accepted from each peer this node asked
+    /// (`ADVERTISE`); replies nobody asked for are ignored.
+    advertise_budget: BTreeMap<PeerId, usize>,
     /// Seeded generator for backoff jitter (never a global RNG).
     rng: u64,
+    /// Most connections open at once so far.
+    peak_connections: u64,
     /// `DIRECT`s sent and not yet acknowledged: target and send time.
     pending_direct: BTreeMap<MessageId, (PeerId, Instant)>,
     metrics: Metrics,
@@ -73,8 +81,10 @@ impl NodeState {
             seen,
             handled_types: HashSet::new(),
             pending_direct: BTreeMap::new(),
+            peak_connections: 0,
             redials: BTreeMap::new(),
             bootstrap: BTreeSet::new(),
+            advertise_budget: BTreeMap::new(),
             rng: 0x9e37_79b9_7f4a_7c15,
             metrics: Metrics::default(),
         }
@@ -123,12 +133,19 @@ impl NodeState {
         let mut m = self.metrics.clone();
         m.peers = self.peers.len() as u64;
         m.connections = self.conns.len() as u64;
+        m.peak_connections = self.peak_connections;
+        m.seen_entries = self.seen.len() as u64;
         m
     }
 
     /// Counts events the executor could not hand to a subscriber.
     pub fn count_dropped_events(&mut self, n: u64) {
         self.metrics.events_dropped += n;
+    }
+
+    /// Counts an inbound connection the executor refused at `max_connections`.
+    pub fn count_refused_connection(&mut self) {
+        self.metrics.connections_refused += 1;
     }
 
     /// Counts a connection the executor dropped because its peer read too slowly.
@@ -216,6 +233,8 @@ impl NodeState {
             Command::Direct { id, to, text } => self.send_direct(id, to, text, now, out),
             Command::GetPeersFrom(peer) => {
                 let link = self.link_of(&peer)?;
+                self.advertise_budget
+                    .insert(peer.clone(), self.config.max_advertise);
                 let frame = Frame::encode(self.envelope(types::ADVERTISE, Value::from(""), now))?;
                 self.send_link(link, frame, out);
                 Ok(())
@@ -250,8 +269,14 @@ impl NodeState {
                 remote,
                 last_rx: now,
                 malformed: 0,
+                referrals: if outbound {
+                    self.config.peer_limit_referrals
+                } else {
+                    0
+                },
             },
         );
+        self.peak_connections = self.peak_connections.max(self.conns.len() as u64);
         out.push(OutEvent::Schedule {
             delay: self.config.handshake_timeout,
             timer: Timer::Handshake(conn),
@@ -275,6 +300,7 @@ impl NodeState {
         // A peer whose connection was replaced (duplicate) stays registered.
         if self.peers.get(&peer).is_some_and(|p| p.conn == Some(conn)) {
             let entry = self.peers.remove(&peer);
+            self.advertise_budget.remove(&peer);
             debug!(%peer, %reason, "peer disconnected");
             out.push(OutEvent::Emit(Event::PeerDisconnected { peer, reason }));
             if let Some(entry) = entry {
@@ -334,7 +360,14 @@ impl NodeState {
                     self.on_advertise(conn, &from, now, out);
                 }
             }
-            Body::AdvertiseReply { peer, addr } => self.on_advertise_reply(from, peer, addr, out),
+            Body::AdvertiseReply { peer, addr } => {
+                if self.solicited(src, &from) {
+                    self.on_advertise_reply(from, peer, addr, out);
+                } else {
+                    self.metrics.rejected_frames += 1;
+                    trace!(%from, "advertise reply nobody asked for, ignored");
+                }
+            }
             Body::Broadcast { text } => {
                 if !self.seen.insert(SeenKey::of(frame.envelope()), now) {
                     self.metrics.duplicates_dropped += 1;
@@ -362,7 +395,10 @@ impl NodeState {
                     out.push(OutEvent::Handle { conn: src, frame });
                 } else {
                     self.metrics.unhandled_frames += 1;
-                    debug!(msg_type = %frame.envelope().msg_type, %from, "no handler for message type");
+                    let remote = src
+                        .and_then(|c| self.conns.get(&c))
+                        .and_then(|c| c.remote.as_deref());
+                    debug!(msg_type = %frame.envelope().msg_type, %from, ?remote, "no handler for message type");
                 }
             }
         }
@@ -401,6 +437,25 @@ impl NodeState {
                 Ok(frame) => self.send_link(link.clone(), frame, out),
                 Err(error) => debug!(%error, "cannot encode advertise reply"),
             }
+        }
+    }
+
+    /// True (and one fewer allowed) if this node asked `from` for peers, or if
+    /// the reply is a referral on a connection this node dialled.
+    fn solicited(&mut self, src: Option<ConnId>, from: &PeerId) -> bool {
+        if let Some(left) = self.advertise_budget.get_mut(from) {
+            *left -= 1;
+            if *left == 0 {
+                self.advertise_budget.remove(from);
+            }
+            return true;
+        }
+        match src.and_then(|c| self.conns.get_mut(&c)) {
+            Some(c) if c.referrals > 0 => {
+                c.referrals -= 1;
+                true
+            }
+            _ => false,
         }
     }
 

@@ -38,6 +38,17 @@ impl NodeState {
                 }
             }
             Some(Some(existing)) => {
+                // Two connections race only while they are being set up; a
+                // second claim on a peer settled for longer than the
+                // handshake timeout is refused, so it cannot take the peer over.
+                let settled = self.peers.get(&origin).is_some_and(|p| {
+                    now.saturating_since(p.since) >= self.config.handshake_timeout
+                });
+                if settled {
+                    self.metrics.rejected_frames += 1;
+                    debug!(%conn, claimed = %origin, "second connection claims a settled peer, refused");
+                    return self.close(conn, DisconnectReason::Duplicate, out);
+                }
                 if !self.keeps_new(conn, existing, &origin) {
                     return self.close(conn, DisconnectReason::Duplicate, out);
                 }

@@ -375,6 +375,9 @@ fn advertise_answers_with_other_peers() {
 fn advertise_reply_dials_unknown_peers_once() {
     let mut s = node();
     register(&mut s, 1, "a", 6001);
+    let mut asked = Vec::new();
+    s.command(Command::GetPeersFrom(PeerId::new("a")), at(0), &mut asked)
+        .unwrap();
     let reply = |peer: &str, port: u16| {
         frame(
             json!({"msg_type": "ADVERTISE_REPLY", "msg": [peer, ["127.0.0.1", port]], "originator": "a", "time": "t"}),
@@ -825,3 +828,105 @@ fn bodies_parse() {
 mod direct;
 mod liveness;
 mod one_shot;
+
+/// A second connection claiming a peer that registered longer than the
+/// handshake timeout ago is refused: it cannot take the peer over.
+#[test]
+fn settled_peer_cannot_be_hijacked() {
+    let mut s = node();
+    register(&mut s, 1, "a", 6001);
+    step(
+        &mut s,
+        InEvent::Connected {
+            conn: ConnId(2),
+            dir: Direction::Inbound,
+            remote: Some("10.0.0.9:1".into()),
+        },
+        at(6000),
+    );
+    let out = step(
+        &mut s,
+        InEvent::Received {
+            conn: ConnId(2),
+            frame: hello("PONG", "a", 6001, "t"),
+        },
+        at(6000),
+    );
+    assert_eq!(
+        out,
+        vec![OutEvent::Close {
+            conn: ConnId(2),
+            reason: DisconnectReason::Duplicate
+        }]
+    );
+    assert_eq!(s.metrics().rejected_frames, 1);
+    // The real peer is untouched and still reached on its own connection.
+    let mut out = Vec::new();
+    s.command(
+        Command::Send {
+            to: PeerId::new("a"),
+            msg_type: "TEST".into(),
+            msg: json!("x"),
+        },
+        at(6000),
+        &mut out,
+    )
+    .unwrap();
+    assert!(matches!(
+        out[0],
+        OutEvent::Send {
+            conn: ConnId(1),
+            ..
+        }
+    ));
+}
+
+/// ADVERTISE_REPLY frames nobody asked for are ignored and counted; an asked
+/// peer gets at most `max_advertise` replies accepted.
+#[test]
+fn advertise_replies_must_be_solicited() {
+    let mut s = node_with(NodeConfig {
+        max_advertise: 2,
+        ..config()
+    });
+    register(&mut s, 1, "a", 6001);
+    let reply = |n: u16| {
+        frame(
+            json!({"msg_type": "ADVERTISE_REPLY", "msg": [format!("z{n}"), ["127.0.0.1", 7000 + n]], "originator": "a", "time": "t"}),
+        )
+    };
+    assert!(step(
+        &mut s,
+        InEvent::Received {
+            conn: ConnId(1),
+            frame: reply(0)
+        },
+        at(0)
+    )
+    .is_empty());
+    assert_eq!(s.metrics().rejected_frames, 1);
+    let mut out = Vec::new();
+    s.command(Command::GetPeersFrom(PeerId::new("a")), at(0), &mut out)
+        .unwrap();
+    for n in 1..=2 {
+        let out = step(
+            &mut s,
+            InEvent::Received {
+                conn: ConnId(1),
+                frame: reply(n),
+            },
+            at(0),
+        );
+        assert!(out.contains(&OutEvent::Dial(PeerAddr::new("127.0.0.1", 7000 + n))));
+    }
+    assert!(step(
+        &mut s,
+        InEvent::Received {
+            conn: ConnId(1),
+            frame: reply(3)
+        },
+        at(0)
+    )
+    .is_empty());
+    assert_eq!(s.metrics().rejected_frames, 2);
+}
