@@ -242,7 +242,7 @@ impl NodeState {
         }
     }
 
-    fn link_of(&self, peer: &PeerId) -> Result<Link> {
+    pub(super) fn link_of(&self, peer: &PeerId) -> Result<Link> {
         self.peers
             .get(peer)
             .map(|p| p.link())
@@ -404,84 +404,9 @@ impl NodeState {
         }
     }
 
-    /// Answers on the asking connection; to a one-shot peer, on fresh connections.
-    fn on_advertise(&mut self, conn: ConnId, from: &PeerId, now: Instant, out: &mut Vec<OutEvent>) {
-        let bound = self.conns.get(&conn).and_then(|c| c.peer.clone());
-        let asker = bound.clone().unwrap_or_else(|| from.clone());
-        let link = match (bound, self.peers.get(from)) {
-            (None, Some(p)) if p.conn.is_none() => p.link(),
-            _ => Link::Conn(conn),
-        };
-        let n = self.config.max_advertise;
-        self.advertise_to(link, &asker, n, now, out);
-    }
-
-    /// Sends `ADVERTISE_REPLY` frames naming up to `limit` peers other than `asker`.
-    fn advertise_to(
-        &mut self,
-        link: Link,
-        asker: &PeerId,
-        limit: usize,
-        now: Instant,
-        out: &mut Vec<OutEvent>,
-    ) {
-        let entries: Vec<Value> = self
-            .peers
-            .iter()
-            .filter(|(id, _)| *id != asker)
-            .take(limit)
-            .map(|(id, p)| serde_json::json!([id, p.addr]))
-            .collect();
-        for msg in entries {
-            match Frame::encode(self.envelope(types::ADVERTISE_REPLY, msg, now)) {
-                Ok(frame) => self.send_link(link.clone(), frame, out),
-                Err(error) => debug!(%error, "cannot encode advertise reply"),
-            }
-        }
-    }
-
-    /// True (and one fewer allowed) if this node asked `from` for peers, or if
-    /// the reply is a referral on a connection this node dialled.
-    fn solicited(&mut self, src: Option<ConnId>, from: &PeerId) -> bool {
-        if let Some(left) = self.advertise_budget.get_mut(from) {
-            *left -= 1;
-            if *left == 0 {
-                self.advertise_budget.remove(from);
-            }
-            return true;
-        }
-        match src.and_then(|c| self.conns.get_mut(&c)) {
-            Some(c) if c.referrals > 0 => {
-                c.referrals -= 1;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    fn on_advertise_reply(
-        &mut self,
-        by: PeerId,
-        peer: PeerId,
-        addr: PeerAddr,
-        out: &mut Vec<OutEvent>,
-    ) {
-        if peer == self.id {
-            return;
-        }
-        out.push(OutEvent::Emit(Event::PeerAdvertised {
-            by,
-            peer: peer.clone(),
-            addr: addr.clone(),
-        }));
-        if !self.peers.contains(&peer) {
-            self.dial(addr, out);
-        }
-    }
-
     /// Dials `addr` unless it is this node, a known peer's, already being
     /// dialled, or the node has no room for another peer.
-    fn dial(&mut self, addr: PeerAddr, out: &mut Vec<OutEvent>) {
+    pub(super) fn dial(&mut self, addr: PeerAddr, out: &mut Vec<OutEvent>) {
         if addr == self.addr || self.dialing.contains(&addr) || self.peers.has_addr(&addr) {
             return;
         }
@@ -495,7 +420,7 @@ impl NodeState {
     }
 
     /// Sends `frame` to every registered peer except the one on `src` and the originator.
-    fn forward(&mut self, frame: &Frame, src: Option<ConnId>, out: &mut Vec<OutEvent>) {
+    pub(super) fn forward(&mut self, frame: &Frame, src: Option<ConnId>, out: &mut Vec<OutEvent>) {
         let origin = &frame.envelope().originator;
         let targets: Vec<Link> = self
             .peers
@@ -509,7 +434,13 @@ impl NodeState {
     }
 
     /// A `PING` or `PONG` naming this node's listen address, with `v`.
-    fn send_hello(&mut self, link: Link, msg_type: &str, now: Instant, out: &mut Vec<OutEvent>) {
+    pub(super) fn send_hello(
+        &mut self,
+        link: Link,
+        msg_type: &str,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
         let msg = serde_json::json!(self.addr);
         let mut env = self.envelope(msg_type, msg, now);
         env.v = Some(PROTOCOL_VERSION);
@@ -521,7 +452,7 @@ impl NodeState {
 
     /// Sends `frame` on an open connection or, to a one-shot peer, on a fresh one
     /// (unless it is larger than such a peer can read).
-    fn send_link(&mut self, link: Link, frame: Frame, out: &mut Vec<OutEvent>) {
+    pub(super) fn send_link(&mut self, link: Link, frame: Frame, out: &mut Vec<OutEvent>) {
         match link {
             Link::Conn(conn) => self.send(conn, frame, out),
             Link::OneShot(addr) => {
@@ -537,19 +468,24 @@ impl NodeState {
         }
     }
 
-    fn send(&mut self, conn: ConnId, frame: Frame, out: &mut Vec<OutEvent>) {
+    pub(super) fn send(&mut self, conn: ConnId, frame: Frame, out: &mut Vec<OutEvent>) {
         self.metrics.frames_out += 1;
         self.metrics.bytes_out += frame.wire_len() as u64;
         out.push(OutEvent::Send { conn, frame });
     }
 
-    fn close(&mut self, conn: ConnId, reason: DisconnectReason, out: &mut Vec<OutEvent>) {
+    pub(super) fn close(
+        &mut self,
+        conn: ConnId,
+        reason: DisconnectReason,
+        out: &mut Vec<OutEvent>,
+    ) {
         if self.conns.contains_key(&conn) {
             out.push(OutEvent::Close { conn, reason });
         }
     }
 
-    fn envelope(&self, msg_type: &str, msg: Value, now: Instant) -> Envelope {
+    pub(super) fn envelope(&self, msg_type: &str, msg: Value, now: Instant) -> Envelope {
         Envelope::new(msg_type, msg, self.id.clone(), self.wire_time(now))
     }
 
@@ -566,6 +502,7 @@ impl NodeState {
     }
 }
 
+mod advertise;
 mod direct;
 mod hello;
 mod liveness;

@@ -1,0 +1,86 @@
+//! Peer lists: answering `ADVERTISE`, and acting on the `ADVERTISE_REPLY` frames this node asked for.
+
+use super::*;
+
+impl NodeState {
+    /// Answers on the asking connection; to a one-shot peer, on fresh connections.
+    pub(super) fn on_advertise(
+        &mut self,
+        conn: ConnId,
+        from: &PeerId,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        let bound = self.conns.get(&conn).and_then(|c| c.peer.clone());
+        let asker = bound.clone().unwrap_or_else(|| from.clone());
+        let link = match (bound, self.peers.get(from)) {
+            (None, Some(p)) if p.conn.is_none() => p.link(),
+            _ => Link::Conn(conn),
+        };
+        let n = self.config.max_advertise;
+        self.advertise_to(link, &asker, n, now, out);
+    }
+
+    /// Sends `ADVERTISE_REPLY` frames naming up to `limit` peers other than `asker`.
+    pub(super) fn advertise_to(
+        &mut self,
+        link: Link,
+        asker: &PeerId,
+        limit: usize,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        let entries: Vec<Value> = self
+            .peers
+            .iter()
+            .filter(|(id, _)| *id != asker)
+            .take(limit)
+            .map(|(id, p)| serde_json::json!([id, p.addr]))
+            .collect();
+        for msg in entries {
+            match Frame::encode(self.envelope(types::ADVERTISE_REPLY, msg, now)) {
+                Ok(frame) => self.send_link(link.clone(), frame, out),
+                Err(error) => debug!(%error, "cannot encode advertise reply"),
+            }
+        }
+    }
+
+    /// True (and one fewer allowed) if this node asked `from` for peers, or if
+    /// the reply is a referral on a connection this node dialled.
+    pub(super) fn solicited(&mut self, src: Option<ConnId>, from: &PeerId) -> bool {
+        if let Some(left) = self.advertise_budget.get_mut(from) {
+            *left -= 1;
+            if *left == 0 {
+                self.advertise_budget.remove(from);
+            }
+            return true;
+        }
+        match src.and_then(|c| self.conns.get_mut(&c)) {
+            Some(c) if c.referrals > 0 => {
+                c.referrals -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(super) fn on_advertise_reply(
+        &mut self,
+        by: PeerId,
+        peer: PeerId,
+        addr: PeerAddr,
+        out: &mut Vec<OutEvent>,
+    ) {
+        if peer == self.id {
+            return;
+        }
+        out.push(OutEvent::Emit(Event::PeerAdvertised {
+            by,
+            peer: peer.clone(),
+            addr: addr.clone(),
+        }));
+        if !self.peers.contains(&peer) {
+            self.dial(addr, out);
+        }
+    }
+}
