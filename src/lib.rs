@@ -47,6 +47,7 @@ pub mod handler;
 pub mod node;
 pub mod proto;
 pub mod sim;
+pub mod transport;
 
 pub use config::NodeConfig;
 pub use error::{Error, Result};
@@ -56,6 +57,7 @@ pub use node::{parse_addr, Delivered, Node, NodeBuilder, NodeHandle};
 pub use proto::{
     DisconnectReason, Envelope, Event, MessageId, Metrics, PeerAddr, PeerId, PeerInfo, WireTime,
 };
+pub use transport::MemoryNetwork;
 
 /// The README's code compiles (`cargo test` runs it as a doctest).
 #[cfg(doctest)]

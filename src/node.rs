@@ -20,6 +20,7 @@ use crate::handler::{MessageHandler, Reply};
 use crate::proto::{
     types, Body, Command, Envelope, MessageId, Metrics, NodeState, PeerAddr, PeerId, PeerInfo,
 };
+use crate::transport::{MemoryListener, MemoryNetwork};
 
 /// A direct message that arrived: its id and how long until the ack came back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,7 @@ impl Node {
             bootstrap: Vec::new(),
             config: NodeConfig::default(),
             handlers: HashMap::new(),
+            memory: None,
         }
     }
 }
@@ -55,6 +57,7 @@ pub struct NodeBuilder {
     bootstrap: Vec<String>,
     config: NodeConfig,
     handlers: HashMap<String, MessageHandler>,
+    memory: Option<MemoryNetwork>,
 }
 
 impl NodeBuilder {
@@ -68,6 +71,14 @@ impl NodeBuilder {
     /// address such as `0.0.0.0` (default: `127.0.0.1` then).
     pub fn advertise_host(mut self, host: impl Into<String>) -> Self {
         self.advertise_host = Some(host.into());
+        self
+    }
+
+    /// Runs the node on an in-memory network instead of TCP: it gets an address
+    /// there (see [`NodeHandle::advertised_addr`]) and dials only nodes of the
+    /// same network. For simulations of many nodes in one process.
+    pub fn memory(mut self, net: &MemoryNetwork) -> Self {
+        self.memory = Some(net.clone());
         self
     }
 
@@ -113,23 +124,9 @@ impl NodeBuilder {
         for msg_type in self.handlers.keys() {
             check_app_type(msg_type)?;
         }
-        let listener = TcpListener::bind(&self.listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: self.listen.clone(),
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| Error::Bind {
-            addr: self.listen.clone(),
-            source,
-        })?;
-        let host = match (&self.advertise_host, local_addr.ip().is_unspecified()) {
-            (Some(host), _) => host.clone(),
-            (None, true) => "127.0.0.1".to_string(),
-            (None, false) => local_addr.ip().to_string(),
-        };
-        let advertised = PeerAddr::new(host, local_addr.port());
+        let (listener, local_addr, advertised) = self.bind().await?;
 
+        let advertised_for_acceptor = advertised.clone();
         let span = info_span!("node", id = %self.id);
         let mut state = NodeState::new(
             self.id.clone(),
@@ -151,9 +148,23 @@ impl NodeBuilder {
                 spawner.clone(),
                 config.connect_timeout,
                 span.clone(),
-            )
-            .start();
-            let acceptor = Acceptor::spawn(listener, spawner, span.clone());
+            );
+            let (registry, acceptor) = match listener {
+                Listener::Tcp(listener) => {
+                    let acceptor = Acceptor::spawn(listener, spawner, span.clone());
+                    (registry.start(), acceptor)
+                }
+                Listener::Memory(net, listener) => {
+                    let acceptor = Acceptor::spawn_memory(
+                        net.clone(),
+                        advertised_for_acceptor,
+                        listener,
+                        spawner,
+                        span.clone(),
+                    );
+                    (registry.on_memory(net).start(), acceptor)
+                }
+            };
             let mut actor = PeerActor::new(state, handlers, event_buffer, span);
             actor.attach(registry, acceptor);
             actor
@@ -170,6 +181,37 @@ impl NodeBuilder {
             handle.command(Command::Bootstrap(bootstrap)).await?;
         }
         Ok(handle)
+    }
+}
+
+/// Where a node listens: a TCP socket, or an address on an in-memory network.
+enum Listener {
+    Tcp(TcpListener),
+    Memory(MemoryNetwork, MemoryListener),
+}
+
+impl NodeBuilder {
+    /// Binds the TCP listener (or takes an in-memory address); returns it, the
+    /// socket address (unspecified for in-memory nodes) and the address to advertise.
+    async fn bind(&self) -> Result<(Listener, SocketAddr, PeerAddr)> {
+        if let Some(net) = &self.memory {
+            let (addr, listener) = net.listen();
+            let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+            return Ok((Listener::Memory(net.clone(), listener), unspecified, addr));
+        }
+        let bind_error = |source| Error::Bind {
+            addr: self.listen.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(&self.listen).await.map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let host = match (&self.advertise_host, local_addr.ip().is_unspecified()) {
+            (Some(host), _) => host.clone(),
+            (None, true) => "127.0.0.1".to_string(),
+            (None, false) => local_addr.ip().to_string(),
+        };
+        let advertised = PeerAddr::new(host, local_addr.port());
+        Ok((Listener::Tcp(listener), local_addr, advertised))
     }
 }
 
@@ -202,7 +244,8 @@ impl NodeHandle {
         &self.inner.id
     }
 
-    /// The socket address the listener is bound to (the real port when 0 was asked for).
+    /// The socket address the listener is bound to (the real port when 0 was
+    /// asked for); `0.0.0.0:0` for a node on a [`MemoryNetwork`].
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.local_addr
     }

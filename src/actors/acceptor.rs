@@ -5,7 +5,8 @@ use tokio::sync::oneshot;
 use tracing::{debug, warn, Instrument, Span};
 
 use super::connection::ConnectionSpawner;
-use crate::proto::Direction;
+use crate::proto::{Direction, PeerAddr};
+use crate::transport::{MemoryListener, MemoryNetwork};
 
 /// Pause after an accept error (out of file descriptors, say) before trying again.
 const ACCEPT_ERROR_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
@@ -18,6 +19,20 @@ pub struct Acceptor {
 }
 
 impl Acceptor {
+    /// Accepts in-memory streams on `addr` of `net` until stopped; then stops listening there.
+    pub fn spawn_memory(
+        net: MemoryNetwork,
+        addr: PeerAddr,
+        listener: MemoryListener,
+        spawner: ConnectionSpawner,
+        span: Span,
+    ) -> Acceptor {
+        let (stop, stopped) = oneshot::channel();
+        let accept = memory_accept_loop(net, addr, listener, spawner, stopped).instrument(span);
+        let done = actix_rt::spawn(accept);
+        Acceptor { stop, done }
+    }
+
     /// Accepts on `listener` until stopped.
     pub fn spawn(listener: TcpListener, spawner: ConnectionSpawner, span: Span) -> Acceptor {
         let (stop, stopped) = oneshot::channel();
@@ -53,4 +68,31 @@ async fn accept_loop(
         }
     }
     debug!("listener closed");
+}
+
+async fn memory_accept_loop(
+    net: MemoryNetwork,
+    addr: PeerAddr,
+    mut listener: MemoryListener,
+    spawner: ConnectionSpawner,
+    mut stop: oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.recv() => match accepted {
+                Some(stream) => {
+                    if spawner.full() {
+                        debug!("at max_connections, in-memory connection refused");
+                        spawner.refused();
+                        continue;
+                    }
+                    spawner.spawn(stream, Direction::Inbound, Some("memory".to_string()));
+                }
+                None => break,
+            }
+        }
+    }
+    net.unlisten(&addr);
+    debug!(%addr, "in-memory listener closed");
 }

@@ -20,6 +20,10 @@ use crate::codec::{CodecError, FrameCodec};
 use crate::config::NodeConfig;
 use crate::proto::{Body, ConnId, Direction, DisconnectReason, Frame, FrameError};
 
+/// Initial read buffer of a connection; it grows as frames need. Small, so
+/// that tens of thousands of idle in-memory links stay cheap.
+const READ_BUFFER_INITIAL: usize = 1024;
+
 /// Most bytes the writer gathers from its queue into one write.
 const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
@@ -133,7 +137,8 @@ where
             return ctx.stop();
         };
         let (read, write) = tokio::io::split(stream);
-        ctx.add_stream(FramedRead::new(read, FrameCodec::new(self.max_frame_len)));
+        let codec = FrameCodec::new(self.max_frame_len);
+        ctx.add_stream(FramedRead::with_capacity(read, codec, READ_BUFFER_INITIAL));
         let (tx, rx) = mpsc::unbounded_channel();
         self.queue = Some(tx);
         let writer = write_loop(write, rx, self.queued.clone()).instrument(self.span.clone());

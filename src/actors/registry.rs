@@ -11,6 +11,7 @@ use tracing::{debug, Span};
 use super::connection::ConnectionSpawner;
 use super::peer::{DialFailed, PeerActor};
 use crate::proto::{Direction, Frame, PeerAddr};
+use crate::transport::{MemoryNetwork, MEMORY_LINK_BUFFER};
 
 /// Dial `addr`; the PeerActor hears `Opened` from the new connection or `DialFailed`.
 #[derive(Debug, Message)]
@@ -34,6 +35,8 @@ pub struct StopRegistry;
 /// new stream to a new ConnectionActor.
 pub struct RegistryActor {
     peer: Addr<PeerActor>,
+    /// Set for a node on an in-memory network: dials go there instead of TCP.
+    memory: Option<MemoryNetwork>,
     spawner: ConnectionSpawner,
     connect_timeout: Duration,
     in_flight: HashSet<PeerAddr>,
@@ -50,10 +53,36 @@ impl RegistryActor {
     ) -> Self {
         RegistryActor {
             peer,
+            memory: None,
             spawner,
             connect_timeout,
             in_flight: HashSet::new(),
             span,
+        }
+    }
+}
+
+impl RegistryActor {
+    /// Dials over `net` instead of TCP.
+    pub fn on_memory(mut self, net: MemoryNetwork) -> Self {
+        self.memory = Some(net);
+        self
+    }
+
+    /// An in-memory dial: immediate, no timeout needed.
+    fn dial_memory(&mut self, net: &MemoryNetwork, addr: PeerAddr) {
+        match net.connect(&addr, MEMORY_LINK_BUFFER) {
+            Some(stream) => {
+                self.spawner.spawn(
+                    stream,
+                    Direction::Outbound { addr },
+                    Some("memory".to_string()),
+                );
+            }
+            None => self.peer.do_send(DialFailed {
+                addr,
+                error: "nothing listens there (in-memory network)".to_string(),
+            }),
         }
     }
 }
@@ -66,6 +95,9 @@ impl Handler<Dial> for RegistryActor {
     type Result = ();
 
     fn handle(&mut self, Dial(addr): Dial, ctx: &mut Context<Self>) {
+        if let Some(net) = self.memory.clone() {
+            return self.dial_memory(&net, addr);
+        }
         if !self.in_flight.insert(addr.clone()) {
             return;
         }
@@ -98,6 +130,20 @@ impl Handler<OneShot> for RegistryActor {
     fn handle(&mut self, OneShot { addr, frame }: OneShot, ctx: &mut Context<Self>) {
         let timeout = self.connect_timeout;
         let span = self.span.clone();
+        if let Some(net) = &self.memory {
+            if let Some(mut stream) = net.connect(&addr, MEMORY_LINK_BUFFER) {
+                let mut bytes = frame.bytes().to_vec();
+                bytes.push(b'\n');
+                ctx.spawn(
+                    async move {
+                        let _ = stream.write_all(&bytes).await;
+                        let _ = stream.shutdown().await;
+                    }
+                    .into_actor(self),
+                );
+            }
+            return;
+        }
         // Bounded by the connect timeout for the dial and again for the write,
         // so a peer that accepts and never reads cannot hold the task.
         let send = async move {
