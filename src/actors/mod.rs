@@ -4,6 +4,7 @@ pub mod acceptor;
 pub mod connection;
 pub mod peer;
 pub mod registry;
+pub mod timers;
 
 pub use connection::{ConnectionActor, ConnectionSpawner, ToConnection};
 pub use peer::PeerActor;

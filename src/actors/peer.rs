@@ -10,6 +10,7 @@ use tracing::{debug, Span};
 use super::acceptor::Acceptor;
 use super::connection::ToConnection;
 use super::registry::{Dial, OneShot, RegistryActor};
+use super::timers::Timers;
 use crate::handler::MessageHandler;
 use crate::proto::{
     Command, ConnId, Direction, DisconnectReason, Event, Frame, FrameError, InEvent, Instant,
@@ -125,6 +126,7 @@ pub struct DialFailed {
 pub struct PeerActor {
     state: NodeState,
     epoch: tokio::time::Instant,
+    timers: Timers,
     conns: HashMap<ConnId, Recipient<ToConnection>>,
     registry: Option<Addr<RegistryActor>>,
     acceptor: Option<Acceptor>,
@@ -149,6 +151,7 @@ impl PeerActor {
         PeerActor {
             state,
             epoch: tokio::time::Instant::now(),
+            timers: Timers::default(),
             conns: HashMap::new(),
             registry: None,
             acceptor: None,
@@ -239,11 +242,26 @@ impl PeerActor {
                 });
             }
             OutEvent::Schedule { delay, timer } => {
-                ctx.run_later(delay, move |act, ctx| {
-                    act.apply(InEvent::TimerFired(timer), ctx)
-                });
+                let now = tokio::time::Instant::now();
+                if let Some(at) = self.timers.schedule(now, delay, timer) {
+                    self.arm(at, ctx);
+                }
             }
         }
+    }
+
+    /// Arms the one actix timer for `at`; when it fires, every due timer runs.
+    fn arm(&mut self, at: tokio::time::Instant, ctx: &mut Context<Self>) {
+        let delay = at.saturating_duration_since(tokio::time::Instant::now());
+        ctx.run_later(delay, |act, ctx| {
+            let (fired, next) = act.timers.fire(tokio::time::Instant::now());
+            for timer in fired {
+                act.apply(InEvent::TimerFired(timer), ctx);
+            }
+            if let Some(at) = next {
+                act.arm(at, ctx);
+            }
+        });
     }
 
     fn emit(&mut self, event: Event) {
