@@ -11,19 +11,13 @@ use rustyline::error::ReadlineError;
 use rustyline::ExternalPrinter;
 use tokio::sync::mpsc;
 
+use crate::args::NodeArgs;
 use crate::chat_input::{parse, Input, HELP};
 
 #[derive(Debug, Args)]
 pub struct ChatArgs {
-    /// Your name on the network (default: a generated one).
-    #[arg(long)]
-    id: Option<String>,
-    /// Address to listen on; port 0 lets the OS choose.
-    #[arg(long, default_value = "127.0.0.1:0")]
-    listen: String,
-    /// Addresses to join at start (repeatable).
-    #[arg(long)]
-    bootstrap: Vec<String>,
+    #[command(flatten)]
+    node: NodeArgs,
 }
 
 /// Where chat output goes: above the prompt when a terminal line editor runs,
@@ -58,11 +52,11 @@ impl Screen {
 }
 
 pub async fn chat(args: ChatArgs) -> Result<()> {
-    let id = args
-        .id
-        .unwrap_or_else(|| format!("guest-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]));
+    let args = args.node;
+    let id = args.id_or_generated("guest");
     let node = Node::builder(id.as_str())
         .listen(&args.listen)
+        .config(args.limits.config())
         .start()
         .await
         .with_context(|| format!("cannot start a node on {}", args.listen))?;

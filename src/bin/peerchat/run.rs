@@ -4,76 +4,16 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use std::time::Duration;
-
-use peerchat::config::{self, NodeConfig};
 use peerchat::{Node, NodeHandle};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::args::NodeArgs;
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// This node's id (default: a random one).
-    #[arg(long)]
-    id: Option<String>,
-    /// Address to listen on; port 0 lets the OS choose.
-    #[arg(long, default_value = "127.0.0.1:0")]
-    listen: String,
-    /// Addresses to join at start (repeatable); retried while the node has no peers.
-    #[arg(long)]
-    bootstrap: Vec<String>,
     #[command(flatten)]
-    limits: Limits,
-}
-
-/// The main limits and intervals (defaults as in PROTOCOL.md).
-#[derive(Debug, Args)]
-pub struct Limits {
-    /// Probe quiet peers this often (ms).
-    #[arg(long, value_name = "MS", default_value_t = ms(config::PING_INTERVAL))]
-    ping_interval_ms: u64,
-    /// Drop a peer silent this long (ms).
-    #[arg(long, value_name = "MS", default_value_t = ms(config::PEER_TIMEOUT))]
-    peer_timeout_ms: u64,
-    /// Close a connection with no valid hello after this long (ms).
-    #[arg(long, value_name = "MS", default_value_t = ms(config::HANDSHAKE_TIMEOUT))]
-    handshake_timeout_ms: u64,
-    /// Give up a dial after this long (ms).
-    #[arg(long, value_name = "MS", default_value_t = ms(config::CONNECT_TIMEOUT))]
-    connect_timeout_ms: u64,
-    /// First redial delay of a dropped peer (ms); doubles per attempt.
-    #[arg(long, value_name = "MS", default_value_t = ms(config::REDIAL_BASE))]
-    redial_base_ms: u64,
-    /// Redials of a dropped peer before giving up.
-    #[arg(long, value_name = "N", default_value_t = config::REDIAL_ATTEMPTS)]
-    redial_attempts: u32,
-    /// Most registered peers.
-    #[arg(long, value_name = "N", default_value_t = config::MAX_PEERS)]
-    max_peers: usize,
-    /// Wait this long for a direct message's ack (ms).
-    #[arg(long, value_name = "MS", default_value_t = ms(config::DIRECT_TIMEOUT))]
-    direct_timeout_ms: u64,
-}
-
-fn ms(d: Duration) -> u64 {
-    d.as_millis() as u64
-}
-
-impl Limits {
-    /// The node configuration these flags describe.
-    pub fn config(&self) -> NodeConfig {
-        NodeConfig {
-            ping_interval: Duration::from_millis(self.ping_interval_ms),
-            peer_timeout: Duration::from_millis(self.peer_timeout_ms),
-            handshake_timeout: Duration::from_millis(self.handshake_timeout_ms),
-            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
-            redial_base: Duration::from_millis(self.redial_base_ms),
-            redial_attempts: self.redial_attempts,
-            max_peers: self.max_peers,
-            direct_timeout: Duration::from_millis(self.direct_timeout_ms),
-            ..NodeConfig::default()
-        }
-    }
+    node: NodeArgs,
 }
 
 /// Writes one JSON object as a line on stdout.
@@ -84,9 +24,8 @@ fn emit(value: &Value) {
 }
 
 pub async fn run(args: RunArgs) -> Result<()> {
-    let id = args
-        .id
-        .unwrap_or_else(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+    let args = args.node;
+    let id = args.id_or_generated("node");
     let node = Node::builder(id.as_str())
         .listen(&args.listen)
         .config(args.limits.config())
