@@ -41,7 +41,7 @@ impl FrameCodec {
     /// Takes the next non-blank line out of `buf`, if a whole one is there.
     fn next_line(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, CodecError> {
         loop {
-            let newline = buf[self.scanned..].iter().position(|b| *b == b'\n');
+            let newline = memchr::memchr(b'\n', &buf[self.scanned..]);
             let Some(offset) = newline else {
                 self.scanned = buf.len();
                 if buf.len() > self.max_frame_len {

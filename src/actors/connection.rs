@@ -1,21 +1,19 @@
 //! `ConnectionActor`: one stream, framed both ways; frames in become typed messages to the PeerActor.
 
-use std::cell::Cell;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
-use tokio_util::codec::{Encoder, FramedRead};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::oneshot;
+use tokio_util::codec::FramedRead;
 use tracing::{debug, trace, Instrument, Span};
 
 use super::peer::{
     Advertise, AdvertiseReply, Broadcast, Closed, ConnectionRefused, Custom, Direct, DirectAck,
     Malformed, Opened, PeerActor, Ping, Pong, ReadEnded, Test,
 };
+use super::write_queue::{write_loop, write_queue};
 use crate::codec::{CodecError, FrameCodec};
 use crate::config::NodeConfig;
 use crate::proto::{Body, ConnId, Direction, DisconnectReason, Frame, FrameError};
@@ -24,16 +22,11 @@ use crate::proto::{Body, ConnId, Direction, DisconnectReason, Frame, FrameError}
 /// that tens of thousands of idle in-memory links stay cheap.
 const READ_BUFFER_INITIAL: usize = 1024;
 
-/// Most bytes the writer gathers from its queue into one write.
-const WRITE_BATCH_BYTES: usize = 64 * 1024;
-
-/// What the PeerActor tells a connection.
+/// What the PeerActor tells a connection (frames go straight into its [`WriteQueue`]).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub enum ToConnection {
-    /// Queue a frame for writing.
-    Send(Frame),
-    /// Flush what is queued, then close.
+    /// Flush what is queued, then close (a slow peer is closed at once).
     Close(DisconnectReason),
 }
 
@@ -45,9 +38,8 @@ pub struct ConnectionActor<S> {
     remote: Option<String>,
     peer: Addr<PeerActor>,
     stream: Option<S>,
-    queue: Option<mpsc::UnboundedSender<Frame>>,
-    /// Bytes handed to the writer and not yet written; bounded by `send_queue_bytes`.
-    queued: Rc<Cell<usize>>,
+    /// Tells the writer to flush and close.
+    close: Option<oneshot::Sender<()>>,
     reason: Option<DisconnectReason>,
     max_frame_len: usize,
     send_queue_bytes: usize,
@@ -103,8 +95,7 @@ impl ConnectionSpawner {
             remote,
             peer: self.peer.clone(),
             stream: Some(stream),
-            queue: None,
-            queued: Rc::new(Cell::new(0)),
+            close: None,
             reason: None,
             max_frame_len: self.config.max_frame_len,
             send_queue_bytes: self.config.send_queue_bytes,
@@ -139,9 +130,10 @@ where
         let (read, write) = tokio::io::split(stream);
         let codec = FrameCodec::new(self.max_frame_len);
         ctx.add_stream(FramedRead::with_capacity(read, codec, READ_BUFFER_INITIAL));
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.queue = Some(tx);
-        let writer = write_loop(write, rx, self.queued.clone()).instrument(self.span.clone());
+        let (queue, reader) = write_queue(self.send_queue_bytes);
+        let (close, closing) = oneshot::channel();
+        self.close = Some(close);
+        let writer = write_loop(write, reader, closing).instrument(self.span.clone());
         ctx.spawn(writer.into_actor(self).map(|result, act, ctx| {
             if let Err(error) = result {
                 let _e = act.span.enter();
@@ -154,6 +146,7 @@ where
             dir: self.dir.clone(),
             remote: self.remote.clone(),
             outbox: ctx.address().recipient(),
+            queue,
         });
     }
 
@@ -170,32 +163,6 @@ where
     }
 }
 
-/// Writes queued frames, several per write when they pile up; ends (and
-/// shuts the stream) when the queue's sender is dropped and the queue is empty.
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut out: W,
-    mut queue: mpsc::UnboundedReceiver<Frame>,
-    queued: Rc<Cell<usize>>,
-) -> Result<(), CodecError> {
-    let mut codec = FrameCodec::new(usize::MAX);
-    let mut buf = BytesMut::new();
-    while let Some(frame) = queue.recv().await {
-        codec.encode(frame, &mut buf)?;
-        while buf.len() < WRITE_BATCH_BYTES {
-            match queue.try_recv() {
-                Ok(frame) => codec.encode(frame, &mut buf)?,
-                Err(_) => break,
-            }
-        }
-        out.write_all(&buf).await?;
-        queued.set(queued.get().saturating_sub(buf.len()));
-        buf.clear();
-    }
-    out.flush().await?;
-    out.shutdown().await?;
-    Ok(())
-}
-
 impl<S> Handler<ToConnection> for ConnectionActor<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
@@ -203,29 +170,20 @@ where
     type Result = ();
 
     fn handle(&mut self, msg: ToConnection, ctx: &mut Context<Self>) {
-        match msg {
-            ToConnection::Send(frame) => {
-                let Some(queue) = &self.queue else { return };
-                let len = frame.wire_len();
-                if self.queued.get() + len > self.send_queue_bytes {
-                    debug!(parent: &self.span, conn = %self.conn, queued = self.queued.get(),
-                        "send queue full, dropping slow peer");
-                    return self.stop_with(DisconnectReason::SlowPeer, ctx);
-                }
-                if queue.send(frame).is_ok() {
-                    self.queued.set(self.queued.get() + len);
-                }
-            }
-            ToConnection::Close(reason) => {
-                self.reason.get_or_insert(reason);
-                // Dropping the sender lets the writer flush what is queued and
-                // shut the stream; a peer that never reads gets `close_timeout`.
-                self.queue = None;
-                ctx.run_later(self.close_timeout, |act, ctx| {
-                    act.stop_with(DisconnectReason::Closed, ctx)
-                });
-            }
+        let ToConnection::Close(reason) = msg;
+        if reason == DisconnectReason::SlowPeer {
+            debug!(parent: &self.span, conn = %self.conn, "send queue full, dropping slow peer");
+            return self.stop_with(reason, ctx);
         }
+        self.reason.get_or_insert(reason);
+        // The writer flushes what is queued and shuts the stream; a peer that
+        // never reads gets `close_timeout`.
+        if let Some(close) = self.close.take() {
+            let _ = close.send(());
+        }
+        ctx.run_later(self.close_timeout, |act, ctx| {
+            act.stop_with(DisconnectReason::Closed, ctx)
+        });
     }
 }
 

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod peer;
 pub mod registry;
 pub mod timers;
+pub mod write_queue;
 
 pub use connection::{ConnectionActor, ConnectionSpawner, ToConnection};
 pub use peer::PeerActor;

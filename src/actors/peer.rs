@@ -11,6 +11,7 @@ use super::acceptor::Acceptor;
 use super::connection::ToConnection;
 use super::registry::{Dial, OneShot, RegistryActor};
 use super::timers::Timers;
+use super::write_queue::{PushError, WriteQueue};
 use crate::handler::MessageHandler;
 use crate::proto::{
     Command, ConnId, Direction, DisconnectReason, Event, Frame, FrameError, InEvent, Instant,
@@ -74,6 +75,7 @@ pub struct Opened {
     pub dir: Direction,
     pub remote: Option<String>,
     pub outbox: Recipient<ToConnection>,
+    pub queue: WriteQueue,
 }
 
 /// The listener refused a connection at `max_connections`.
@@ -120,6 +122,14 @@ pub struct DialFailed {
     pub error: String,
 }
 
+/// How the PeerActor reaches one of its connections.
+struct ConnHandle {
+    /// For closing it.
+    outbox: Recipient<ToConnection>,
+    /// Frames go straight in here, one actor hop fewer per frame.
+    queue: WriteQueue,
+}
+
 /// Runs one node's [`NodeState`]: turns what arrives into `InEvent`s and
 /// carries out the `OutEvent`s (frames to connections, dials to the registry,
 /// timers to the actor context, events to subscribers).
@@ -127,7 +137,7 @@ pub struct PeerActor {
     state: NodeState,
     epoch: tokio::time::Instant,
     timers: Timers,
-    conns: HashMap<ConnId, Recipient<ToConnection>>,
+    conns: HashMap<ConnId, ConnHandle>,
     registry: Option<Addr<RegistryActor>>,
     acceptor: Option<Acceptor>,
     subscribers: Vec<mpsc::Sender<Event>>,
@@ -198,13 +208,18 @@ impl PeerActor {
     fn execute_one(&mut self, event: OutEvent, more: &mut Vec<OutEvent>, ctx: &mut Context<Self>) {
         match event {
             OutEvent::Send { conn, frame } => {
-                if let Some(outbox) = self.conns.get(&conn) {
-                    outbox.do_send(ToConnection::Send(frame));
+                if let Some(handle) = self.conns.get(&conn) {
+                    if let Err(PushError::Full) = handle.queue.push(frame) {
+                        // A peer that does not read: cut it off rather than grow.
+                        handle
+                            .outbox
+                            .do_send(ToConnection::Close(DisconnectReason::SlowPeer));
+                    }
                 }
             }
             OutEvent::Close { conn, reason } => {
-                if let Some(outbox) = self.conns.get(&conn) {
-                    outbox.do_send(ToConnection::Close(reason));
+                if let Some(handle) = self.conns.get(&conn) {
+                    handle.outbox.do_send(ToConnection::Close(reason));
                 }
             }
             OutEvent::SendOneShot { addr, frame } => match &self.registry {
@@ -332,7 +347,11 @@ impl Handler<Opened> for PeerActor {
             msg.outbox
                 .do_send(ToConnection::Close(DisconnectReason::Shutdown));
         }
-        self.conns.insert(msg.conn, msg.outbox);
+        let handle = ConnHandle {
+            outbox: msg.outbox,
+            queue: msg.queue,
+        };
+        self.conns.insert(msg.conn, handle);
         self.apply(
             InEvent::Connected {
                 conn: msg.conn,
@@ -367,7 +386,7 @@ impl Handler<ReadEnded> for PeerActor {
     type Result = ();
 
     fn handle(&mut self, msg: ReadEnded, _ctx: &mut Context<Self>) {
-        if let Some(outbox) = self.conns.get(&msg.conn) {
+        if let Some(ConnHandle { outbox, .. }) = self.conns.get(&msg.conn) {
             outbox.do_send(ToConnection::Close(DisconnectReason::Closed));
         }
     }

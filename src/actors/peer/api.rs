@@ -142,8 +142,10 @@ impl Handler<Shutdown> for PeerActor {
         if let Some(registry) = self.registry.take() {
             registry.do_send(StopRegistry);
         }
-        for outbox in self.conns.values() {
-            outbox.do_send(ToConnection::Close(DisconnectReason::Shutdown));
+        for handle in self.conns.values() {
+            handle
+                .outbox
+                .do_send(ToConnection::Close(DisconnectReason::Shutdown));
         }
         match self.acceptor.take() {
             Some(acceptor) => {
