@@ -3,12 +3,13 @@
 //! over an in-memory network: the end-to-end check of the real stack.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::{Arbiter, ArbiterHandle};
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::memory::{current_rss, peak_rss};
 use super::report::Percentiles;
@@ -28,6 +29,9 @@ pub const SETUP_DEADLINE: Duration = Duration::from_secs(120);
 pub const THROUGHPUT_DEADLINE: Duration = Duration::from_secs(60);
 /// File descriptors kept free for the process itself (stdio, epoll, timers).
 pub const FD_RESERVE: u64 = 64;
+/// How often the measuring loop looks at the delivery tally (the resolution
+/// of completion, not of the delivery times, which are stamped as they happen).
+const POLL: Duration = Duration::from_millis(1);
 /// Linux's clock tick for `/proc/self/stat` CPU times.
 const CLOCK_TICKS_PER_SEC: f64 = 100.0;
 
@@ -49,6 +53,60 @@ impl std::str::FromStr for Transport {
             "memory" | "mem" => Ok(Transport::Memory),
             other => Err(format!("unknown transport {other:?}: tcp or memory")),
         }
+    }
+}
+
+/// Deliveries as the nodes' event readers record them, on whatever arbiter
+/// they run: per message id, who delivered it and when the last one did.
+/// Shared under a lock instead of a channel, so that a delivery costs no
+/// cross-thread wake-up of the measuring task.
+#[derive(Default)]
+struct Tally {
+    inner: Mutex<TallyInner>,
+}
+
+#[derive(Default)]
+struct TallyInner {
+    by_id: HashMap<MessageId, (HashSet<u32>, Option<Instant>)>,
+    total: u64,
+    duplicates: u64,
+}
+
+impl Tally {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TallyInner> {
+        // Nothing panics while holding this lock; recover the data if it did.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn record(&self, id: MessageId, node: u32, at: Instant) {
+        let mut t = self.lock();
+        let (nodes, last) = t.by_id.entry(id).or_default();
+        if nodes.insert(node) {
+            *last = Some(at);
+            t.total += 1;
+        } else {
+            t.duplicates += 1;
+        }
+    }
+
+    /// Nodes that delivered `id`, and when the last of them did.
+    fn progress(&self, id: MessageId) -> (u64, Option<Instant>) {
+        let t = self.lock();
+        t.by_id
+            .get(&id)
+            .map_or((0, None), |(n, last)| (n.len() as u64, *last))
+    }
+
+    fn total(&self) -> u64 {
+        self.lock().total
+    }
+
+    fn duplicates(&self) -> u64 {
+        self.lock().duplicates
+    }
+
+    fn clear(&self) {
+        *self.lock() = TallyInner::default();
     }
 }
 
@@ -88,7 +146,8 @@ pub struct ClusterReport {
 pub struct Cluster {
     nodes: Vec<NodeHandle>,
     arbiters: Vec<ArbiterHandle>,
-    deliveries: mpsc::UnboundedReceiver<(u32, MessageId, Instant)>,
+    /// One per arbiter, so recording a delivery never contends across threads.
+    tallies: Vec<Arc<Tally>>,
     links: u64,
     transport: Transport,
     setup: Duration,
@@ -141,7 +200,10 @@ impl Cluster {
             .map(|_| Arbiter::new().handle())
             .collect();
         let net = MemoryNetwork::new();
-        let (tx, deliveries) = mpsc::unbounded_channel();
+        let tallies: Vec<Arc<Tally>> = arbiters
+            .iter()
+            .map(|_| Arc::new(Tally::default()))
+            .collect();
         let mut pending = Vec::with_capacity(n as usize);
         for i in 0..n {
             let (done, started_node) = oneshot::channel();
@@ -149,7 +211,7 @@ impl Cluster {
             if transport == Transport::Memory {
                 builder = builder.memory(&net);
             }
-            let tx = tx.clone();
+            let tally = tallies[i as usize % arbiters.len()].clone();
             let spawned = arbiters[i as usize % arbiters.len()].spawn(async move {
                 let node = match builder.start().await {
                     Ok(node) => node,
@@ -163,9 +225,7 @@ impl Cluster {
                 if let Ok(mut events) = events {
                     while let Some(event) = events.next().await {
                         if let Event::Broadcast { id: Some(id), .. } = event {
-                            if tx.send((i, id, Instant::now())).is_err() {
-                                break;
-                            }
+                            tally.record(id, i, Instant::now());
                         }
                     }
                 }
@@ -194,7 +254,7 @@ impl Cluster {
         let mut cluster = Cluster {
             nodes,
             arbiters,
-            deliveries,
+            tallies,
             links,
             transport,
             setup: Duration::ZERO,
@@ -227,6 +287,14 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Nodes that delivered `id`, over all arbiters, and when the last did.
+    fn progress(&self, id: MessageId) -> (u64, Option<Instant>) {
+        self.tallies.iter().fold((0, None), |(n, last), t| {
+            let (m, l) = t.progress(id);
+            (n + m, last.max(l))
+        })
     }
 
     /// The nodes, in topology order.
@@ -279,35 +347,28 @@ impl Cluster {
         let (frames0, bytes0) = self.traffic().await;
         let run = Instant::now();
         let (mut deliveries, mut duplicates) = (0u64, 0u64);
+        self.tallies.iter().for_each(|t| t.clear());
         for _ in 0..count {
             let t0 = Instant::now();
             let Ok(id) = self.nodes[from].broadcast(text.clone()).await else {
                 break;
             };
-            let mut got: HashSet<u32> = HashSet::new();
-            let mut last = t0;
-            let deadline = tokio::time::Instant::now() + BROADCAST_DEADLINE;
-            while (got.len() as u64) < others {
-                match tokio::time::timeout_at(deadline, self.deliveries.recv()).await {
-                    Ok(Some((node, mid, at))) if mid == id => {
-                        if got.insert(node) {
-                            last = at;
-                        } else {
-                            duplicates += 1;
-                        }
-                    }
-                    // A copy of an earlier broadcast arriving late: not this one's.
-                    Ok(Some(_)) => {}
-                    Ok(None) | Err(_) => break,
+            let deadline = Instant::now() + BROADCAST_DEADLINE;
+            let (got, last) = loop {
+                let (got, last) = self.progress(id);
+                if got >= others || Instant::now() > deadline {
+                    break (got, last);
                 }
-            }
-            deliveries += got.len() as u64;
-            if got.len() as u64 == others {
-                if let Some(h) = times.as_mut() {
+                tokio::time::sleep(POLL).await;
+            };
+            deliveries += got;
+            if got == others {
+                if let (Some(h), Some(last)) = (times.as_mut(), last) {
                     let _ = h.record(last.duration_since(t0).as_micros() as u64);
                 }
             }
         }
+        duplicates += self.tallies.iter().map(|t| t.duplicates()).sum::<u64>();
         let run_s = run.elapsed().as_secs_f64();
         let (frames1, bytes1) = self.traffic().await;
         let per = |x: u64| {
@@ -344,6 +405,7 @@ impl Cluster {
         let text = "y".repeat(TEXT_LEN);
         let (frames0, bytes0) = self.traffic().await;
         let cpu0 = cpu_seconds();
+        self.tallies.iter().for_each(|t| t.clear());
         let run = Instant::now();
         for node in &self.nodes {
             let (node, text) = (node.clone(), text.clone());
@@ -355,21 +417,14 @@ impl Cluster {
                 }
             });
         }
-        let mut seen: HashMap<MessageId, HashSet<u32>> = HashMap::new();
-        let (mut deliveries, mut duplicates) = (0u64, 0u64);
-        let deadline = tokio::time::Instant::now() + THROUGHPUT_DEADLINE;
-        while deliveries < expected {
-            match tokio::time::timeout_at(deadline, self.deliveries.recv()).await {
-                Ok(Some((node, id, _))) => {
-                    if seen.entry(id).or_default().insert(node) {
-                        deliveries += 1;
-                    } else {
-                        duplicates += 1;
-                    }
-                }
-                Ok(None) | Err(_) => break,
-            }
+        let deadline = Instant::now() + THROUGHPUT_DEADLINE;
+        let total = |c: &Cluster| c.tallies.iter().map(|t| t.total()).sum::<u64>();
+        let mut deliveries = total(self);
+        while deliveries < expected && Instant::now() < deadline {
+            tokio::time::sleep(POLL).await;
+            deliveries = total(self);
         }
+        let duplicates = self.tallies.iter().map(|t| t.duplicates()).sum::<u64>();
         let run_s = run.elapsed().as_secs_f64();
         let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
         let (frames1, bytes1) = self.traffic().await;
