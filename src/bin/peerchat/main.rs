@@ -1,9 +1,11 @@
 //! `peerchat`: the command-line program (chat, run, demo). The only place that prints.
 
+mod args;
 mod chat;
 mod chat_input;
 mod demo;
 mod run;
+mod sim;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -28,6 +30,8 @@ enum Command {
     Run(run::RunArgs),
     /// A few nodes in one process connect, chat and shut down, printing what happens.
     Demo(demo::DemoArgs),
+    /// Runs a simulation of many nodes in one process and prints a table (or --json).
+    Sim(sim::SimArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,6 +43,7 @@ fn main() -> std::process::ExitCode {
             Command::Chat(args) => chat::chat(args).await,
             Command::Run(args) => run::run(args).await,
             Command::Demo(args) => demo::demo(args).await,
+            Command::Sim(args) => sim::sim(args).await,
         }
     });
     match result {

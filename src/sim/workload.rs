@@ -1,0 +1,287 @@
+//! BENCH.md's workloads on the model: W1 (broadcast latency) and W4 (churn), each returning a `Report`.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, Instant as WallInstant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tracing::info;
+
+use super::latency::Latency;
+use super::network::{Network, PARALLEL_MIN_EVENTS};
+use super::node::sim_node_config;
+use super::report::{Outcome, Params, Report, Wall};
+use super::topology::{TopologySpec, BENCH_SEED, DEFAULT_DEGREE};
+use super::{memory, Fault, SimError};
+use crate::config::NodeConfig;
+
+/// Broadcasts W1 sends when not told otherwise.
+pub const W1_BROADCASTS: u64 = 20;
+/// Bytes of text in each broadcast (BENCH.md: a 256-byte text).
+pub const TEXT_LEN: usize = 256;
+/// W4: node 0 broadcasts this often...
+pub const W4_INTERVAL: Duration = Duration::from_millis(50);
+/// ...for this long.
+pub const W4_DURATION: Duration = Duration::from_secs(10);
+/// W4: share of the other nodes stopped during the run, in percent, when not told otherwise.
+pub const W4_CHURN_PCT: f64 = 20.0;
+/// W1 with churn: a crash falls this many longest link latencies after the
+/// broadcast it is drawn for, at most, so most land while that flood is running.
+pub const W1_CRASH_WINDOW_LATENCIES: u32 = 10;
+/// Salt for the churn generator, so choosing victims leaves the network's RNG alone.
+const CHURN_SALT: u64 = 0x00c4_u64 << 48;
+
+/// Which BENCH.md workload to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Node 0 broadcasts one message at a time; time until all have it.
+    W1,
+    /// Node 0 broadcasts every 50 ms for 10 s while a share of the others stop.
+    W4,
+}
+
+impl FromStr for Workload {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "w1" => Ok(Workload::W1),
+            "w4" => Ok(Workload::W4),
+            "w2" | "w3" => Err(format!(
+                "workload {s} needs the cluster engine, which is not implemented yet"
+            )),
+            _ => Err(format!("unknown workload {s:?}: expected w1 or w4")),
+        }
+    }
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Workload::W1 => "w1",
+            Workload::W4 => "w4",
+        })
+    }
+}
+
+/// One model run.
+#[derive(Debug, Clone)]
+pub struct SimParams {
+    pub workload: Workload,
+    /// Nodes (ignored for an edge-list topology, which names its own).
+    pub nodes: u32,
+    /// Average degree of the random graph.
+    pub degree: u32,
+    pub topology: TopologySpec,
+    pub latency: Latency,
+    /// Broadcasts (default: 20 for W1, one per 50 ms of 10 s for W4).
+    pub broadcasts: Option<u64>,
+    /// Share of nodes other than the sender to crash, in percent (default: 0 for W1, 20 for W4).
+    pub churn_pct: Option<f64>,
+    pub seed: u64,
+    /// The nodes' configuration (default: [`sim_node_config`]).
+    pub node_config: Option<NodeConfig>,
+    /// Refuse to start when the estimate exceeds the memory available.
+    pub check_memory: bool,
+    /// Threads that share the work of one instant (default: the machine's
+    /// cores, at most [`MAX_WORKERS`](super::network::MAX_WORKERS)). The run
+    /// is the same whatever this is; only its wall time changes.
+    pub threads: Option<usize>,
+}
+
+impl Default for SimParams {
+    fn default() -> Self {
+        SimParams {
+            workload: Workload::W1,
+            nodes: 1000,
+            degree: DEFAULT_DEGREE,
+            topology: TopologySpec::Random,
+            latency: Latency::default(),
+            broadcasts: None,
+            churn_pct: None,
+            seed: BENCH_SEED,
+            node_config: None,
+            check_memory: true,
+            threads: None,
+        }
+    }
+}
+
+impl SimParams {
+    fn broadcasts(&self) -> u64 {
+        self.broadcasts.unwrap_or(match self.workload {
+            Workload::W1 => W1_BROADCASTS,
+            Workload::W4 => (W4_DURATION.as_millis() / W4_INTERVAL.as_millis()) as u64,
+        })
+    }
+
+    fn churn_pct(&self) -> f64 {
+        self.churn_pct.unwrap_or(match self.workload {
+            Workload::W1 => 0.0,
+            Workload::W4 => W4_CHURN_PCT,
+        })
+    }
+}
+
+/// The text of broadcast `k`: [`TEXT_LEN`] bytes.
+pub fn text(k: u64) -> String {
+    let mut s = format!("broadcast {k} ");
+    while s.len() < TEXT_LEN {
+        s.push('.');
+    }
+    s
+}
+
+/// Runs one workload on the model and reports on it.
+pub fn run(p: &SimParams) -> Result<Report, SimError> {
+    let churn = p.churn_pct();
+    if !(0.0..=100.0).contains(&churn) {
+        return Err(SimError::Params(format!(
+            "churn {churn}% is not in 0..=100"
+        )));
+    }
+    if p.check_memory && !matches!(p.topology, TopologySpec::File(_)) {
+        memory::check_fits(u64::from(p.nodes), f64::from(p.degree))?;
+    }
+    let wall = WallInstant::now();
+    let topo = p.topology.build(p.nodes, p.degree, p.seed)?;
+    let n = topo.nodes();
+    if n < 2 {
+        return Err(SimError::Params(format!(
+            "{n} nodes: a broadcast needs at least 2"
+        )));
+    }
+    let max_degree = topo.degrees().into_iter().max().unwrap_or(0);
+    let config = match &p.node_config {
+        Some(c) => c.clone(),
+        None => sim_node_config(max_degree),
+    };
+    let params = Params {
+        engine: "model".into(),
+        workload: p.workload.to_string(),
+        nodes: u64::from(n),
+        links: topo.edges().len() as u64,
+        mean_degree: topo.mean_degree(),
+        topology: p.topology.to_string(),
+        latency: p.latency.to_string(),
+        seed: p.seed,
+        broadcasts: p.broadcasts(),
+        churn_pct: churn,
+    };
+    let mut net = Network::new(topo, p.latency, p.seed, config)?;
+    if let Some(threads) = p.threads {
+        net.set_workers(threads, PARALLEL_MIN_EVENTS);
+    }
+    info!(nodes = n, "connecting");
+    net.connect_all()?;
+    let setup_ns = net.links_up_at.unwrap_or(net.now);
+    let after_setup = net.counters().clone();
+    let setup_s = wall.elapsed().as_secs_f64();
+    let rss_mib = memory::current_rss().unwrap_or(0) >> 20;
+    info!(setup_s, rss_mib, "connected");
+
+    let run_wall = WallInstant::now();
+    let mut churn_rng = StdRng::seed_from_u64(p.seed ^ CHURN_SALT);
+    let victims = ((f64::from(n - 1) * churn / 100.0).round() as usize).min(n as usize - 1);
+    let victims: Vec<u32> = rand::seq::index::sample(&mut churn_rng, n as usize - 1, victims)
+        .into_iter()
+        .map(|i| i as u32 + 1)
+        .collect();
+    let mut per_broadcast = match p.workload {
+        Workload::W1 => w1(
+            &mut net,
+            p.broadcasts(),
+            &victims,
+            &mut churn_rng,
+            p.latency,
+        )?,
+        Workload::W4 => w4(&mut net, p.broadcasts(), &victims, &mut churn_rng)?,
+    };
+    net.check_broadcasts();
+    let run_s = run_wall.elapsed().as_secs_f64();
+
+    per_broadcast.sort_by(f64::total_cmp);
+    let median = per_broadcast
+        .get(per_broadcast.len() / 2)
+        .copied()
+        .unwrap_or(0.0);
+    let peak = memory::peak_rss().unwrap_or(0);
+    let outcome = Outcome::gather(&net.tracker, &net.counters, &after_setup, setup_ns, net.now);
+    let wall = Wall {
+        setup_s,
+        run_s,
+        per_broadcast_s: median,
+        per_broadcast_max_s: per_broadcast.last().copied().unwrap_or(0.0),
+        events_per_s: outcome.events as f64 / (setup_s + run_s).max(1e-9),
+        peak_rss_bytes: peak,
+        rss_per_node_bytes: peak / u64::from(n),
+    };
+    Ok(Report {
+        params,
+        outcome,
+        wall,
+    })
+}
+
+/// W1: one broadcast at a time from node 0, each run until the network is
+/// quiet. Victims crash at random points of random broadcasts' floods.
+/// Returns the wall seconds each broadcast took.
+fn w1(
+    net: &mut Network,
+    broadcasts: u64,
+    victims: &[u32],
+    rng: &mut StdRng,
+    latency: Latency,
+) -> Result<Vec<f64>, SimError> {
+    let window = latency.max() * W1_CRASH_WINDOW_LATENCIES;
+    let mut slots: Vec<Vec<(Duration, u32)>> = vec![Vec::new(); broadcasts as usize];
+    if broadcasts > 0 {
+        for &v in victims {
+            let k = rng.random_range(0..broadcasts) as usize;
+            let at = window.mul_f64(rng.random::<f64>());
+            slots[k].push((at, v));
+        }
+    }
+    let mut walls = Vec::with_capacity(broadcasts as usize);
+    for (k, slot) in slots.into_iter().enumerate() {
+        let started = WallInstant::now();
+        for (at, v) in slot {
+            net.schedule_fault(net.now() + at, Fault::Crash(v));
+        }
+        net.broadcast(0, text(k as u64));
+        net.run_until_idle()?;
+        net.check_broadcasts();
+        let took = started.elapsed().as_secs_f64();
+        info!(
+            broadcast = k,
+            wall_s = took,
+            virtual_ms = net.now().as_secs_f64() * 1e3,
+            "broadcast done"
+        );
+        walls.push(took);
+    }
+    Ok(walls)
+}
+
+/// W4: node 0 broadcasts every [`W4_INTERVAL`]; victims stop at random times
+/// within the run. Returns the wall seconds per broadcast (run time / count).
+fn w4(
+    net: &mut Network,
+    broadcasts: u64,
+    victims: &[u32],
+    rng: &mut StdRng,
+) -> Result<Vec<f64>, SimError> {
+    let started = WallInstant::now();
+    let t0 = net.now();
+    let span = W4_INTERVAL * broadcasts as u32;
+    for k in 0..broadcasts {
+        net.schedule_broadcast(t0 + W4_INTERVAL * k as u32, 0, text(k));
+    }
+    for &v in victims {
+        net.schedule_fault(t0 + span.mul_f64(rng.random::<f64>()), Fault::Crash(v));
+    }
+    net.run_until(t0 + span);
+    net.run_until_idle()?;
+    let each = started.elapsed().as_secs_f64() / broadcasts.max(1) as f64;
+    Ok(vec![each; broadcasts as usize])
+}
