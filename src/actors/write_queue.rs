@@ -43,11 +43,6 @@ impl WriteQueue {
         self.queued.fetch_add(len, Ordering::Relaxed);
         Ok(())
     }
-
-    /// Bytes queued and not yet written.
-    pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
-    }
 }
 
 /// The writer's side: owned by the connection's write loop.

@@ -297,6 +297,16 @@ impl Cluster {
         })
     }
 
+    /// First deliveries recorded, over all arbiters.
+    fn total(&self) -> u64 {
+        self.tallies.iter().map(|t| t.total()).sum()
+    }
+
+    /// Second deliveries of an id at a node, over all arbiters.
+    fn duplicates(&self) -> u64 {
+        self.tallies.iter().map(|t| t.duplicates()).sum()
+    }
+
     /// The nodes, in topology order.
     pub fn nodes(&self) -> &[NodeHandle] {
         &self.nodes
@@ -346,7 +356,7 @@ impl Cluster {
         let mut times = Histogram::<u64>::new(3).ok();
         let (frames0, bytes0) = self.traffic().await;
         let run = Instant::now();
-        let (mut deliveries, mut duplicates) = (0u64, 0u64);
+        let mut deliveries = 0u64;
         self.tallies.iter().for_each(|t| t.clear());
         for _ in 0..count {
             let t0 = Instant::now();
@@ -368,16 +378,10 @@ impl Cluster {
                 }
             }
         }
-        duplicates += self.tallies.iter().map(|t| t.duplicates()).sum::<u64>();
+        let duplicates = self.duplicates();
         let run_s = run.elapsed().as_secs_f64();
         let (frames1, bytes1) = self.traffic().await;
-        let per = |x: u64| {
-            if deliveries == 0 {
-                0.0
-            } else {
-                x as f64 / deliveries as f64
-            }
-        };
+        let per = |x: u64| per_delivery(x, deliveries);
         let expected = others * u64::from(count);
         ClusterReport {
             broadcasts: u64::from(count),
@@ -418,23 +422,16 @@ impl Cluster {
             });
         }
         let deadline = Instant::now() + THROUGHPUT_DEADLINE;
-        let total = |c: &Cluster| c.tallies.iter().map(|t| t.total()).sum::<u64>();
-        let mut deliveries = total(self);
+        let mut deliveries = self.total();
         while deliveries < expected && Instant::now() < deadline {
             tokio::time::sleep(POLL).await;
-            deliveries = total(self);
+            deliveries = self.total();
         }
-        let duplicates = self.tallies.iter().map(|t| t.duplicates()).sum::<u64>();
+        let duplicates = self.duplicates();
         let run_s = run.elapsed().as_secs_f64();
         let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
         let (frames1, bytes1) = self.traffic().await;
-        let per = |x: u64| {
-            if deliveries == 0 {
-                0.0
-            } else {
-                x as f64 / deliveries as f64
-            }
-        };
+        let per = |x: u64| per_delivery(x, deliveries);
         ClusterReport {
             broadcasts: n * u64::from(per_node),
             deliveries,
@@ -458,6 +455,15 @@ impl Cluster {
         for arbiter in &self.arbiters {
             arbiter.stop();
         }
+    }
+}
+
+/// `x` per delivery (0 when nothing was delivered).
+fn per_delivery(x: u64, deliveries: u64) -> f64 {
+    if deliveries == 0 {
+        0.0
+    } else {
+        x as f64 / deliveries as f64
     }
 }
 
