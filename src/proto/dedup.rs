@@ -1,6 +1,6 @@
 //! The seen-cache: which broadcasts and direct messages this node has already handled.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
@@ -34,12 +34,65 @@ impl SeenKey {
     }
 }
 
+/// Entries a seen-cache finds by scanning, before it keeps a hash index of
+/// them: below this a scan of a few cache lines beats hashing, and a node
+/// that sees little traffic (most of a simulated million) holds no index.
+pub const SEEN_INDEX_MIN: usize = 32;
+
+/// One remembered key, packed into 24 bytes: the 128 bits of the key, and
+/// the time seen (nanoseconds) shifted left once, with a legacy-key flag in
+/// the low bit.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    hi: u64,
+    lo: u64,
+    meta: u64,
+}
+
+impl Entry {
+    fn new(key: SeenKey, at: Instant) -> Entry {
+        // 63 bits of nanoseconds last 292 years from the executor's epoch.
+        let nanos = u64::try_from(at.since_epoch().as_nanos())
+            .map_or(u64::MAX >> 1, |n| n.min(u64::MAX >> 1));
+        let (bits, legacy) = match key {
+            SeenKey::Id(id) => (id, 0),
+            SeenKey::Legacy(h) => (u128::from(h), 1),
+        };
+        Entry {
+            hi: (bits >> 64) as u64,
+            lo: bits as u64,
+            meta: nanos << 1 | legacy,
+        }
+    }
+
+    fn key(&self) -> SeenKey {
+        let bits = u128::from(self.hi) << 64 | u128::from(self.lo);
+        if self.meta & 1 == 1 {
+            SeenKey::Legacy(bits as u64)
+        } else {
+            SeenKey::Id(bits)
+        }
+    }
+
+    fn at(&self) -> Instant {
+        Instant::from_epoch(Duration::from_nanos(self.meta >> 1))
+    }
+
+    fn is(&self, other: &Entry) -> bool {
+        self.lo == other.lo && self.hi == other.hi && (self.meta ^ other.meta) & 1 == 0
+    }
+}
+
 /// A set of recently seen keys, bounded in entries and in age, so memory stays
 /// flat under any traffic. The oldest entries go first.
+///
+/// Entries are kept in arrival order (which is also age order, as time only
+/// moves forward); a hash index over them exists only while the cache holds
+/// [`SEEN_INDEX_MIN`] entries or more.
 #[derive(Debug)]
 pub struct SeenCache {
-    seen: HashMap<SeenKey, Instant>,
-    order: VecDeque<(Instant, SeenKey)>,
+    order: VecDeque<Entry>,
+    index: Option<HashSet<SeenKey>>,
     max_entries: usize,
     max_age: Duration,
 }
@@ -48,8 +101,8 @@ impl SeenCache {
     /// An empty cache holding at most `max_entries` keys, each for at most `max_age`.
     pub fn new(max_entries: usize, max_age: Duration) -> Self {
         SeenCache {
-            seen: HashMap::new(),
             order: VecDeque::new(),
+            index: None,
             max_entries: max_entries.max(1),
             max_age,
         }
@@ -59,26 +112,40 @@ impl SeenCache {
     /// already in the cache (a duplicate).
     pub fn insert(&mut self, key: SeenKey, now: Instant) -> bool {
         self.expire(now);
-        if self.seen.contains_key(&key) {
+        if self.contains(&key) {
             return false;
         }
-        while self.seen.len() >= self.max_entries {
+        while self.order.len() >= self.max_entries {
             self.pop_oldest();
         }
-        self.seen.insert(key, now);
-        self.order.push_back((now, key));
+        self.order.push_back(Entry::new(key, now));
+        match &mut self.index {
+            Some(index) => {
+                index.insert(key);
+            }
+            None if self.order.len() >= SEEN_INDEX_MIN => {
+                self.index = Some(self.order.iter().map(Entry::key).collect());
+            }
+            None => {}
+        }
         true
     }
 
     /// True if `key` is in the cache.
     pub fn contains(&self, key: &SeenKey) -> bool {
-        self.seen.contains_key(key)
+        match &self.index {
+            Some(index) => index.contains(key),
+            None => {
+                let probe = Entry::new(*key, Instant::ZERO);
+                self.order.iter().any(|e| e.is(&probe))
+            }
+        }
     }
 
     /// Drops every entry older than the maximum age.
     pub fn expire(&mut self, now: Instant) {
-        while let Some(&(at, _)) = self.order.front() {
-            if now.saturating_since(at) < self.max_age {
+        while let Some(e) = self.order.front() {
+            if now.saturating_since(e.at()) < self.max_age {
                 break;
             }
             self.pop_oldest();
@@ -87,17 +154,30 @@ impl SeenCache {
 
     /// How many keys are held.
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.order.len()
     }
 
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.order.is_empty()
     }
 
     fn pop_oldest(&mut self) {
-        if let Some((_, key)) = self.order.pop_front() {
-            self.seen.remove(&key);
+        let Some(e) = self.order.pop_front() else {
+            return;
+        };
+        if let Some(index) = &mut self.index {
+            index.remove(&e.key());
+            // Hysteresis: the index goes once the cache is well below the
+            // size that built it, so a cache near the threshold does not
+            // rebuild it on every other insert.
+            if self.order.len() < SEEN_INDEX_MIN / 2 {
+                self.index = None;
+            }
+        }
+        if self.order.is_empty() {
+            // An idle node gives its buffer back.
+            self.order = VecDeque::new();
         }
     }
 }
@@ -128,6 +208,28 @@ mod tests {
         assert_eq!(c.len(), 100);
         assert!(c.contains(&SeenKey::Id(99_999)));
         assert!(!c.contains(&SeenKey::Id(0)));
+    }
+
+    /// Past the index threshold and back: lookups agree with a plain set,
+    /// legacy keys and ids with the same bits stay apart.
+    #[test]
+    fn index_built_and_dropped() {
+        let mut c = SeenCache::new(1000, Duration::from_millis(100));
+        assert!(c.insert(SeenKey::Legacy(5), at(0)));
+        assert!(c.insert(SeenKey::Id(5), at(0)));
+        assert!(!c.insert(SeenKey::Legacy(5), at(0)));
+        for i in 0..(SEEN_INDEX_MIN as u128 * 2) {
+            assert!(c.insert(SeenKey::Id(1000 + i), at(10)));
+        }
+        assert!(c.index.is_some());
+        assert!(c.contains(&SeenKey::Legacy(5)) && c.contains(&SeenKey::Id(1063)));
+        assert!(!c.insert(SeenKey::Id(1001), at(20)));
+        c.expire(at(105));
+        assert_eq!(c.len(), SEEN_INDEX_MIN * 2);
+        assert!(!c.contains(&SeenKey::Legacy(5)) && !c.contains(&SeenKey::Id(5)));
+        c.expire(at(110));
+        assert!(c.is_empty() && c.index.is_none());
+        assert!(c.insert(SeenKey::Id(1001), at(120)));
     }
 
     /// Entries expire after the maximum age.

@@ -1,6 +1,7 @@
 //! `NodeState`: every decision a node makes, as a pure function of events and time.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -41,7 +42,8 @@ struct Conn {
 pub struct NodeState {
     id: PeerId,
     addr: PeerAddr,
-    config: NodeConfig,
+    /// Shared, not copied: a simulation holds millions of nodes of one configuration.
+    config: Arc<NodeConfig>,
     /// Wall-clock time at `Instant::ZERO`, used only to write `time` fields.
     wall_epoch: DateTime<Utc>,
     peers: PeerTable,
@@ -68,7 +70,14 @@ pub struct NodeState {
 impl NodeState {
     /// A node called `id`, listening on `addr`. `wall_epoch` is the wall-clock
     /// time that `Instant::ZERO` stands for (it only shapes `time` fields).
-    pub fn new(id: PeerId, addr: PeerAddr, config: NodeConfig, wall_epoch: DateTime<Utc>) -> Self {
+    /// `config` is a [`NodeConfig`] or an `Arc` of one that many nodes share.
+    pub fn new(
+        id: PeerId,
+        addr: PeerAddr,
+        config: impl Into<Arc<NodeConfig>>,
+        wall_epoch: DateTime<Utc>,
+    ) -> Self {
+        let config = config.into();
         let seen = SeenCache::new(config.seen_capacity, config.seen_ttl);
         NodeState {
             id,
@@ -347,22 +356,24 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
-        let from = frame.envelope().originator.clone();
-        match frame.body().clone() {
+        // Matched by reference: most frames of a flood are duplicates, which
+        // must cost a seen-cache lookup and nothing more (no copy of the text).
+        let from = &frame.envelope().originator;
+        match frame.body() {
             Body::Ping { addr } | Body::Pong { addr } => {
                 let is_ping = matches!(frame.body(), Body::Ping { .. });
                 if let Some(conn) = src {
-                    self.on_hello(conn, &frame, addr, is_ping, now, out);
+                    self.on_hello(conn, &frame, addr.clone(), is_ping, now, out);
                 }
             }
             Body::Advertise => {
                 if let Some(conn) = src {
-                    self.on_advertise(conn, &from, now, out);
+                    self.on_advertise(conn, from, now, out);
                 }
             }
             Body::AdvertiseReply { peer, addr } => {
-                if self.solicited(src, &from) {
-                    self.on_advertise_reply(from, peer, addr, out);
+                if self.solicited(src, from) {
+                    self.on_advertise_reply(from.clone(), peer.clone(), addr.clone(), out);
                 } else {
                     self.metrics.rejected_frames += 1;
                     trace!(%from, "advertise reply nobody asked for, ignored");
@@ -376,8 +387,8 @@ impl NodeState {
                 }
                 self.metrics.deliveries += 1;
                 out.push(OutEvent::Emit(Event::Broadcast {
-                    from,
-                    text,
+                    from: from.clone(),
+                    text: text.clone(),
                     id: frame.envelope().id,
                     time: frame.envelope().time.clone(),
                 }));
@@ -385,10 +396,17 @@ impl NodeState {
             }
             Body::Test { text } => {
                 self.metrics.deliveries += 1;
+                let (from, text) = (from.clone(), text.clone());
                 out.push(OutEvent::Emit(Event::Test { from, text }));
             }
-            Body::Direct { text } => self.on_direct(src, frame, text, now, out),
-            Body::DirectAck { ack } => self.on_direct_ack(src, frame, ack, now, out),
+            Body::Direct { text } => {
+                let text = text.clone();
+                self.on_direct(src, frame, text, now, out)
+            }
+            Body::DirectAck { ack } => {
+                let ack = *ack;
+                self.on_direct_ack(src, frame, ack, now, out)
+            }
             Body::Custom => {
                 if self.handled_types.contains(&frame.envelope().msg_type) {
                     self.metrics.deliveries += 1;
@@ -422,14 +440,12 @@ impl NodeState {
     /// Sends `frame` to every registered peer except the one on `src` and the originator.
     pub(super) fn forward(&mut self, frame: &Frame, src: Option<ConnId>, out: &mut Vec<OutEvent>) {
         let origin = &frame.envelope().originator;
-        let targets: Vec<Link> = self
-            .peers
-            .iter()
-            .filter(|(id, p)| *id != origin && (p.conn.is_none() || p.conn != src))
-            .map(|(_, p)| p.link())
-            .collect();
-        for link in targets {
-            self.send_link(link, frame.clone(), out);
+        // Straight from the peer table into `out`: no list of targets is built.
+        for (id, p) in self.peers.iter() {
+            if id != origin && (p.conn.is_none() || p.conn != src) {
+                let limit = self.config.one_shot_max_frame;
+                push_link(&mut self.metrics, limit, p.link(), frame.clone(), out);
+            }
         }
     }
 
@@ -453,25 +469,17 @@ impl NodeState {
     /// Sends `frame` on an open connection or, to a one-shot peer, on a fresh one
     /// (unless it is larger than such a peer can read).
     pub(super) fn send_link(&mut self, link: Link, frame: Frame, out: &mut Vec<OutEvent>) {
-        match link {
-            Link::Conn(conn) => self.send(conn, frame, out),
-            Link::OneShot(addr) => {
-                if frame.bytes().len() > self.config.one_shot_max_frame {
-                    self.metrics.one_shot_oversized += 1;
-                    debug!(%addr, bytes = frame.bytes().len(), "frame too large for a one-shot peer, not sent");
-                    return;
-                }
-                self.metrics.frames_out += 1;
-                self.metrics.bytes_out += frame.wire_len() as u64;
-                out.push(OutEvent::SendOneShot { addr, frame });
-            }
-        }
+        push_link(
+            &mut self.metrics,
+            self.config.one_shot_max_frame,
+            link,
+            frame,
+            out,
+        );
     }
 
     pub(super) fn send(&mut self, conn: ConnId, frame: Frame, out: &mut Vec<OutEvent>) {
-        self.metrics.frames_out += 1;
-        self.metrics.bytes_out += frame.wire_len() as u64;
-        out.push(OutEvent::Send { conn, frame });
+        push_link(&mut self.metrics, 0, Link::Conn(conn), frame, out);
     }
 
     pub(super) fn close(
@@ -499,6 +507,34 @@ impl NodeState {
     /// A new message id is the executor's to make; this checks one is unused.
     pub fn is_seen(&self, id: MessageId) -> bool {
         self.seen.contains(&SeenKey::Id(id.as_uuid().as_u128()))
+    }
+}
+
+/// Queues `frame` for `link`, counting it; a one-shot peer gets no frame
+/// longer than `one_shot_max` (it reads only so much), which is counted instead.
+fn push_link(
+    metrics: &mut Metrics,
+    one_shot_max: usize,
+    link: Link,
+    frame: Frame,
+    out: &mut Vec<OutEvent>,
+) {
+    match link {
+        Link::Conn(conn) => {
+            metrics.frames_out += 1;
+            metrics.bytes_out += frame.wire_len() as u64;
+            out.push(OutEvent::Send { conn, frame });
+        }
+        Link::OneShot(addr) => {
+            if frame.bytes().len() > one_shot_max {
+                metrics.one_shot_oversized += 1;
+                debug!(%addr, bytes = frame.bytes().len(), "frame too large for a one-shot peer, not sent");
+                return;
+            }
+            metrics.frames_out += 1;
+            metrics.bytes_out += frame.wire_len() as u64;
+            out.push(OutEvent::SendOneShot { addr, frame });
+        }
     }
 }
 

@@ -67,7 +67,8 @@ pub struct Network {
     pub(super) now: u64,
     pub(super) rng: StdRng,
     pub(super) latency: Latency,
-    pub(super) config: NodeConfig,
+    /// One configuration, shared by every node's state.
+    pub(super) config: std::sync::Arc<NodeConfig>,
     /// Network events queued (frames, connects, closes): zero means idle.
     pub(super) inflight: u64,
     pub(super) counters: Counters,
@@ -104,7 +105,7 @@ impl Network {
             now: 0,
             rng: StdRng::seed_from_u64(seed),
             latency,
-            config,
+            config: std::sync::Arc::new(config),
             inflight: 0,
             counters: Counters::default(),
             tracker: Tracker::new(n),
