@@ -22,7 +22,7 @@ impl Network {
         // each node's own events in sequence. A node's arrivals are then handled
         // back to back while its state is in cache, and the nodes can be split
         // into ranges handled on several threads.
-        bucket.sort_by_key(Ev::node);
+        self.order.sort(&mut bucket);
         let parallel = self.workers > 1
             && bucket.len() >= self.parallel_min
             && bucket.iter().all(Ev::is_local);

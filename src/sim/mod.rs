@@ -31,6 +31,7 @@ pub mod latency;
 pub mod memory;
 pub mod network;
 mod node;
+mod order;
 mod queue;
 pub mod report;
 pub mod topology;

@@ -81,6 +81,8 @@ pub struct Network {
     pub(super) parallel_min: usize,
     pub(super) bufs: Vec<Buffers>,
     pub(super) parts: Vec<Vec<Ev>>,
+    /// Buffers for sorting each instant's events by node.
+    pub(super) order: super::order::NodeOrder,
     /// Per-range copies of recent broadcast frames (see `exec.rs`).
     pub(super) twins: Vec<(usize, Vec<Frame>)>,
     /// When [`Network::connect_all`] saw every link registered.
@@ -117,6 +119,7 @@ impl Network {
             parallel_min: PARALLEL_MIN_EVENTS,
             bufs: Vec::new(),
             parts: Vec::new(),
+            order: Default::default(),
             twins: Vec::new(),
             links_up_at: None,
         };

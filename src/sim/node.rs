@@ -143,6 +143,12 @@ pub(super) enum Slow {
 
 impl Ev {
     /// The node this event is for (faults, which touch many, come last).
+    /// A cheap stand-in left behind where an event was moved out of a buffer.
+    pub(super) const PLACEHOLDER: Ev = Ev::RemoteClosed {
+        node: u32::MAX,
+        conn: 0,
+    };
+
     pub(super) fn node(&self) -> u32 {
         match self {
             Ev::Frame { node, .. }

@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 /// Buckets kept for reuse once drained, so a steady run allocates no new ones.
 const SPARE_BUCKETS: usize = 64;
 
-/// Largest bucket (in events) kept for reuse: bigger ones, such as a
-/// million nodes' handshake timers, are freed rather than held for good.
-const SPARE_MAX_EVENTS: usize = 1 << 22;
+/// Most events the spare buckets may hold room for, all together: a flood's
+/// few large buckets are kept (refilling a freed one would fault in its pages
+/// again at every hop), while a one-off burst beyond this, such as a million
+/// nodes' handshake timers, is freed rather than held for good.
+const SPARE_MAX_EVENTS: usize = 1 << 24;
 
 /// A priority queue of events keyed by virtual time in nanoseconds. Events
 /// at the same instant come out in the order they went in, so a run is a
@@ -21,6 +23,8 @@ const SPARE_MAX_EVENTS: usize = 1 << 22;
 pub(crate) struct Queue<T> {
     buckets: BTreeMap<u64, Vec<T>>,
     spare: Vec<Vec<T>>,
+    /// Capacity of the spare buckets, in events.
+    spare_events: usize,
     len: usize,
 }
 
@@ -29,6 +33,7 @@ impl<T> Default for Queue<T> {
         Queue {
             buckets: BTreeMap::new(),
             spare: Vec::new(),
+            spare_events: 0,
             len: 0,
         }
     }
@@ -43,6 +48,7 @@ impl<T> Queue<T> {
             return;
         }
         let mut bucket = self.spare.pop().unwrap_or_default();
+        self.spare_events -= bucket.capacity();
         bucket.push(item);
         self.buckets.insert(at, bucket);
     }
@@ -63,8 +69,14 @@ impl<T> Queue<T> {
     /// Gives a drained bucket back for reuse.
     pub(crate) fn recycle(&mut self, mut bucket: Vec<T>) {
         bucket.clear();
-        if self.spare.len() < SPARE_BUCKETS && bucket.capacity() <= SPARE_MAX_EVENTS {
-            self.spare.push(bucket);
+        let room = SPARE_MAX_EVENTS - self.spare_events;
+        if self.spare.len() < SPARE_BUCKETS && bucket.capacity() <= room {
+            self.spare_events += bucket.capacity();
+            // Largest last: the next instant, likely the flood's next hop, gets it.
+            let at = self
+                .spare
+                .partition_point(|b| b.capacity() <= bucket.capacity());
+            self.spare.insert(at, bucket);
         }
     }
 
