@@ -8,7 +8,7 @@
 //! network checks as it goes that no node delivers a broadcast twice, that
 //! every node connected to the sender delivers it, and that no node
 //! registers itself. [`workload`] runs BENCH.md's W1 and W4 and returns a
-//! [`Report`].
+//! [`Report`], whose delivery [`Curve`]s [`plot::write_svg`] draws.
 //!
 //! ```
 //! use peerchat::sim::{Latency, Network, Topology, sim_node_config};
@@ -31,6 +31,7 @@ pub mod latency;
 pub mod memory;
 pub mod network;
 mod node;
+pub mod plot;
 mod queue;
 pub mod report;
 pub mod topology;
@@ -47,6 +48,7 @@ pub use node::{
     node_addr, node_id, parse_node_addr, parse_node_id, sim_node_config, SIM_PEER_TIMEOUT,
     SIM_PING_INTERVAL,
 };
+pub use plot::Curve;
 pub use report::{Percentiles, Report};
 pub use topology::{Topology, TopologySpec};
 pub use workload::{SimParams, Workload};
@@ -84,6 +86,9 @@ pub enum SimError {
     /// The parameters make no sense together.
     #[error("invalid parameters: {0}")]
     Params(String),
+    /// A delivery-curve plot could not be drawn or written.
+    #[error("plot {0}")]
+    Plot(String),
 }
 
 impl Network {
