@@ -8,7 +8,8 @@
 //! network checks as it goes that no node delivers a broadcast twice, that
 //! every node connected to the sender delivers it, and that no node
 //! registers itself. [`workload`] runs BENCH.md's W1 and W4 and returns a
-//! [`Report`], whose delivery [`Curve`]s [`plot::write_svg`] draws.
+//! [`Report`], whose delivery [`Curve`]s [`plot::write_svg`] draws; a
+//! [`Progress`] hook hears how far setup and the run have got.
 //!
 //! ```
 //! use peerchat::sim::{Latency, Network, Topology, sim_node_config};
@@ -32,6 +33,7 @@ pub mod memory;
 pub mod network;
 mod node;
 pub mod plot;
+pub mod progress;
 mod queue;
 pub mod report;
 pub mod topology;
@@ -49,6 +51,7 @@ pub use node::{
     SIM_PING_INTERVAL,
 };
 pub use plot::Curve;
+pub use progress::{NoProgress, Progress};
 pub use report::{Percentiles, Report};
 pub use topology::{Topology, TopologySpec};
 pub use workload::{SimParams, Workload};
