@@ -137,7 +137,11 @@ pub async fn sim(args: SimArgs) -> Result<()> {
     let report = workload::run(&params)?;
     if let Some(path) = &args.plot {
         let p = &report.params;
-        let title = plot::title(&p.engine, &p.workload, p.nodes, p.mean_degree);
+        let mut title = plot::title(&p.engine, &p.workload, p.nodes, p.mean_degree);
+        title.push_str(&format!(", {} links", p.latency));
+        if p.churn_pct > 0.0 {
+            title.push_str(&format!(", {}% churn", p.churn_pct));
+        }
         plot::write_svg(path, &title, &report.outcome.delivery_curves)
             .with_context(|| "writing the delivery curves")?;
     }
