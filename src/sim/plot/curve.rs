@@ -4,8 +4,8 @@
 pub const MAX_CURVE_POINTS: usize = 200;
 
 /// Buckets one [`DeliveryTimes`] keeps: its memory is at most this many `u32`s
-/// (2 KiB), and its times are exact to 1/`TIMELINE_BUCKETS` of the longest
-/// offset at worst.
+/// (2 KiB). Once the buckets have widened, the longest offset lies in their
+/// upper half, so a time is early by less than 2/`TIMELINE_BUCKETS` of it.
 pub const TIMELINE_BUCKETS: usize = 512;
 
 /// Width of a [`DeliveryTimes`] bucket before any delivery has come later than
