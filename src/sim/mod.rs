@@ -8,7 +8,8 @@
 //! network checks as it goes that no node delivers a broadcast twice, that
 //! every node connected to the sender delivers it, and that no node
 //! registers itself. [`workload`] runs BENCH.md's W1 and W4 and returns a
-//! [`Report`].
+//! [`Report`], whose delivery [`Curve`]s [`plot::write_svg`] draws; a
+//! [`Progress`] hook hears how far setup and the run have got.
 //!
 //! ```
 //! use peerchat::sim::{Latency, Network, Topology, sim_node_config};
@@ -32,6 +33,8 @@ pub mod memory;
 pub mod network;
 mod node;
 mod order;
+pub mod plot;
+pub mod progress;
 mod queue;
 pub mod report;
 pub mod topology;
@@ -48,6 +51,8 @@ pub use node::{
     node_addr, node_id, parse_node_addr, parse_node_id, sim_node_config, SIM_PEER_TIMEOUT,
     SIM_PING_INTERVAL,
 };
+pub use plot::Curve;
+pub use progress::{NoProgress, Progress};
 pub use report::{Percentiles, Report};
 pub use topology::{Topology, TopologySpec};
 pub use workload::{SimParams, Workload};
@@ -85,6 +90,9 @@ pub enum SimError {
     /// The parameters make no sense together.
     #[error("invalid parameters: {0}")]
     Params(String),
+    /// A delivery-curve plot could not be drawn or written.
+    #[error("plot {0}")]
+    Plot(String),
 }
 
 impl Network {

@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 
 use super::latency::Latency;
 use super::node::{nanos, node_addr, node_id, parse_node_addr, Ev, LinkEnd, SimNode, Slow};
+use super::progress::{NoProgress, Progress};
 use super::queue::Queue;
 use super::topology::Topology;
 use super::track::Tracker;
@@ -162,13 +163,22 @@ impl Network {
     /// gigabytes). Then the clock runs past the handshake deadline, so that
     /// the handshake timers fire and leave the queue before any measurement.
     pub fn connect_all(&mut self) -> Result<(), SimError> {
+        self.connect_all_with(&NoProgress)
+    }
+
+    /// [`Network::connect_all`], telling `progress` of a `connecting` stage
+    /// counted in links, advanced after each batch.
+    pub fn connect_all_with(&mut self, progress: &dyn Progress) -> Result<(), SimError> {
         let edges = self.topology.edges().len();
+        progress.stage("connecting", edges as u64);
         for batch in (0..edges).step_by(SETUP_BATCH_LINKS) {
-            for e in batch..(batch + SETUP_BATCH_LINKS).min(edges) {
+            let batch_end = (batch + SETUP_BATCH_LINKS).min(edges);
+            for e in batch..batch_end {
                 let (a, b) = self.topology.edges()[e];
                 self.command(a, Command::Join(node_addr(b)));
             }
             self.run_until_idle()?;
+            progress.advance(batch_end as u64);
         }
         self.check_links()?;
         self.links_up_at = Some(self.now);

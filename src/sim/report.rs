@@ -6,6 +6,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::network::Counters;
+use super::plot::Curve;
 use super::track::Tracker;
 
 /// Percentiles of a distribution of virtual times, in milliseconds.
@@ -97,6 +98,11 @@ pub struct Outcome {
     /// Invariant violations (must be 0), and the first of them.
     pub violations: u64,
     pub violation_samples: Vec<String>,
+    /// Per broadcast: the fraction of the nodes reachable at send that had
+    /// it, over virtual ms since the send ([`super::plot::write_svg`] draws
+    /// them). Left out of the JSON, which stays one line of figures.
+    #[serde(skip)]
+    pub delivery_curves: Vec<Curve>,
 }
 
 impl Outcome {
@@ -141,6 +147,7 @@ impl Outcome {
             dead_peer_drop_ms: Percentiles::from_micros(&t.dead_peer_drop),
             violations: t.violations,
             violation_samples: t.violation_samples.clone(),
+            delivery_curves: t.curves(),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use hdrhistogram::Histogram;
 
+use super::plot::{Curve, DeliveryTimes};
 use crate::proto::MessageId;
 
 /// Violations described in full; later ones are only counted.
@@ -89,6 +90,8 @@ struct Bcast {
     /// Live nodes the flood could reach when it was sent (the sender included).
     reach: Bitset,
     delivered: Bitset,
+    /// When the nodes of `reach` delivered it (for the delivery curve).
+    times: DeliveryTimes,
     last_delivery: u64,
     checked: bool,
 }
@@ -176,6 +179,7 @@ impl Tracker {
             registrations_at_send: self.registrations,
             reach,
             delivered: Bitset::new(self.n),
+            times: DeliveryTimes::default(),
             last_delivery: now,
             checked: false,
         });
@@ -196,6 +200,9 @@ impl Tracker {
             return self.violation(format!("n{node} delivered its own broadcast #{k}"));
         }
         b.last_delivery = now;
+        if b.reach.get(node) {
+            b.times.record(micros(now - b.sent_at));
+        }
         self.deliveries += 1;
         self.hop_max = self.hop_max.max(hop);
         self.hop_sum += u64::from(hop);
@@ -299,6 +306,19 @@ impl Tracker {
     /// Broadcasts sent so far.
     pub(crate) fn sent(&self) -> usize {
         self.bcasts.len()
+    }
+
+    /// Per broadcast, in order: the fraction of the nodes reachable at send
+    /// (the sender not counted) that had it, over ms since the send.
+    pub(crate) fn curves(&self) -> Vec<Curve> {
+        self.bcasts
+            .iter()
+            .enumerate()
+            .map(|(k, b)| {
+                let expected = b.reach.count() - u64::from(b.reach.get(b.sender));
+                b.times.curve(format!("broadcast {k}"), expected)
+            })
+            .collect()
     }
 }
 

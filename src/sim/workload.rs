@@ -1,7 +1,8 @@
-//! BENCH.md's workloads on the model: W1 (broadcast latency) and W4 (churn), each returning a `Report`.
+//! BENCH.md's workloads on the model: W1 (broadcast latency) and W4 (churn), each returning a `Report` (W2 and W3 need real actors).
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant as WallInstant};
 
 use rand::rngs::StdRng;
@@ -11,6 +12,7 @@ use tracing::info;
 use super::latency::Latency;
 use super::network::{Network, PARALLEL_MIN_EVENTS};
 use super::node::sim_node_config;
+use super::progress::{FinishOnDrop, NoProgress, Progress};
 use super::report::{Outcome, Params, Report, Wall};
 use super::topology::{TopologySpec, BENCH_SEED, DEFAULT_DEGREE};
 use super::{memory, Fault, SimError};
@@ -37,8 +39,20 @@ const CHURN_SALT: u64 = 0x00c4_u64 << 48;
 pub enum Workload {
     /// Node 0 broadcasts one message at a time; time until all have it.
     W1,
+    /// Every node broadcasts at once (throughput): real actors only, the
+    /// cluster engine runs it.
+    W2,
+    /// Many senders under load: real actors only, the cluster engine runs it.
+    W3,
     /// Node 0 broadcasts every 50 ms for 10 s while a share of the others stop.
     W4,
+}
+
+impl Workload {
+    /// True for the workloads the model ([`run`]) runs: W1 and W4.
+    pub fn runs_on_model(self) -> bool {
+        matches!(self, Workload::W1 | Workload::W4)
+    }
 }
 
 impl FromStr for Workload {
@@ -46,11 +60,10 @@ impl FromStr for Workload {
     fn from_str(s: &str) -> Result<Self, String> {
         match s.to_ascii_lowercase().as_str() {
             "w1" => Ok(Workload::W1),
+            "w2" => Ok(Workload::W2),
+            "w3" => Ok(Workload::W3),
             "w4" => Ok(Workload::W4),
-            "w2" | "w3" => Err(format!(
-                "workload {s} needs the cluster engine, which is not implemented yet"
-            )),
-            _ => Err(format!("unknown workload {s:?}: expected w1 or w4")),
+            _ => Err(format!("unknown workload {s:?}: expected w1, w2, w3 or w4")),
         }
     }
 }
@@ -59,6 +72,8 @@ impl fmt::Display for Workload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Workload::W1 => "w1",
+            Workload::W2 => "w2",
+            Workload::W3 => "w3",
             Workload::W4 => "w4",
         })
     }
@@ -87,6 +102,9 @@ pub struct SimParams {
     /// cores, at most [`MAX_WORKERS`](super::network::MAX_WORKERS)). The run
     /// is the same whatever this is; only its wall time changes.
     pub threads: Option<usize>,
+    /// Told of each stage (`building`, `connecting`, `broadcasting`) and how
+    /// far it has got (default: nothing is told). The run is the same either way.
+    pub progress: Option<Arc<dyn Progress>>,
 }
 
 impl Default for SimParams {
@@ -103,6 +121,7 @@ impl Default for SimParams {
             node_config: None,
             check_memory: true,
             threads: None,
+            progress: None,
         }
     }
 }
@@ -110,15 +129,15 @@ impl Default for SimParams {
 impl SimParams {
     fn broadcasts(&self) -> u64 {
         self.broadcasts.unwrap_or(match self.workload {
-            Workload::W1 => W1_BROADCASTS,
             Workload::W4 => (W4_DURATION.as_millis() / W4_INTERVAL.as_millis()) as u64,
+            Workload::W1 | Workload::W2 | Workload::W3 => W1_BROADCASTS,
         })
     }
 
     fn churn_pct(&self) -> f64 {
         self.churn_pct.unwrap_or(match self.workload {
-            Workload::W1 => 0.0,
             Workload::W4 => W4_CHURN_PCT,
+            Workload::W1 | Workload::W2 | Workload::W3 => 0.0,
         })
     }
 }
@@ -133,7 +152,22 @@ pub fn text(k: u64) -> String {
 }
 
 /// Runs one workload on the model and reports on it.
+///
+/// W2 and W3 are refused: they measure real actors under load, which only the
+/// cluster engine ([`super::cluster`]) has.
 pub fn run(p: &SimParams) -> Result<Report, SimError> {
+    if !p.workload.runs_on_model() {
+        return Err(SimError::Params(format!(
+            "workload {} needs real actors: run it on the cluster engine \
+             (peerchat sim --engine cluster); the model runs w1 and w4",
+            p.workload
+        )));
+    }
+    let progress: &dyn Progress = match &p.progress {
+        Some(hook) => hook.as_ref(),
+        None => &NoProgress,
+    };
+    let _finish = FinishOnDrop(progress);
     let churn = p.churn_pct();
     if !(0.0..=100.0).contains(&churn) {
         return Err(SimError::Params(format!(
@@ -144,6 +178,7 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
         memory::check_fits(u64::from(p.nodes), f64::from(p.degree))?;
     }
     let wall = WallInstant::now();
+    progress.stage("building", 0);
     let topo = p.topology.build(p.nodes, p.degree, p.seed)?;
     let n = topo.nodes();
     if n < 2 {
@@ -173,7 +208,7 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
         net.set_workers(threads, PARALLEL_MIN_EVENTS);
     }
     info!(nodes = n, "connecting");
-    net.connect_all()?;
+    net.connect_all_with(progress)?;
     let setup_ns = net.links_up_at.unwrap_or(net.now);
     let after_setup = net.counters().clone();
     let setup_s = wall.elapsed().as_secs_f64();
@@ -187,15 +222,17 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
         .into_iter()
         .map(|i| i as u32 + 1)
         .collect();
+    progress.stage("broadcasting", p.broadcasts());
     let mut per_broadcast = match p.workload {
-        Workload::W1 => w1(
+        Workload::W4 => w4(&mut net, p.broadcasts(), &victims, &mut churn_rng, progress)?,
+        Workload::W1 | Workload::W2 | Workload::W3 => w1(
             &mut net,
             p.broadcasts(),
             &victims,
             &mut churn_rng,
             p.latency,
+            progress,
         )?,
-        Workload::W4 => w4(&mut net, p.broadcasts(), &victims, &mut churn_rng)?,
     };
     net.check_broadcasts();
     let run_s = run_wall.elapsed().as_secs_f64();
@@ -232,6 +269,7 @@ fn w1(
     victims: &[u32],
     rng: &mut StdRng,
     latency: Latency,
+    progress: &dyn Progress,
 ) -> Result<Vec<f64>, SimError> {
     let window = latency.max() * W1_CRASH_WINDOW_LATENCIES;
     let mut slots: Vec<Vec<(Duration, u32)>> = vec![Vec::new(); broadcasts as usize];
@@ -259,6 +297,7 @@ fn w1(
             "broadcast done"
         );
         walls.push(took);
+        progress.advance(k as u64 + 1);
     }
     Ok(walls)
 }
@@ -270,6 +309,7 @@ fn w4(
     broadcasts: u64,
     victims: &[u32],
     rng: &mut StdRng,
+    progress: &dyn Progress,
 ) -> Result<Vec<f64>, SimError> {
     let started = WallInstant::now();
     let t0 = net.now();
@@ -279,6 +319,13 @@ fn w4(
     }
     for &v in victims {
         net.schedule_fault(t0 + span.mul_f64(rng.random::<f64>()), Fault::Crash(v));
+    }
+    // One interval at a time, only to tell `progress`. Each slice handles the
+    // events up to its end and moves the clock there, before any later event,
+    // so the slices run exactly what one `run_until(t0 + span)` would.
+    for k in 1..=broadcasts {
+        net.run_until(t0 + W4_INTERVAL * k as u32);
+        progress.advance(k);
     }
     net.run_until(t0 + span);
     net.run_until_idle()?;

@@ -1,17 +1,22 @@
-//! `peerchat sim`: runs a BENCH.md workload on the simulator and prints a table (or one JSON object).
+//! `peerchat sim`: runs a BENCH.md workload on the simulator and prints a table (or one JSON object), optionally plotting its delivery curves.
 
-use anyhow::{bail, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
 use peerchat::sim::workload::{self, SimParams, Workload};
-use peerchat::sim::{Latency, TopologySpec};
+use peerchat::sim::{plot, Latency, TopologySpec};
+
+use crate::progress::Bar;
 
 /// Which executor runs the nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Engine {
     /// Pure protocol states under virtual time: deterministic, up to millions of nodes.
     Model,
-    /// Real actors over TCP or in-memory streams (not implemented yet).
+    /// Real actors for every node, over loopback TCP or in-memory streams.
     Cluster,
 }
 
@@ -20,7 +25,9 @@ pub struct SimArgs {
     /// The executor.
     #[arg(long, value_enum, default_value = "model")]
     engine: Engine,
-    /// The BENCH.md workload: w1 (broadcast latency) or w4 (churn).
+    /// The BENCH.md workload: w1 (broadcast latency), w2 (throughput), w3
+    /// (many senders) or w4 (churn). The model runs w1 and w4; w2 and w3 need
+    /// --engine cluster.
     #[arg(long, default_value = "w1")]
     workload: Workload,
     /// How many nodes (an edge-list topology names its own).
@@ -47,6 +54,11 @@ pub struct SimArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Draw the delivery curves (fraction of nodes reached over ms since each
+    /// broadcast) as an SVG file: a line per broadcast, or a min/median/max
+    /// band over more than 20.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
     /// Threads sharing each instant's events (default: one per core); the run is the same either way.
     #[arg(long)]
     threads: Option<usize>,
@@ -64,6 +76,18 @@ pub struct SimArgs {
 /// The cluster engine: real actors per node, W1 (or W2 with --throughput K).
 async fn cluster(args: &SimArgs) -> Result<()> {
     use peerchat::sim::cluster::Cluster;
+    if args.plot.is_some() {
+        bail!(
+            "--plot: the cluster engine does not record delivery curves yet (use --engine model)"
+        );
+    }
+    match args.workload {
+        Workload::W1 | Workload::W2 => {}
+        other => bail!("workload {other} does not run on the cluster engine yet (w1, or w2 with --throughput K)"),
+    }
+    if args.workload == Workload::W2 && args.throughput == 0 {
+        bail!("workload w2 on the cluster engine needs --throughput K (broadcasts per node)");
+    }
     let topology = args.topology.build(args.nodes, args.degree, args.seed)?;
     let mut cluster = Cluster::start(
         &topology,
@@ -108,8 +132,19 @@ pub async fn sim(args: SimArgs) -> Result<()> {
         node_config: None,
         check_memory: !args.skip_memory_check,
         threads: args.threads,
+        progress: Some(Arc::new(Bar::new()?)),
     };
     let report = workload::run(&params)?;
+    if let Some(path) = &args.plot {
+        let p = &report.params;
+        let mut title = plot::title(&p.engine, &p.workload, p.nodes, p.mean_degree);
+        title.push_str(&format!(", {} links", p.latency));
+        if p.churn_pct > 0.0 {
+            title.push_str(&format!(", {}% churn", p.churn_pct));
+        }
+        plot::write_svg(path, &title, &report.outcome.delivery_curves)
+            .with_context(|| "writing the delivery curves")?;
+    }
     if args.json {
         println!("{}", report.to_json());
     } else {
