@@ -1,17 +1,25 @@
 //! Cluster smoke tests: real actors for every node, in memory and over TCP.
 
 use peerchat::sim::cluster::{Cluster, Transport};
-use peerchat::sim::Topology;
+use std::time::Duration;
+
+use peerchat::sim::{NoProgress, Topology};
 use peerchat::NodeConfig;
 
 /// 200 in-memory nodes on a random graph of degree 8: every broadcast reaches every node once.
 #[actix_rt::test]
 async fn memory_cluster_of_200_delivers_everything_once() {
     let topology = Topology::random(200, 8, 42).unwrap();
-    let mut cluster = Cluster::start(&topology, Transport::Memory, 2, NodeConfig::default())
-        .await
-        .unwrap();
-    let report = cluster.broadcast_latency(0, 5).await;
+    let mut cluster = Cluster::start(
+        &topology,
+        Transport::Memory,
+        2,
+        NodeConfig::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let report = cluster.broadcast_latency(0, 5, &NoProgress).await;
     println!("{report}");
     assert_eq!(report.delivery_ratio, 1.0);
     assert_eq!(report.duplicates_delivered, 0);
@@ -23,10 +31,16 @@ async fn memory_cluster_of_200_delivers_everything_once() {
 #[actix_rt::test]
 async fn tcp_cluster_of_50_delivers_everything_once() {
     let topology = Topology::random(50, 8, 42).unwrap();
-    let mut cluster = Cluster::start(&topology, Transport::Tcp, 2, NodeConfig::default())
-        .await
-        .unwrap();
-    let report = cluster.broadcast_latency(0, 5).await;
+    let mut cluster = Cluster::start(
+        &topology,
+        Transport::Tcp,
+        2,
+        NodeConfig::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let report = cluster.broadcast_latency(0, 5, &NoProgress).await;
     println!("{report}");
     assert_eq!(report.delivery_ratio, 1.0);
     assert_eq!(report.duplicates_delivered, 0);
@@ -41,8 +55,74 @@ async fn tcp_cluster_past_the_file_limit_is_refused() {
     };
     let too_many = (limit / 2) as u32;
     let topology = Topology::ring(too_many).unwrap();
-    match Cluster::start(&topology, Transport::Tcp, 1, NodeConfig::default()).await {
+    match Cluster::start(
+        &topology,
+        Transport::Tcp,
+        1,
+        NodeConfig::default(),
+        &NoProgress,
+    )
+    .await
+    {
         Err(e) => assert!(e.to_string().contains("ulimit -n"), "{e}"),
         Ok(_) => panic!("started {too_many} TCP nodes with a limit of {limit} files"),
     }
+}
+
+/// W4 on 100 in-memory nodes, 20% of them stopped during a 1 s run: every
+/// node still running and connected to the sender at each send delivers it,
+/// once, and the stopped nodes' neighbours drop them.
+#[actix_rt::test]
+async fn memory_cluster_churn_delivers_to_every_connected_survivor() {
+    let topology = Topology::random(100, 8, 42).unwrap();
+    let mut cluster = Cluster::start(
+        &topology,
+        Transport::Memory,
+        2,
+        NodeConfig::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let report = cluster
+        .churn(20.0, 42, Duration::from_secs(1), &NoProgress)
+        .await
+        .unwrap();
+    println!("{report}");
+    assert_eq!(report.workload, "w4");
+    assert_eq!(report.stopped, 20);
+    assert_eq!(report.broadcasts, 20);
+    assert_eq!(report.duplicates_delivered, 0);
+    assert_eq!(report.delivery_ratio_survivors, Some(1.0));
+    assert!(report.delivery_ratio > 0.9, "{}", report.delivery_ratio);
+    let drops = report
+        .dead_peer_drop_ms
+        .expect("neighbours of stopped nodes dropped them");
+    assert!(drops.count >= 20, "{drops:?}");
+    assert_eq!(report.delivery_curves.len(), 20);
+    cluster.shutdown().await;
+}
+
+/// A W1 run records one delivery curve per broadcast, each reaching every node.
+#[actix_rt::test]
+async fn cluster_w1_curves_reach_every_node() {
+    let topology = Topology::random(60, 8, 7).unwrap();
+    let mut cluster = Cluster::start(
+        &topology,
+        Transport::Memory,
+        2,
+        NodeConfig::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let report = cluster.broadcast_latency(0, 3, &NoProgress).await;
+    assert_eq!(report.delivery_curves.len(), 3);
+    for c in &report.delivery_curves {
+        assert_eq!(c.end_fraction(), 1.0, "{c:?}");
+    }
+    let lat = report.delivery_latency_ms.expect("latencies recorded");
+    assert_eq!(lat.count, 3 * 59);
+    assert!(lat.max > 0.0 && lat.max <= report.time_to_all_ms.unwrap().max);
+    cluster.shutdown().await;
 }

@@ -10,6 +10,10 @@ use peerchat::sim::workload::{self, SimParams, Workload};
 use peerchat::sim::{plot, Latency, TopologySpec};
 
 use crate::progress::Bar;
+use peerchat::sim::Progress;
+
+/// Nodes when `--nodes` is not given.
+const DEFAULT_NODES: u32 = 1000;
 
 /// Which executor runs the nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -25,14 +29,16 @@ pub struct SimArgs {
     /// The executor.
     #[arg(long, value_enum, default_value = "model")]
     engine: Engine,
-    /// The BENCH.md workload: w1 (broadcast latency), w2 (throughput), w3
-    /// (many senders) or w4 (churn). The model runs w1 and w4; w2 and w3 need
+    /// The BENCH.md workload: w1 (broadcast latency), w2 (throughput: every
+    /// node broadcasts), w3 (scale: w1 on the largest cluster the limits
+    /// allow) or w4 (churn). The model runs w1 and w4; w2 and w3 need
     /// --engine cluster.
     #[arg(long, default_value = "w1")]
     workload: Workload,
-    /// How many nodes (an edge-list topology names its own).
-    #[arg(long, default_value_t = 1000)]
-    nodes: u32,
+    /// How many nodes (default 1000; an edge-list topology names its own;
+    /// cluster w3: the largest the open-file or memory limit allows).
+    #[arg(long)]
+    nodes: Option<u32>,
     /// Average degree of the random graph.
     #[arg(long, default_value_t = peerchat::sim::topology::DEFAULT_DEGREE)]
     degree: u32,
@@ -42,7 +48,8 @@ pub struct SimArgs {
     /// One-way link latency: fixed (5ms) or drawn per link from a range (2ms..10ms).
     #[arg(long, default_value = "5ms")]
     latency: Latency,
-    /// Broadcasts from node 0 (default: 20 for w1, 200 for w4).
+    /// Broadcasts from node 0 (default: 20 for w1, 5 for w3, 200 for w4 on the
+    /// model); for w2, broadcasts per node (default 200).
     #[arg(long)]
     broadcasts: Option<u64>,
     /// Crash this share of the other nodes at random virtual times during the run (default: 0 for w1, 20 for w4).
@@ -68,49 +75,87 @@ pub struct SimArgs {
     /// Cluster engine: tcp (loopback sockets) or memory (in-memory duplex streams).
     #[arg(long, default_value = "memory")]
     transport: peerchat::sim::cluster::Transport,
-    /// Cluster engine: w2 (every node broadcasts this many) instead of W1; 0 for W1.
-    #[arg(long, default_value_t = 0)]
-    throughput: u32,
+    /// Cluster engine: arbiters (threads) the nodes are spread over.
+    #[arg(long, default_value_t = peerchat::sim::cluster::DEFAULT_ARBITERS)]
+    arbiters: usize,
 }
 
-/// The cluster engine: real actors per node, W1 (or W2 with --throughput K).
+/// Broadcasts per node in W2 when not told otherwise (BENCH.md: K = 200).
+const W2_PER_NODE: u64 = 200;
+/// Broadcasts of W3's W1 pass when not told otherwise (a large cluster is slow to flood).
+const W3_BROADCASTS: u64 = 5;
+
+/// The cluster engine: real actors per node, running W1, W2, W3 or W4.
 async fn cluster(args: &SimArgs) -> Result<()> {
-    use peerchat::sim::cluster::Cluster;
-    if args.plot.is_some() {
-        bail!(
-            "--plot: the cluster engine does not record delivery curves yet (use --engine model)"
-        );
-    }
-    match args.workload {
-        Workload::W1 | Workload::W2 => {}
-        other => bail!("workload {other} does not run on the cluster engine yet (w1, or w2 with --throughput K)"),
-    }
-    if args.workload == Workload::W2 && args.throughput == 0 {
-        bail!("workload w2 on the cluster engine needs --throughput K (broadcasts per node)");
-    }
-    let topology = args.topology.build(args.nodes, args.degree, args.seed)?;
+    use peerchat::sim::cluster::{self, Cluster, Transport};
+    let nodes = match (args.workload, args.nodes) {
+        (_, Some(n)) => n,
+        // W3: the largest cluster the limits allow.
+        (Workload::W3, None) => {
+            let max = match args.transport {
+                Transport::Tcp => cluster::max_tcp_nodes(f64::from(args.degree)),
+                Transport::Memory => cluster::max_memory_nodes(),
+            };
+            let max = max.context("w3: cannot read this machine's limits; give --nodes")?;
+            u32::try_from(max).unwrap_or(u32::MAX)
+        }
+        (_, None) => DEFAULT_NODES,
+    };
+    let topology = args.topology.build(nodes, args.degree, args.seed)?;
+    let bar = Bar::new()?;
     let mut cluster = Cluster::start(
         &topology,
         args.transport,
-        2,
+        args.arbiters,
         peerchat::NodeConfig::default(),
+        &bar,
     )
     .await?;
-    let report = if args.throughput > 0 {
-        cluster.throughput(args.throughput).await
-    } else {
-        cluster
-            .broadcast_latency(0, args.broadcasts.unwrap_or(20) as u32)
-            .await
+    let report = match args.workload {
+        Workload::W1 => {
+            let count = args.broadcasts.unwrap_or(20) as u32;
+            cluster.broadcast_latency(0, count, &bar).await
+        }
+        Workload::W2 => {
+            let per_node = args.broadcasts.unwrap_or(W2_PER_NODE) as u32;
+            cluster.throughput(per_node, &bar).await
+        }
+        Workload::W3 => {
+            let count = args.broadcasts.unwrap_or(W3_BROADCASTS) as u32;
+            let mut r = cluster.broadcast_latency(0, count, &bar).await;
+            r.workload = "w3";
+            r
+        }
+        Workload::W4 => {
+            let churn = args.churn.unwrap_or(20.0);
+            cluster
+                .churn(churn, args.seed, cluster::W4_DURATION, &bar)
+                .await?
+        }
     };
+    bar.finish();
     cluster.shutdown().await;
+    if let Some(path) = &args.plot {
+        let mut title = plot::title(
+            "cluster",
+            report.workload,
+            report.nodes,
+            topology.mean_degree(),
+        );
+        title.push_str(match report.transport {
+            Transport::Tcp => ", TCP",
+            Transport::Memory => ", in memory",
+        });
+        plot::write_svg(path, &title, &report.delivery_curves)
+            .with_context(|| "writing the delivery curves")?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!("{report}");
     }
-    if report.duplicates_delivered > 0 || report.delivery_ratio < 1.0 {
-        bail!("not every broadcast was delivered exactly once");
+    if !report.passed() {
+        bail!("not every expected delivery happened exactly once");
     }
     Ok(())
 }
@@ -122,7 +167,7 @@ pub async fn sim(args: SimArgs) -> Result<()> {
     }
     let params = SimParams {
         workload: args.workload,
-        nodes: args.nodes,
+        nodes: args.nodes.unwrap_or(DEFAULT_NODES),
         degree: args.degree,
         topology: args.topology,
         latency: args.latency,

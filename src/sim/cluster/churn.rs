@@ -1,0 +1,232 @@
+//! W4 (churn) on a running `Cluster`: node 0 broadcasts on a fixed beat while a share of the others stop.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::workloads::{histogram, micros_since, TEXT_LEN};
+use super::{cpu_seconds, per_delivery, ratio, Cluster, ClusterReport};
+use crate::proto::MessageId;
+use crate::sim::plot::Curve;
+use crate::sim::progress::Progress;
+use crate::sim::report::Percentiles;
+use crate::sim::SimError;
+
+/// W4: node 0 broadcasts this often...
+pub const W4_INTERVAL: Duration = Duration::from_millis(50);
+/// ...for this long (BENCH.md: every 50 ms for 10 s).
+pub const W4_DURATION: Duration = Duration::from_secs(10);
+/// After the last broadcast, how long the run waits for deliveries still on their way.
+pub const W4_DRAIN: Duration = Duration::from_secs(2);
+/// Salt for the generator that picks victims and their times from the run's seed.
+const CHURN_SALT: u64 = 0x00c4_u64 << 48;
+
+/// One W4 broadcast as the cluster follows it.
+struct Sent {
+    id: MessageId,
+    at: Instant,
+    /// Nodes alive and connected to the sender (through live nodes) when it was sent.
+    reach: Vec<bool>,
+}
+
+impl Cluster {
+    /// W4: node 0 broadcasts every [`W4_INTERVAL`] for `duration` (BENCH.md:
+    /// [`W4_DURATION`]) while
+    /// `churn_pct` percent of the other nodes stop at random times (drawn from
+    /// `seed`). A stopped node shuts down (its sockets close), as a process
+    /// that exits would. Deliveries count against the nodes alive and
+    /// connected to node 0 when each message was sent.
+    pub async fn churn(
+        &mut self,
+        churn_pct: f64,
+        seed: u64,
+        duration: Duration,
+        progress: &dyn Progress,
+    ) -> Result<ClusterReport, SimError> {
+        if !(0.0..=100.0).contains(&churn_pct) {
+            return Err(SimError::Params(format!(
+                "churn {churn_pct}% is not in 0..=100"
+            )));
+        }
+        let n = self.nodes.len();
+        let mut rng = StdRng::seed_from_u64(seed ^ CHURN_SALT);
+        let victims = ((((n - 1) as f64) * churn_pct / 100.0).round() as usize).min(n - 1);
+        let mut stops: Vec<(Duration, usize)> = rand::seq::index::sample(&mut rng, n - 1, victims)
+            .into_iter()
+            .map(|i| (duration.mul_f64(rng.random::<f64>()), i + 1))
+            .collect();
+        stops.sort();
+        let mut stops: VecDeque<(Duration, usize)> = stops.into();
+        let count = (duration.as_millis() / W4_INTERVAL.as_millis()) as u32;
+        let text = "z".repeat(TEXT_LEN);
+        let mut alive = vec![true; n];
+        let mut stopped_at: Vec<Option<Instant>> = vec![None; n];
+        let mut sent: Vec<Sent> = Vec::with_capacity(count as usize);
+        let before = self.traffic().await;
+        let cpu0 = cpu_seconds();
+        self.clear_tallies();
+        progress.stage("broadcasting", u64::from(count));
+        let t0 = Instant::now();
+        let mut k = 0;
+        while k < count {
+            let next_send = W4_INTERVAL * k;
+            match stops.front() {
+                Some(&(at, v)) if at <= next_send => {
+                    stops.pop_front();
+                    tokio::time::sleep_until((t0 + at).into()).await;
+                    alive[v] = false;
+                    stopped_at[v] = Some(Instant::now());
+                    let node = self.nodes[v].clone();
+                    actix_rt::spawn(async move {
+                        let _ = node.shutdown().await;
+                    });
+                }
+                _ => {
+                    tokio::time::sleep_until((t0 + next_send).into()).await;
+                    let reach = self.reachable(0, &alive);
+                    let at = Instant::now();
+                    if let Ok(id) = self.nodes[0].broadcast(text.clone()).await {
+                        sent.push(Sent { id, at, reach });
+                    }
+                    k += 1;
+                    progress.advance(u64::from(k));
+                }
+            }
+        }
+        // Late stops (drawn after the last send) still happen, inside the run.
+        for (at, v) in stops {
+            tokio::time::sleep_until((t0 + at).into()).await;
+            alive[v] = false;
+            stopped_at[v] = Some(Instant::now());
+            let node = self.nodes[v].clone();
+            actix_rt::spawn(async move {
+                let _ = node.shutdown().await;
+            });
+        }
+        self.drain(&sent, &alive).await;
+        let run_s = t0.elapsed().as_secs_f64();
+        let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+        let after = self.traffic().await;
+
+        let (mut expected, mut got, mut survivors, mut survivors_got) = (0u64, 0u64, 0u64, 0u64);
+        let (mut times, mut latency) = (histogram(), histogram());
+        let mut curves = Vec::with_capacity(sent.len());
+        for (k, s) in sent.iter().enumerate() {
+            let delivered = self.deliveries_of(s.id);
+            let mut has = vec![None; n];
+            for &(node, at) in &delivered {
+                has[node as usize] = Some(at);
+            }
+            let (mut e, mut g, mut last) = (0u64, 0u64, s.at);
+            let mut offsets = Vec::new();
+            for i in (1..n).filter(|&i| s.reach[i]) {
+                e += 1;
+                survivors += u64::from(alive[i]);
+                if let Some(at) = has[i] {
+                    g += 1;
+                    survivors_got += u64::from(alive[i]);
+                    last = last.max(at);
+                    latency.saturating_record(micros_since(s.at, at));
+                    offsets.push(micros_since(s.at, at) as f64 / 1000.0);
+                }
+            }
+            let complete_among_survivors = (1..n)
+                .filter(|&i| s.reach[i] && alive[i])
+                .all(|i| has[i].is_some());
+            if complete_among_survivors {
+                times.saturating_record(micros_since(s.at, last));
+            }
+            offsets.sort_by(f64::total_cmp);
+            curves.push(Curve::from_offsets(format!("broadcast {k}"), &offsets, e));
+            expected += e;
+            got += g;
+        }
+        let mut drops = histogram();
+        let mut all_drops = Vec::new();
+        for t in &self.tallies {
+            t.drops(&mut all_drops);
+        }
+        for (node, peer, at) in all_drops {
+            let survivor = alive.get(node as usize).copied().unwrap_or(false);
+            let dead_since = stopped_at.get(peer as usize).copied().flatten();
+            if let (true, Some(since)) = (survivor, dead_since) {
+                if at >= since {
+                    drops.saturating_record(micros_since(since, at));
+                }
+            }
+        }
+        let deliveries = self.total();
+        let per = |x: u64| per_delivery(x, deliveries);
+        Ok(ClusterReport {
+            broadcasts: sent.len() as u64,
+            deliveries: got,
+            expected_deliveries: expected,
+            delivery_ratio: ratio(got, expected),
+            delivery_ratio_survivors: Some(ratio(survivors_got, survivors)),
+            duplicates_delivered: self.duplicates(),
+            time_to_all_ms: Percentiles::from_micros(&times),
+            delivery_latency_ms: Percentiles::from_micros(&latency),
+            frames_per_delivery: per(after.frames_out - before.frames_out),
+            bytes_per_delivery: per(after.bytes_out - before.bytes_out),
+            frames_per_s: (after.frames_in - before.frames_in) as f64 / run_s.max(1e-9),
+            cpu_s_per_1000_deliveries: cpu.map(|c| c * 1000.0 / deliveries.max(1) as f64),
+            churn_pct: Some(churn_pct),
+            stopped: victims as u64,
+            dead_peer_drop_ms: Percentiles::from_micros(&drops),
+            run_s,
+            delivery_curves: curves,
+            ..self.report("w4")
+        })
+    }
+
+    /// Nodes reachable from `from` over the topology's links between live nodes.
+    fn reachable(&self, from: usize, alive: &[bool]) -> Vec<bool> {
+        let n = self.nodes.len();
+        let mut adj: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for &(a, b) in &self.edges {
+            let (a, b) = (a as usize, b as usize);
+            if alive[a] && alive[b] {
+                adj[a].push(b);
+                adj[b].push(a);
+            }
+        }
+        let mut seen = vec![false; n];
+        let mut queue = VecDeque::from([from]);
+        seen[from] = alive[from];
+        while let Some(x) = queue.pop_front() {
+            for &y in &adj[x] {
+                if !seen[y] {
+                    seen[y] = true;
+                    queue.push_back(y);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Waits until every surviving expected node has every message, or [`W4_DRAIN`] passes.
+    async fn drain(&self, sent: &[Sent], alive: &[bool]) {
+        let deadline = Instant::now() + W4_DRAIN;
+        let want: u64 = sent
+            .iter()
+            .map(|s| (1..alive.len()).filter(|&i| s.reach[i] && alive[i]).count() as u64)
+            .sum();
+        while Instant::now() < deadline {
+            let have: u64 = sent
+                .iter()
+                .map(|s| {
+                    self.deliveries_of(s.id)
+                        .iter()
+                        .filter(|(i, _)| alive[*i as usize] && s.reach[*i as usize])
+                        .count() as u64
+                })
+                .sum();
+            if have >= want {
+                return;
+            }
+            tokio::time::sleep(super::SETUP_POLL).await;
+        }
+    }
+}

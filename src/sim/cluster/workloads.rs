@@ -1,0 +1,161 @@
+//! W1 (broadcast latency) and W2 (throughput) on a running `Cluster`.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use super::{cpu_seconds, per_delivery, ratio, Cluster, ClusterReport, POLL};
+use crate::sim::plot::Curve;
+use crate::sim::progress::Progress;
+use crate::sim::report::Percentiles;
+
+/// Bytes of the chat text W1 and W2 broadcast (BENCH.md).
+pub const TEXT_LEN: usize = 256;
+/// How long one broadcast may take to reach every node before it counts as incomplete.
+pub const BROADCAST_DEADLINE: Duration = Duration::from_secs(30);
+/// W2's cap on the whole run (BENCH.md: 60 s).
+pub const THROUGHPUT_DEADLINE: Duration = Duration::from_secs(60);
+/// Significant digits of the latency histograms (values in microseconds).
+const HIST_SIGFIG: u8 = 3;
+
+/// Largest time the histograms track: ten minutes, in microseconds (larger values are recorded as this).
+const HIST_MAX_US: u64 = 600_000_000;
+
+/// An empty histogram of microseconds, from 1 µs to [`HIST_MAX_US`].
+pub(super) fn histogram() -> Histogram<u64> {
+    // Bounds are refused only when low < 1, high < 2 * low or sigfig > 5:
+    // 1, HIST_MAX_US and HIST_SIGFIG are none of these.
+    Histogram::new_with_bounds(1, HIST_MAX_US, HIST_SIGFIG)
+        .unwrap_or_else(|_| unreachable!("constant histogram bounds are valid"))
+}
+
+/// Microseconds from `t0` to `t` (0 if `t` is earlier).
+pub(super) fn micros_since(t0: Instant, t: Instant) -> u64 {
+    t.saturating_duration_since(t0).as_micros() as u64
+}
+
+impl Cluster {
+    /// W1: `from` broadcasts a 256-byte text `count` times, one at a time;
+    /// each is timed until the last other node delivers it, and the network
+    /// is let go quiet (its duplicates drained) before the next.
+    pub async fn broadcast_latency(
+        &mut self,
+        from: usize,
+        count: u32,
+        progress: &dyn Progress,
+    ) -> ClusterReport {
+        let others = self.nodes.len() as u64 - 1;
+        let text = "x".repeat(TEXT_LEN);
+        let (mut times, mut latency) = (histogram(), histogram());
+        let mut curves = Vec::new();
+        let before = self.traffic().await;
+        let (run, cpu0) = (Instant::now(), cpu_seconds());
+        let mut deliveries = 0u64;
+        self.clear_tallies();
+        progress.stage("broadcasting", u64::from(count));
+        for k in 0..count {
+            let t0 = Instant::now();
+            let Ok(id) = self.nodes[from].broadcast(text.clone()).await else {
+                break;
+            };
+            let deadline = Instant::now() + BROADCAST_DEADLINE;
+            let (got, last) = loop {
+                let (got, last) = self.progress(id);
+                if got >= others || Instant::now() > deadline {
+                    break (got, last);
+                }
+                tokio::time::sleep(POLL).await;
+            };
+            deliveries += got;
+            if let (true, Some(last)) = (got == others, last) {
+                times.saturating_record(micros_since(t0, last));
+            }
+            let mut offsets: Vec<f64> = self
+                .deliveries_of(id)
+                .into_iter()
+                .map(|(_, at)| {
+                    let us = micros_since(t0, at);
+                    latency.saturating_record(us);
+                    us as f64 / 1000.0
+                })
+                .collect();
+            offsets.sort_by(f64::total_cmp);
+            curves.push(Curve::from_offsets(
+                format!("broadcast {k}"),
+                &offsets,
+                others,
+            ));
+            progress.advance(u64::from(k) + 1);
+            self.settle().await;
+        }
+        let run_s = run.elapsed().as_secs_f64();
+        let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+        let after = self.traffic().await;
+        let per = |x: u64| per_delivery(x, deliveries);
+        let expected = others * u64::from(count);
+        ClusterReport {
+            broadcasts: u64::from(count),
+            deliveries,
+            expected_deliveries: expected,
+            delivery_ratio: ratio(deliveries, expected),
+            duplicates_delivered: self.duplicates(),
+            time_to_all_ms: Percentiles::from_micros(&times),
+            delivery_latency_ms: Percentiles::from_micros(&latency),
+            frames_per_delivery: per(after.frames_out - before.frames_out),
+            bytes_per_delivery: per(after.bytes_out - before.bytes_out),
+            frames_per_s: (after.frames_in - before.frames_in) as f64 / run_s.max(1e-9),
+            cpu_s_per_1000_deliveries: cpu.map(|c| c * 1000.0 / deliveries.max(1) as f64),
+            run_s,
+            delivery_curves: curves,
+            ..self.report("w1")
+        }
+    }
+
+    /// W2: every node broadcasts `per_node` 256-byte texts as fast as the API
+    /// takes them; counts deliveries until all N × (N-1) × K are in (or 60 s).
+    pub async fn throughput(&mut self, per_node: u32, progress: &dyn Progress) -> ClusterReport {
+        let n = self.nodes.len() as u64;
+        let expected = n * (n - 1) * u64::from(per_node);
+        let text = "y".repeat(TEXT_LEN);
+        let before = self.traffic().await;
+        let cpu0 = cpu_seconds();
+        self.clear_tallies();
+        progress.stage("deliveries", expected);
+        let run = Instant::now();
+        for node in &self.nodes {
+            let (node, text) = (node.clone(), text.clone());
+            actix_rt::spawn(async move {
+                for _ in 0..per_node {
+                    if node.broadcast(text.clone()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let deadline = Instant::now() + THROUGHPUT_DEADLINE;
+        let mut deliveries = self.total();
+        while deliveries < expected && Instant::now() < deadline {
+            tokio::time::sleep(POLL).await;
+            deliveries = self.total();
+            progress.advance(deliveries);
+        }
+        let run_s = run.elapsed().as_secs_f64();
+        let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+        let after = self.traffic().await;
+        let per = |x: u64| per_delivery(x, deliveries);
+        ClusterReport {
+            broadcasts: n * u64::from(per_node),
+            deliveries,
+            expected_deliveries: expected,
+            delivery_ratio: ratio(deliveries, expected),
+            duplicates_delivered: self.duplicates(),
+            frames_per_delivery: per(after.frames_out - before.frames_out),
+            bytes_per_delivery: per(after.bytes_out - before.bytes_out),
+            frames_per_s: (after.frames_in - before.frames_in) as f64 / run_s.max(1e-9),
+            deliveries_per_s: Some(deliveries as f64 / run_s.max(1e-9)),
+            cpu_s_per_1000_deliveries: cpu.map(|c| c * 1000.0 / deliveries.max(1) as f64),
+            run_s,
+            ..self.report("w2")
+        }
+    }
+}
