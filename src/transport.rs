@@ -1,20 +1,29 @@
-//! In-memory transport: nodes in one process linked by duplex byte streams instead of TCP.
+//! In-memory transport: nodes in one process linked by frame channels instead of TCP.
 //!
-//! The same `ConnectionActor` runs on these streams (it is generic over the
-//! stream), so a node on a [`MemoryNetwork`] exercises the whole stack except
-//! the kernel's sockets, with a small footprint per link and no file
-//! descriptors, which is what lets one process hold tens of thousands of nodes.
+//! A link is a pair of the connections' own byte-bounded write queues, each
+//! read by the connection at the other end: a frame crosses as the parsed,
+//! shared `Frame` it already is, with no copy, encoding or parsing. The same
+//! `ConnectionActor` runs on these links (it is generic over its transport)
+//! and the same PeerActor, RegistryActor and protocol, so a node on a
+//! [`MemoryNetwork`] exercises the whole stack except the kernel's sockets and
+//! the newline-JSON codec (which the TCP tests cover), with a small footprint
+//! per link and no file descriptors: what lets one process hold tens of
+//! thousands of nodes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::DuplexStream;
 use tokio::sync::mpsc;
 
+use crate::actors::write_queue::{write_queue, WriteQueue, WriteQueueReader};
 use crate::proto::PeerAddr;
 
-/// Bytes buffered in each direction of an in-memory link before the writer waits.
-pub const MEMORY_LINK_BUFFER: usize = 16 * 1024;
+/// One end of an in-memory link: the queue this end writes into, read by the
+/// other end, and the reader of the queue the other end writes into.
+pub struct MemoryLink {
+    pub(crate) tx: WriteQueue,
+    pub(crate) rx: WriteQueueReader,
+}
 
 /// Ports per in-memory "host": addresses are `mem{k}:{1..=PORTS_PER_HOST}`.
 const PORTS_PER_HOST: u32 = 60_000;
@@ -27,12 +36,12 @@ pub struct MemoryNetwork {
 
 #[derive(Default)]
 struct Switchboard {
-    listeners: HashMap<PeerAddr, mpsc::UnboundedSender<DuplexStream>>,
+    listeners: HashMap<PeerAddr, mpsc::UnboundedSender<MemoryLink>>,
     next: u32,
 }
 
-/// The receiving end of an in-memory listener: accepted streams arrive here.
-pub type MemoryListener = mpsc::UnboundedReceiver<DuplexStream>;
+/// The receiving end of an in-memory listener: accepted links arrive here.
+pub type MemoryListener = mpsc::UnboundedReceiver<MemoryLink>;
 
 impl std::fmt::Debug for MemoryNetwork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,14 +77,24 @@ impl MemoryNetwork {
         self.lock().listeners.remove(addr);
     }
 
-    /// Connects to the listener on `addr`: returns this side's stream, or
-    /// `None` if nothing listens there (a refused connection).
-    pub(crate) fn connect(&self, addr: &PeerAddr, buffer: usize) -> Option<DuplexStream> {
+    /// Connects to the listener on `addr`: returns this side's end, whose
+    /// queue holds at most `limit` unread bytes, or `None` if nothing listens
+    /// there (a refused connection). The other end's queue starts with the
+    /// same limit; its acceptor sets its own.
+    pub(crate) fn connect(&self, addr: &PeerAddr, limit: usize) -> Option<MemoryLink> {
         let board = self.lock();
         let listener = board.listeners.get(addr)?;
-        let (ours, theirs) = tokio::io::duplex(buffer);
+        let (to_them, they_read) = write_queue(limit);
+        let (to_us, we_read) = write_queue(limit);
+        let theirs = MemoryLink {
+            tx: to_us,
+            rx: they_read,
+        };
         listener.send(theirs).ok()?;
-        Some(ours)
+        Some(MemoryLink {
+            tx: to_them,
+            rx: we_read,
+        })
     }
 
     /// How many nodes listen on this network now.

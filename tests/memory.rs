@@ -1,4 +1,4 @@
-//! Nodes on an in-memory network: the same actors and protocol, duplex streams instead of TCP.
+//! Nodes on an in-memory network: the same actors and protocol, frame links instead of TCP.
 
 mod common;
 

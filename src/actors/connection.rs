@@ -1,4 +1,4 @@
-//! `ConnectionActor`: one stream, framed both ways; frames in become typed messages to the PeerActor.
+//! `ConnectionActor`: one link (a framed byte stream, or an in-memory frame link); frames in become typed messages to the PeerActor.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,10 +13,11 @@ use super::peer::{
     Advertise, AdvertiseReply, Broadcast, Closed, ConnectionRefused, Custom, Direct, DirectAck,
     Malformed, Opened, PeerActor, Ping, Pong, ReadEnded, Test,
 };
-use super::write_queue::{write_loop, write_queue};
+use super::write_queue::{write_loop, write_queue, WriteQueue};
 use crate::codec::{CodecError, FrameCodec};
 use crate::config::NodeConfig;
 use crate::proto::{Body, ConnId, Direction, DisconnectReason, Frame, FrameError};
+use crate::transport::MemoryLink;
 
 /// Initial read buffer of a connection; it grows as frames need. Small, so
 /// that tens of thousands of idle in-memory links stay cheap.
@@ -30,8 +31,62 @@ pub enum ToConnection {
     Close(DisconnectReason),
 }
 
-/// Owns one stream (TCP, or an in-memory duplex): reads frames as a
-/// `StreamHandler` over `FramedRead`, writes them through a bounded queue.
+/// What a [`ConnectionActor`] runs on: a byte stream (a `TcpStream`, or any
+/// `AsyncRead + AsyncWrite`) framed with the newline-JSON codec, or a
+/// [`MemoryLink`], which carries frames as they are.
+pub trait Link: Sized + Unpin + 'static {
+    /// Starts reading into the actor and writing from a new queue. Returns
+    /// the queue the PeerActor pushes frames into and, when a writer task
+    /// drains it, the switch that tells that writer to flush and close.
+    fn attach(
+        self,
+        act: &mut ConnectionActor<Self>,
+        ctx: &mut Context<ConnectionActor<Self>>,
+    ) -> (WriteQueue, Option<oneshot::Sender<()>>);
+}
+
+impl<S> Link for S
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    fn attach(
+        self,
+        act: &mut ConnectionActor<S>,
+        ctx: &mut Context<ConnectionActor<S>>,
+    ) -> (WriteQueue, Option<oneshot::Sender<()>>) {
+        let (read, write) = tokio::io::split(self);
+        let codec = FrameCodec::new(act.max_frame_len);
+        ctx.add_stream(FramedRead::with_capacity(read, codec, READ_BUFFER_INITIAL));
+        let (queue, reader) = write_queue(act.send_queue_bytes);
+        let (close, closing) = oneshot::channel();
+        let writer = write_loop(write, reader, closing).instrument(act.span.clone());
+        ctx.spawn(writer.into_actor(act).map(|result, act, ctx| {
+            if let Err(error) = result {
+                let _e = act.span.enter();
+                debug!(conn = %act.conn, %error, "write failed");
+            }
+            act.stop_with(DisconnectReason::Closed, ctx);
+        }));
+        (queue, Some(close))
+    }
+}
+
+impl Link for MemoryLink {
+    /// Frames pushed here are the other end's reads: no writer task, no codec.
+    fn attach(
+        self,
+        act: &mut ConnectionActor<MemoryLink>,
+        ctx: &mut Context<ConnectionActor<MemoryLink>>,
+    ) -> (WriteQueue, Option<oneshot::Sender<()>>) {
+        let MemoryLink { mut tx, rx } = self;
+        tx.set_limit(act.send_queue_bytes);
+        ctx.add_stream(rx.into_frames(act.max_frame_len));
+        (tx, None)
+    }
+}
+
+/// Owns one link (a TCP stream, or an in-memory link): reads frames as a
+/// `StreamHandler`, writes them through a bounded queue.
 pub struct ConnectionActor<S> {
     conn: ConnId,
     dir: Direction,
@@ -71,6 +126,11 @@ impl ConnectionSpawner {
         }
     }
 
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
     /// True when the node holds `max_connections` already.
     pub fn full(&self) -> bool {
         self.open.load(Ordering::Relaxed) >= self.config.max_connections
@@ -82,10 +142,7 @@ impl ConnectionSpawner {
     }
 
     /// Starts a ConnectionActor on `stream`.
-    pub fn spawn<S>(&self, stream: S, dir: Direction, remote: Option<String>) -> ConnId
-    where
-        S: AsyncRead + AsyncWrite + Unpin + 'static,
-    {
+    pub fn spawn<S: Link>(&self, stream: S, dir: Direction, remote: Option<String>) -> ConnId {
         let conn = ConnId(self.ids.fetch_add(1, Ordering::Relaxed));
         self.open.fetch_add(1, Ordering::Relaxed);
         ConnectionActor {
@@ -107,40 +164,22 @@ impl ConnectionSpawner {
     }
 }
 
-impl<S> ConnectionActor<S> {
-    fn stop_with(&mut self, reason: DisconnectReason, ctx: &mut Context<Self>)
-    where
-        S: AsyncRead + AsyncWrite + Unpin + 'static,
-    {
+impl<S: Link> ConnectionActor<S> {
+    fn stop_with(&mut self, reason: DisconnectReason, ctx: &mut Context<Self>) {
         self.reason.get_or_insert(reason);
         ctx.stop();
     }
 }
 
-impl<S> Actor for ConnectionActor<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin + 'static,
-{
+impl<S: Link> Actor for ConnectionActor<S> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let Some(stream) = self.stream.take() else {
             return ctx.stop();
         };
-        let (read, write) = tokio::io::split(stream);
-        let codec = FrameCodec::new(self.max_frame_len);
-        ctx.add_stream(FramedRead::with_capacity(read, codec, READ_BUFFER_INITIAL));
-        let (queue, reader) = write_queue(self.send_queue_bytes);
-        let (close, closing) = oneshot::channel();
-        self.close = Some(close);
-        let writer = write_loop(write, reader, closing).instrument(self.span.clone());
-        ctx.spawn(writer.into_actor(self).map(|result, act, ctx| {
-            if let Err(error) = result {
-                let _e = act.span.enter();
-                debug!(conn = %act.conn, %error, "write failed");
-            }
-            act.stop_with(DisconnectReason::Closed, ctx);
-        }));
+        let (queue, close) = stream.attach(self, ctx);
+        self.close = close;
         self.peer.do_send(Opened {
             conn: self.conn,
             dir: self.dir.clone(),
@@ -163,10 +202,7 @@ where
     }
 }
 
-impl<S> Handler<ToConnection> for ConnectionActor<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin + 'static,
-{
+impl<S: Link> Handler<ToConnection> for ConnectionActor<S> {
     type Result = ();
 
     fn handle(&mut self, msg: ToConnection, ctx: &mut Context<Self>) {
@@ -177,20 +213,20 @@ where
         }
         self.reason.get_or_insert(reason);
         // The writer flushes what is queued and shuts the stream; a peer that
-        // never reads gets `close_timeout`.
-        if let Some(close) = self.close.take() {
-            let _ = close.send(());
-        }
+        // never reads gets `close_timeout`. An in-memory link has no writer:
+        // what was pushed is already the other end's to read, and its stream
+        // ends once this connection is gone.
+        let Some(close) = self.close.take() else {
+            return self.stop_with(reason, ctx);
+        };
+        let _ = close.send(());
         ctx.run_later(self.close_timeout, |act, ctx| {
             act.stop_with(DisconnectReason::Closed, ctx)
         });
     }
 }
 
-impl<S> StreamHandler<Result<Result<Frame, FrameError>, CodecError>> for ConnectionActor<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin + 'static,
-{
+impl<S: Link> StreamHandler<Result<Result<Frame, FrameError>, CodecError>> for ConnectionActor<S> {
     fn handle(
         &mut self,
         item: Result<Result<Frame, FrameError>, CodecError>,

@@ -11,7 +11,7 @@ use tracing::{debug, Span};
 use super::connection::ConnectionSpawner;
 use super::peer::{DialFailed, PeerActor};
 use crate::proto::{Direction, Frame, PeerAddr};
-use crate::transport::{MemoryNetwork, MEMORY_LINK_BUFFER};
+use crate::transport::MemoryNetwork;
 
 /// Dial `addr`; the PeerActor hears `Opened` from the new connection or `DialFailed`.
 #[derive(Debug, Message)]
@@ -71,7 +71,7 @@ impl RegistryActor {
 
     /// An in-memory dial: immediate, no timeout needed.
     fn dial_memory(&mut self, net: &MemoryNetwork, addr: PeerAddr) {
-        match net.connect(&addr, MEMORY_LINK_BUFFER) {
+        match net.connect(&addr, self.spawner.config().send_queue_bytes) {
             Some(stream) => {
                 self.spawner.spawn(
                     stream,
@@ -131,16 +131,10 @@ impl Handler<OneShot> for RegistryActor {
         let timeout = self.connect_timeout;
         let span = self.span.clone();
         if let Some(net) = &self.memory {
-            if let Some(mut stream) = net.connect(&addr, MEMORY_LINK_BUFFER) {
-                let mut bytes = frame.bytes().to_vec();
-                bytes.push(b'\n');
-                ctx.spawn(
-                    async move {
-                        let _ = stream.write_all(&bytes).await;
-                        let _ = stream.shutdown().await;
-                    }
-                    .into_actor(self),
-                );
+            // The frame waits in the link for the other end, which reads
+            // it and then sees the link end as this side drops it.
+            if let Some(link) = net.connect(&addr, self.spawner.config().send_queue_bytes) {
+                let _ = link.tx.push(frame);
             }
             return;
         }

@@ -1,8 +1,11 @@
 //! The outbound queue of one connection, bounded in bytes, shared by the
-//! PeerActor (which pushes frames straight into it) and the connection's writer.
+//! PeerActor (which pushes frames straight into it) and the connection's
+//! writer, or, on an in-memory link, the reader at the other end.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -10,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Encoder;
 
 use crate::codec::{CodecError, FrameCodec};
-use crate::proto::Frame;
+use crate::proto::{Frame, FrameError};
 
 /// Most bytes the writer gathers from its queue into one write.
 const WRITE_BATCH_BYTES: usize = 64 * 1024;
@@ -39,9 +42,21 @@ impl WriteQueue {
         if self.queued.load(Ordering::Relaxed) + len > self.limit {
             return Err(PushError::Full);
         }
-        self.tx.send(frame).map_err(|_| PushError::Closed)?;
+        // Counted before it is sent: the reader (on another thread, for an
+        // in-memory link) may take it and uncount it at once.
         self.queued.fetch_add(len, Ordering::Relaxed);
-        Ok(())
+        self.tx.send(frame).map_err(|_| {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            PushError::Closed
+        })
+    }
+}
+
+impl WriteQueue {
+    /// Sets how many unread bytes the queue may hold (the side that sends
+    /// decides: the acceptor of an in-memory link applies its own limit).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
     }
 }
 
@@ -49,6 +64,52 @@ impl WriteQueue {
 pub struct WriteQueueReader {
     rx: mpsc::UnboundedReceiver<Frame>,
     queued: Arc<AtomicUsize>,
+}
+
+impl WriteQueueReader {
+    /// The queue read as frames arriving at the other end of an in-memory
+    /// link: each frame taken frees its bytes, and one longer than
+    /// `max_frame_len` ends the stream as it would on a socket.
+    pub fn into_frames(self, max_frame_len: usize) -> FrameReader {
+        FrameReader {
+            queue: self,
+            max_frame_len,
+            failed: false,
+        }
+    }
+}
+
+/// Frames from an in-memory peer, as the same stream items a socket's
+/// `FramedRead` gives, so one `ConnectionActor` handles both.
+pub struct FrameReader {
+    queue: WriteQueueReader,
+    max_frame_len: usize,
+    failed: bool,
+}
+
+impl futures_util::Stream for FrameReader {
+    type Item = Result<Result<Frame, FrameError>, CodecError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        match self.queue.rx.poll_recv(cx) {
+            Poll::Ready(Some(frame)) => {
+                self.queue
+                    .queued
+                    .fetch_sub(frame.wire_len(), Ordering::Relaxed);
+                if frame.bytes().len() > self.max_frame_len {
+                    self.failed = true;
+                    let max = self.max_frame_len;
+                    return Poll::Ready(Some(Err(CodecError::TooLong { max })));
+                }
+                Poll::Ready(Some(Ok(Ok(frame))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// A new queue holding at most `limit` unwritten bytes.
@@ -103,4 +164,56 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
     out.flush().await?;
     out.shutdown().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::proto::{Envelope, PeerId, WireTime};
+
+    fn frame(text: &str) -> Frame {
+        let env = Envelope::new(
+            "TEST",
+            Value::from(text),
+            PeerId::new("a"),
+            WireTime::Text("t".into()),
+        );
+        Frame::encode(env).unwrap()
+    }
+
+    /// Over an in-memory link: the bound counts unread bytes, a read frees
+    /// them, a frame over the reader's limit ends the stream, and the stream
+    /// ends when every sender is gone.
+    #[tokio::test]
+    async fn memory_link_reader_bounds_and_ends() {
+        let small = frame("hi");
+        let (queue, reader) = write_queue(small.wire_len() * 2);
+        let mut frames = reader.into_frames(small.bytes().len());
+        queue.push(small.clone()).unwrap();
+        queue.push(small.clone()).unwrap();
+        assert_eq!(queue.push(small.clone()), Err(PushError::Full));
+        assert!(matches!(frames.next().await, Some(Ok(Ok(_)))));
+        queue.push(small.clone()).unwrap();
+        assert!(matches!(frames.next().await, Some(Ok(Ok(_)))));
+        assert!(matches!(frames.next().await, Some(Ok(Ok(_)))));
+        drop(queue);
+        assert!(frames.next().await.is_none());
+
+        let (mut queue, reader) = write_queue(1 << 20);
+        queue.set_limit(1 << 16);
+        let mut frames = reader.into_frames(8);
+        queue.push(frame("longer than eight bytes")).unwrap();
+        queue.push(small).unwrap();
+        assert!(matches!(
+            frames.next().await,
+            Some(Err(CodecError::TooLong { max: 8 }))
+        ));
+        assert!(
+            frames.next().await.is_none(),
+            "nothing after a frame too long"
+        );
+    }
 }

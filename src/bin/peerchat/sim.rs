@@ -72,7 +72,7 @@ pub struct SimArgs {
     /// Start even when the memory estimate exceeds what is available.
     #[arg(long)]
     skip_memory_check: bool,
-    /// Cluster engine: tcp (loopback sockets) or memory (in-memory duplex streams).
+    /// Cluster engine: tcp (loopback sockets) or memory (in-memory frame links).
     #[arg(long, default_value = "memory")]
     transport: peerchat::sim::cluster::Transport,
     /// Cluster engine: arbiters (threads) the nodes are spread over.
