@@ -11,6 +11,10 @@ use crate::proto::{Frame, FrameError};
 /// the connection goes on; only a line over `max_frame_len` or an I/O error
 /// ends the stream. The length is checked before more is buffered: a reader
 /// never holds more than `max_frame_len` + one read of a line it will reject.
+/// Free bytes the read buffer keeps for the next read (a chat frame is a few
+/// hundred bytes). Bounded, so the frame-length limit still holds.
+pub const READ_MIN_SPARE: usize = 1024;
+
 #[derive(Debug, Clone)]
 pub struct FrameCodec {
     max_frame_len: usize,
@@ -48,6 +52,11 @@ impl FrameCodec {
                     return Err(CodecError::TooLong {
                         max: self.max_frame_len,
                     });
+                }
+                // Room for a whole typical frame in the next read: a frame
+                // split over the end of the buffer costs a second read call.
+                if buf.capacity() - buf.len() < READ_MIN_SPARE {
+                    buf.reserve(READ_MIN_SPARE);
                 }
                 return Ok(None);
             };

@@ -52,7 +52,7 @@ const SETUP_POLL: Duration = Duration::from_millis(20);
 pub enum Transport {
     /// Real sockets on 127.0.0.1 (two file descriptors per link, one per listener).
     Tcp,
-    /// Duplex streams of a [`MemoryNetwork`]: no file descriptors.
+    /// Frame links of a [`MemoryNetwork`]: no file descriptors, no codec.
     Memory,
 }
 
