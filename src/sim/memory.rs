@@ -2,17 +2,17 @@
 
 use super::SimError;
 
-/// Bytes one model node takes beyond its links: its `NodeState` (configuration
-/// copy, tables, a seen-cache holding 20 broadcasts), the simulator's per-node
-/// bookkeeping and the allocator's share. From peak RSS of W1 (20 broadcasts)
-/// at N = 100,000 on a ring (5,660 bytes per node) and on the random graph of
-/// degree 8 (11,400): see BENCH-RESULTS.md.
-pub const NODE_BYTES: u64 = 3_800;
+/// Bytes one model node takes beyond its links: its `NodeState` (tables, a
+/// seen-cache holding 20 broadcasts), the simulator's per-node bookkeeping,
+/// the event queue's share and the allocator's. From peak RSS of W1 (20
+/// broadcasts) at N = 100,000 on a ring (5,177 bytes per node) and on the
+/// random graph of degree 8 (8,448): see BENCH-RESULTS.md.
+pub const NODE_BYTES: u64 = 4_100;
 
 /// Bytes one link takes, both ends: two connection entries and two peer
 /// entries in the nodes' tables, two simulator link ends, the flood's queued
 /// frames. Measured as for [`NODE_BYTES`].
-pub const LINK_BYTES: u64 = 1_900;
+pub const LINK_BYTES: u64 = 1_100;
 
 /// Share of MemAvailable a run may plan to use; the rest is left for the
 /// event queue's peaks and the rest of the machine.
