@@ -155,6 +155,7 @@ impl Cluster {
         config: NodeConfig,
         progress: &dyn Progress,
     ) -> Result<Cluster, SimError> {
+        config.validate().map_err(SimError::Config)?;
         let n = topology.nodes();
         if transport == Transport::Tcp {
             check_fds(u64::from(n), topology.mean_degree())?;
@@ -278,18 +279,23 @@ impl Cluster {
                 frames_out: t.frames_out + m.frames_out,
                 bytes_out: t.bytes_out + m.bytes_out,
                 frames_in: t.frames_in + m.frames_in,
+                broadcasts_seen: t.broadcasts_seen + m.deliveries + m.duplicates_dropped,
             })
     }
 
     /// Waits (at most [`SETTLE_DEADLINE`]) until every frame sent has been
-    /// received, so that the next measurement starts on a quiet network.
+    /// received, or, on a network busy with keep-alives, until no node has
+    /// taken in another copy of a broadcast between two looks: the flood's
+    /// duplicates are drained, so the next measurement starts without them.
     async fn settle(&self) {
         let deadline = Instant::now() + SETTLE_DEADLINE;
+        let mut seen = None;
         while Instant::now() < deadline {
             let t = self.traffic().await;
-            if t.frames_in >= t.frames_out {
+            if t.frames_in >= t.frames_out || seen == Some(t.broadcasts_seen) {
                 return;
             }
+            seen = Some(t.broadcasts_seen);
             tokio::time::sleep(POLL).await;
         }
     }
@@ -379,6 +385,8 @@ struct Traffic {
     frames_out: u64,
     bytes_out: u64,
     frames_in: u64,
+    /// Copies of broadcasts taken in: first deliveries and duplicates dropped.
+    broadcasts_seen: u64,
 }
 
 /// What a node's event reader records of one event.

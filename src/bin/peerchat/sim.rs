@@ -75,6 +75,10 @@ pub struct SimArgs {
     /// Cluster engine: tcp (loopback sockets) or memory (in-memory frame links).
     #[arg(long, default_value = "memory")]
     transport: peerchat::sim::cluster::Transport,
+    /// Cluster engine: the nodes' limits and intervals (the model keeps
+    /// keep-alive out of the way and sizes peer tables to the topology).
+    #[command(flatten, next_help_heading = "Cluster node limits")]
+    limits: crate::args::Limits,
     /// Cluster engine: arbiters (threads) the nodes are spread over.
     #[arg(long, default_value_t = peerchat::sim::cluster::DEFAULT_ARBITERS)]
     arbiters: usize,
@@ -107,7 +111,7 @@ async fn cluster(args: &SimArgs) -> Result<()> {
         &topology,
         args.transport,
         args.arbiters,
-        peerchat::NodeConfig::default(),
+        args.limits.config(),
         &bar,
     )
     .await?;
