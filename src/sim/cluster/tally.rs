@@ -23,6 +23,8 @@ struct TallyInner {
     duplicates: u64,
     /// `(node, peer, when)`: `node` dropped its peer `peer`.
     drops: Vec<(u32, u32, Instant)>,
+    /// Peers registered minus peers dropped, over this tally's nodes.
+    registered: i64,
 }
 
 #[derive(Default)]
@@ -58,7 +60,19 @@ impl Tally {
 
     /// `node` dropped `peer` at `at`.
     pub(super) fn dropped(&self, node: u32, peer: u32, at: Instant) {
-        self.lock().drops.push((node, peer, at));
+        let mut t = self.lock();
+        t.drops.push((node, peer, at));
+        t.registered -= 1;
+    }
+
+    /// One of this tally's nodes registered a peer.
+    pub(super) fn registered(&self) {
+        self.lock().registered += 1;
+    }
+
+    /// Peers registered minus peers dropped so far (link ends up, if no event was missed).
+    pub(super) fn link_ends(&self) -> i64 {
+        self.lock().registered
     }
 
     /// Nodes that delivered `id`, and when the last of them did.
@@ -89,7 +103,13 @@ impl Tally {
         self.lock().duplicates
     }
 
+    /// Forgets deliveries and drops (not the registrations).
     pub(super) fn clear(&self) {
-        *self.lock() = TallyInner::default();
+        let mut t = self.lock();
+        let registered = t.registered;
+        *t = TallyInner {
+            registered,
+            ..TallyInner::default()
+        };
     }
 }
