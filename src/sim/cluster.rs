@@ -25,10 +25,10 @@ mod report;
 mod tally;
 mod workloads;
 
-pub use churn::{W4_DURATION, W4_INTERVAL};
+pub use churn::W4_DRAIN;
 pub use report::ClusterReport;
 use tally::Tally;
-pub use workloads::TEXT_LEN;
+pub use workloads::{BROADCAST_DEADLINE, THROUGHPUT_DEADLINE};
 
 /// How long the network may take to form before setup fails.
 pub const SETUP_DEADLINE: Duration = Duration::from_secs(120);

@@ -32,7 +32,7 @@ pub const W4_CHURN_PCT: f64 = 20.0;
 /// broadcast it is drawn for, at most, so most land while that flood is running.
 pub const W1_CRASH_WINDOW_LATENCIES: u32 = 10;
 /// Salt for the churn generator, so choosing victims leaves the network's RNG alone.
-const CHURN_SALT: u64 = 0x00c4_u64 << 48;
+pub(crate) const CHURN_SALT: u64 = 0x00c4_u64 << 48;
 
 /// Which BENCH.md workload to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,8 @@ pub enum Workload {
     /// Every node broadcasts at once (throughput): real actors only, the
     /// cluster engine runs it.
     W2,
-    /// Many senders under load: real actors only, the cluster engine runs it.
+    /// Scale: W1 on the largest cluster the open-file or memory limit
+    /// allows; real actors only, the cluster engine runs it.
     W3,
     /// Node 0 broadcasts every 50 ms for 10 s while a share of the others stop.
     W4,
@@ -142,6 +143,16 @@ impl SimParams {
     }
 }
 
+/// `churn_pct` percent of the nodes other than node 0 (the sender), drawn from `rng`.
+pub(crate) fn victims(rng: &mut StdRng, nodes: u32, churn_pct: f64) -> Vec<u32> {
+    let others = nodes.saturating_sub(1) as usize;
+    let count = ((others as f64 * churn_pct / 100.0).round() as usize).min(others);
+    rand::seq::index::sample(rng, others, count)
+        .into_iter()
+        .map(|i| i as u32 + 1)
+        .collect()
+}
+
 /// The text of broadcast `k`: [`TEXT_LEN`] bytes.
 pub fn text(k: u64) -> String {
     let mut s = format!("broadcast {k} ");
@@ -217,11 +228,7 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
 
     let run_wall = WallInstant::now();
     let mut churn_rng = StdRng::seed_from_u64(p.seed ^ CHURN_SALT);
-    let victims = ((f64::from(n - 1) * churn / 100.0).round() as usize).min(n as usize - 1);
-    let victims: Vec<u32> = rand::seq::index::sample(&mut churn_rng, n as usize - 1, victims)
-        .into_iter()
-        .map(|i| i as u32 + 1)
-        .collect();
+    let victims = victims(&mut churn_rng, n, churn);
     progress.stage("broadcasting", p.broadcasts());
     let mut per_broadcast = match p.workload {
         Workload::W4 => w4(&mut net, p.broadcasts(), &victims, &mut churn_rng, progress)?,

@@ -133,9 +133,9 @@ async fn cluster(args: &SimArgs) -> Result<()> {
             r
         }
         Workload::W4 => {
-            let churn = args.churn.unwrap_or(20.0);
+            let churn = args.churn.unwrap_or(workload::W4_CHURN_PCT);
             cluster
-                .churn(churn, args.seed, cluster::W4_DURATION, &bar)
+                .churn(churn, args.seed, workload::W4_DURATION, &bar)
                 .await?
         }
     };

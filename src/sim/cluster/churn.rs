@@ -6,22 +6,17 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::workloads::{histogram, micros_since, TEXT_LEN};
+use super::workloads::{histogram, micros_since};
 use super::{cpu_seconds, per_delivery, ratio, Cluster, ClusterReport};
 use crate::proto::MessageId;
 use crate::sim::plot::Curve;
 use crate::sim::progress::Progress;
 use crate::sim::report::Percentiles;
+use crate::sim::workload::{text, victims, CHURN_SALT, W4_INTERVAL};
 use crate::sim::SimError;
 
-/// W4: node 0 broadcasts this often...
-pub const W4_INTERVAL: Duration = Duration::from_millis(50);
-/// ...for this long (BENCH.md: every 50 ms for 10 s).
-pub const W4_DURATION: Duration = Duration::from_secs(10);
 /// After the last broadcast, how long the run waits for deliveries still on their way.
 pub const W4_DRAIN: Duration = Duration::from_secs(2);
-/// Salt for the generator that picks victims and their times from the run's seed.
-const CHURN_SALT: u64 = 0x00c4_u64 << 48;
 
 /// One W4 broadcast as the cluster follows it.
 struct Sent {
@@ -33,7 +28,7 @@ struct Sent {
 
 impl Cluster {
     /// W4: node 0 broadcasts every [`W4_INTERVAL`] for `duration` (BENCH.md:
-    /// [`W4_DURATION`]) while
+    /// [`W4_DURATION`](crate::sim::workload::W4_DURATION)) while
     /// `churn_pct` percent of the other nodes stop at random times (drawn from
     /// `seed`). A stopped node shuts down (its sockets close), as a process
     /// that exits would. Deliveries count against the nodes alive and
@@ -52,15 +47,14 @@ impl Cluster {
         }
         let n = self.nodes.len();
         let mut rng = StdRng::seed_from_u64(seed ^ CHURN_SALT);
-        let victims = ((((n - 1) as f64) * churn_pct / 100.0).round() as usize).min(n - 1);
-        let mut stops: Vec<(Duration, usize)> = rand::seq::index::sample(&mut rng, n - 1, victims)
-            .into_iter()
-            .map(|i| (duration.mul_f64(rng.random::<f64>()), i + 1))
+        let victims = victims(&mut rng, n as u32, churn_pct);
+        let mut stops: Vec<(Duration, usize)> = victims
+            .iter()
+            .map(|&v| (duration.mul_f64(rng.random::<f64>()), v as usize))
             .collect();
         stops.sort();
         let mut stops: VecDeque<(Duration, usize)> = stops.into();
         let count = (duration.as_millis() / W4_INTERVAL.as_millis()) as u32;
-        let text = "z".repeat(TEXT_LEN);
         let mut alive = vec![true; n];
         let mut stopped_at: Vec<Option<Instant>> = vec![None; n];
         let mut sent: Vec<Sent> = Vec::with_capacity(count as usize);
@@ -77,17 +71,13 @@ impl Cluster {
                     stops.pop_front();
                     tokio::time::sleep_until((t0 + at).into()).await;
                     alive[v] = false;
-                    stopped_at[v] = Some(Instant::now());
-                    let node = self.nodes[v].clone();
-                    actix_rt::spawn(async move {
-                        let _ = node.shutdown().await;
-                    });
+                    stopped_at[v] = Some(self.stop_node(v));
                 }
                 _ => {
                     tokio::time::sleep_until((t0 + next_send).into()).await;
                     let reach = self.reachable(0, &alive);
                     let at = Instant::now();
-                    if let Ok(id) = self.nodes[0].broadcast(text.clone()).await {
+                    if let Ok(id) = self.nodes[0].broadcast(text(u64::from(k))).await {
                         sent.push(Sent { id, at, reach });
                     }
                     k += 1;
@@ -99,11 +89,7 @@ impl Cluster {
         for (at, v) in stops {
             tokio::time::sleep_until((t0 + at).into()).await;
             alive[v] = false;
-            stopped_at[v] = Some(Instant::now());
-            let node = self.nodes[v].clone();
-            actix_rt::spawn(async move {
-                let _ = node.shutdown().await;
-            });
+            stopped_at[v] = Some(self.stop_node(v));
         }
         self.drain(&sent, &alive).await;
         let run_s = t0.elapsed().as_secs_f64();
@@ -173,12 +159,21 @@ impl Cluster {
             frames_per_s: (after.frames_in - before.frames_in) as f64 / run_s.max(1e-9),
             cpu_s_per_1000_deliveries: cpu.map(|c| c * 1000.0 / deliveries.max(1) as f64),
             churn_pct: Some(churn_pct),
-            stopped: victims as u64,
+            stopped: victims.len() as u64,
             dead_peer_drop_ms: Percentiles::from_micros(&drops),
             run_s,
             delivery_curves: curves,
             ..self.report("w4")
         })
+    }
+
+    /// Starts shutting node `v` down (without waiting for it); returns when.
+    fn stop_node(&self, v: usize) -> Instant {
+        let node = self.nodes[v].clone();
+        actix_rt::spawn(async move {
+            let _ = node.shutdown().await;
+        });
+        Instant::now()
     }
 
     /// Nodes reachable from `from` over the topology's links between live nodes.

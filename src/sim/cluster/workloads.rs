@@ -8,9 +8,7 @@ use super::{cpu_seconds, per_delivery, ratio, Cluster, ClusterReport, POLL};
 use crate::sim::plot::Curve;
 use crate::sim::progress::Progress;
 use crate::sim::report::Percentiles;
-
-/// Bytes of the chat text W1 and W2 broadcast (BENCH.md).
-pub const TEXT_LEN: usize = 256;
+use crate::sim::workload::text;
 /// How long one broadcast may take to reach every node before it counts as incomplete.
 pub const BROADCAST_DEADLINE: Duration = Duration::from_secs(30);
 /// W2's cap on the whole run (BENCH.md: 60 s).
@@ -45,7 +43,6 @@ impl Cluster {
         progress: &dyn Progress,
     ) -> ClusterReport {
         let others = self.nodes.len() as u64 - 1;
-        let text = "x".repeat(TEXT_LEN);
         let (mut times, mut latency) = (histogram(), histogram());
         let mut curves = Vec::new();
         let before = self.traffic().await;
@@ -55,7 +52,7 @@ impl Cluster {
         progress.stage("broadcasting", u64::from(count));
         for k in 0..count {
             let t0 = Instant::now();
-            let Ok(id) = self.nodes[from].broadcast(text.clone()).await else {
+            let Ok(id) = self.nodes[from].broadcast(text(u64::from(k))).await else {
                 break;
             };
             let deadline = Instant::now() + BROADCAST_DEADLINE;
@@ -116,7 +113,7 @@ impl Cluster {
     pub async fn throughput(&mut self, per_node: u32, progress: &dyn Progress) -> ClusterReport {
         let n = self.nodes.len() as u64;
         let expected = n * (n - 1) * u64::from(per_node);
-        let text = "y".repeat(TEXT_LEN);
+        let text = text(0);
         let before = self.traffic().await;
         let cpu0 = cpu_seconds();
         self.clear_tallies();
