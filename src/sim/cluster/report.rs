@@ -92,14 +92,14 @@ impl std::fmt::Display for ClusterReport {
         writeln!(f, "  setup {:>11.2} s", self.setup_s)?;
         writeln!(
             f,
-            "  delivered {:>8} of {} (ratio {:.4}), duplicates {}",
+            "  delivered {:>8} of {} (ratio {:.6}), duplicates {}",
             self.deliveries,
             self.expected_deliveries,
             self.delivery_ratio,
             self.duplicates_delivered
         )?;
         if let Some(r) = self.delivery_ratio_survivors {
-            writeln!(f, "  ratio over survivors {r:.4}")?;
+            writeln!(f, "  ratio over survivors {r:.6}")?;
         }
         if let Some(t) = &self.time_to_all_ms {
             writeln!(f, "  time to all       {}", pct(t))?;
