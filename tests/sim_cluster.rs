@@ -6,19 +6,18 @@ use std::time::Duration;
 use peerchat::sim::{NoProgress, Topology};
 use peerchat::NodeConfig;
 
+/// A cluster of `n` nodes on a random graph of degree 8, on 2 arbiters, with every link up.
+async fn start(n: u32, seed: u64, transport: Transport) -> Cluster {
+    let topology = Topology::random(n, 8, seed).unwrap();
+    Cluster::start(&topology, transport, 2, NodeConfig::default(), &NoProgress)
+        .await
+        .unwrap()
+}
+
 /// 200 in-memory nodes on a random graph of degree 8: every broadcast reaches every node once.
 #[actix_rt::test]
 async fn memory_cluster_of_200_delivers_everything_once() {
-    let topology = Topology::random(200, 8, 42).unwrap();
-    let mut cluster = Cluster::start(
-        &topology,
-        Transport::Memory,
-        2,
-        NodeConfig::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let mut cluster = start(200, 42, Transport::Memory).await;
     let report = cluster.broadcast_latency(0, 5, &NoProgress).await;
     println!("{report}");
     assert_eq!(report.delivery_ratio, 1.0);
@@ -30,16 +29,7 @@ async fn memory_cluster_of_200_delivers_everything_once() {
 /// 50 TCP nodes on loopback: every broadcast reaches every node once.
 #[actix_rt::test]
 async fn tcp_cluster_of_50_delivers_everything_once() {
-    let topology = Topology::random(50, 8, 42).unwrap();
-    let mut cluster = Cluster::start(
-        &topology,
-        Transport::Tcp,
-        2,
-        NodeConfig::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let mut cluster = start(50, 42, Transport::Tcp).await;
     let report = cluster.broadcast_latency(0, 5, &NoProgress).await;
     println!("{report}");
     assert_eq!(report.delivery_ratio, 1.0);
@@ -74,16 +64,7 @@ async fn tcp_cluster_past_the_file_limit_is_refused() {
 /// once, and the stopped nodes' neighbours drop them.
 #[actix_rt::test]
 async fn memory_cluster_churn_delivers_to_every_connected_survivor() {
-    let topology = Topology::random(100, 8, 42).unwrap();
-    let mut cluster = Cluster::start(
-        &topology,
-        Transport::Memory,
-        2,
-        NodeConfig::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let mut cluster = start(100, 42, Transport::Memory).await;
     let report = cluster
         .churn(20.0, 42, Duration::from_secs(1), &NoProgress)
         .await
@@ -106,16 +87,7 @@ async fn memory_cluster_churn_delivers_to_every_connected_survivor() {
 /// A W1 run records one delivery curve per broadcast, each reaching every node.
 #[actix_rt::test]
 async fn cluster_w1_curves_reach_every_node() {
-    let topology = Topology::random(60, 8, 7).unwrap();
-    let mut cluster = Cluster::start(
-        &topology,
-        Transport::Memory,
-        2,
-        NodeConfig::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let mut cluster = start(60, 7, Transport::Memory).await;
     let report = cluster.broadcast_latency(0, 3, &NoProgress).await;
     assert_eq!(report.delivery_curves.len(), 3);
     for c in &report.delivery_curves {

@@ -354,6 +354,41 @@ impl Cluster {
         &self.nodes
     }
 
+    /// Marks the start of a measured phase.
+    async fn mark(&self) -> Mark {
+        let traffic = self.traffic().await;
+        Mark {
+            traffic,
+            cpu: cpu_seconds(),
+            at: Instant::now(),
+        }
+    }
+
+    /// A report of the phase since `mark`, in which `deliveries` happened:
+    /// its wall and CPU time and the traffic per delivery filled in, the
+    /// workload's own fields left for the caller.
+    async fn measured(
+        &self,
+        mark: &Mark,
+        deliveries: u64,
+        workload: &'static str,
+    ) -> ClusterReport {
+        let run_s = mark.at.elapsed().as_secs_f64();
+        let cpu = cpu_seconds().zip(mark.cpu).map(|(b, a)| b - a);
+        let after = self.traffic().await;
+        let per = |x: u64| per_delivery(x, deliveries);
+        ClusterReport {
+            deliveries,
+            duplicates_delivered: self.duplicates(),
+            frames_per_delivery: per(after.frames_out - mark.traffic.frames_out),
+            bytes_per_delivery: per(after.bytes_out - mark.traffic.bytes_out),
+            frames_per_s: (after.frames_in - mark.traffic.frames_in) as f64 / run_s.max(1e-9),
+            cpu_s_per_1000_deliveries: cpu.map(|c| c * 1000.0 / deliveries.max(1) as f64),
+            run_s,
+            ..self.report(workload)
+        }
+    }
+
     /// A report with what every workload shares filled in.
     fn report(&self, workload: &'static str) -> ClusterReport {
         ClusterReport {
@@ -395,6 +430,14 @@ impl Cluster {
             arbiter.stop();
         }
     }
+}
+
+/// Where a measured phase started.
+struct Mark {
+    traffic: Traffic,
+    /// Process CPU seconds then.
+    cpu: Option<f64>,
+    at: Instant,
 }
 
 /// Traffic counters summed over the nodes.

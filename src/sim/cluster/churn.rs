@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::workloads::{histogram, micros_since};
-use super::{cpu_seconds, per_delivery, ratio, Cluster, ClusterReport};
+use super::{ratio, Cluster, ClusterReport};
 use crate::proto::MessageId;
 use crate::sim::plot::Curve;
 use crate::sim::progress::Progress;
@@ -58,11 +58,10 @@ impl Cluster {
         let mut alive = vec![true; n];
         let mut stopped_at: Vec<Option<Instant>> = vec![None; n];
         let mut sent: Vec<Sent> = Vec::with_capacity(count as usize);
-        let before = self.traffic().await;
-        let cpu0 = cpu_seconds();
         self.clear_tallies();
         progress.stage("broadcasting", u64::from(count));
-        let t0 = Instant::now();
+        let mark = self.mark().await;
+        let t0 = mark.at;
         let mut k = 0;
         while k < count {
             let next_send = W4_INTERVAL * k;
@@ -92,9 +91,7 @@ impl Cluster {
             stopped_at[v] = Some(self.stop_node(v));
         }
         self.drain(&sent, &alive).await;
-        let run_s = t0.elapsed().as_secs_f64();
-        let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
-        let after = self.traffic().await;
+        let report = self.measured(&mark, self.total(), "w4").await;
 
         let (mut expected, mut got, mut survivors, mut survivors_got) = (0u64, 0u64, 0u64, 0u64);
         let (mut times, mut latency) = (histogram(), histogram());
@@ -143,27 +140,19 @@ impl Cluster {
                 }
             }
         }
-        let deliveries = self.total();
-        let per = |x: u64| per_delivery(x, deliveries);
         Ok(ClusterReport {
             broadcasts: sent.len() as u64,
             deliveries: got,
             expected_deliveries: expected,
             delivery_ratio: ratio(got, expected),
             delivery_ratio_survivors: Some(ratio(survivors_got, survivors)),
-            duplicates_delivered: self.duplicates(),
             time_to_all_ms: Percentiles::from_micros(&times),
             delivery_latency_ms: Percentiles::from_micros(&latency),
-            frames_per_delivery: per(after.frames_out - before.frames_out),
-            bytes_per_delivery: per(after.bytes_out - before.bytes_out),
-            frames_per_s: (after.frames_in - before.frames_in) as f64 / run_s.max(1e-9),
-            cpu_s_per_1000_deliveries: cpu.map(|c| c * 1000.0 / deliveries.max(1) as f64),
             churn_pct: Some(churn_pct),
             stopped: victims.len() as u64,
             dead_peer_drop_ms: Percentiles::from_micros(&drops),
-            run_s,
             delivery_curves: curves,
-            ..self.report("w4")
+            ..report
         })
     }
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::{cpu_seconds, per_delivery, ratio, Cluster, ClusterReport, POLL};
+use super::{ratio, Cluster, ClusterReport, POLL};
 use crate::sim::plot::Curve;
 use crate::sim::progress::Progress;
 use crate::sim::report::Percentiles;
@@ -45,10 +45,9 @@ impl Cluster {
         let others = self.nodes.len() as u64 - 1;
         let (mut times, mut latency) = (histogram(), histogram());
         let mut curves = Vec::new();
-        let before = self.traffic().await;
-        let (run, cpu0) = (Instant::now(), cpu_seconds());
-        let mut deliveries = 0u64;
         self.clear_tallies();
+        let mark = self.mark().await;
+        let mut deliveries = 0u64;
         progress.stage("broadcasting", u64::from(count));
         for k in 0..count {
             let t0 = Instant::now();
@@ -85,26 +84,15 @@ impl Cluster {
             progress.advance(u64::from(k) + 1);
             self.settle().await;
         }
-        let run_s = run.elapsed().as_secs_f64();
-        let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
-        let after = self.traffic().await;
-        let per = |x: u64| per_delivery(x, deliveries);
         let expected = others * u64::from(count);
         ClusterReport {
             broadcasts: u64::from(count),
-            deliveries,
             expected_deliveries: expected,
             delivery_ratio: ratio(deliveries, expected),
-            duplicates_delivered: self.duplicates(),
             time_to_all_ms: Percentiles::from_micros(&times),
             delivery_latency_ms: Percentiles::from_micros(&latency),
-            frames_per_delivery: per(after.frames_out - before.frames_out),
-            bytes_per_delivery: per(after.bytes_out - before.bytes_out),
-            frames_per_s: (after.frames_in - before.frames_in) as f64 / run_s.max(1e-9),
-            cpu_s_per_1000_deliveries: cpu.map(|c| c * 1000.0 / deliveries.max(1) as f64),
-            run_s,
             delivery_curves: curves,
-            ..self.report("w1")
+            ..self.measured(&mark, deliveries, "w1").await
         }
     }
 
@@ -114,11 +102,9 @@ impl Cluster {
         let n = self.nodes.len() as u64;
         let expected = n * (n - 1) * u64::from(per_node);
         let text = text(0);
-        let before = self.traffic().await;
-        let cpu0 = cpu_seconds();
         self.clear_tallies();
         progress.stage("deliveries", expected);
-        let run = Instant::now();
+        let mark = self.mark().await;
         for node in &self.nodes {
             let (node, text) = (node.clone(), text.clone());
             actix_rt::spawn(async move {
@@ -136,23 +122,13 @@ impl Cluster {
             deliveries = self.total();
             progress.advance(deliveries);
         }
-        let run_s = run.elapsed().as_secs_f64();
-        let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
-        let after = self.traffic().await;
-        let per = |x: u64| per_delivery(x, deliveries);
+        let report = self.measured(&mark, deliveries, "w2").await;
         ClusterReport {
             broadcasts: n * u64::from(per_node),
-            deliveries,
             expected_deliveries: expected,
             delivery_ratio: ratio(deliveries, expected),
-            duplicates_delivered: self.duplicates(),
-            frames_per_delivery: per(after.frames_out - before.frames_out),
-            bytes_per_delivery: per(after.bytes_out - before.bytes_out),
-            frames_per_s: (after.frames_in - before.frames_in) as f64 / run_s.max(1e-9),
-            deliveries_per_s: Some(deliveries as f64 / run_s.max(1e-9)),
-            cpu_s_per_1000_deliveries: cpu.map(|c| c * 1000.0 / deliveries.max(1) as f64),
-            run_s,
-            ..self.report("w2")
+            deliveries_per_s: Some(deliveries as f64 / report.run_s.max(1e-9)),
+            ..report
         }
     }
 }
