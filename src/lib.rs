@@ -33,10 +33,16 @@
 //!   envelope, frames, peer table, seen-cache. No actix, no sockets, no clock.
 //! - [`codec`]: newline-delimited JSON framing with a frame-length limit.
 //! - [`actors`]: the thin executors: `PeerActor` (one per node, runs the state
-//!   machine), `ConnectionActor` (one per stream), `RegistryActor` (dials).
+//!   machine), `ConnectionActor` (one per connection: a TCP stream or an
+//!   in-memory link), `RegistryActor` (dials).
+//! - [`transport`]: the in-memory network, whose links carry parsed frames.
 //! - [`node`]: the public API, [`Node::builder`] and [`NodeHandle`].
 //! - [`events`]: the [`EventStream`] an application reads.
 //! - [`config`]: every limit and interval, with defaults.
+//! - [`sim`]: many nodes in one process: the deterministic `Network` of
+//!   pure states (`network`, `exec`, `worker`, `order`, `queue`, `track`,
+//!   `faults`, `topology`, `latency`), the real-actor `Cluster` (`cluster`:
+//!   `tally`, `workloads`, `churn`, `report`), reports, plots and progress.
 
 pub mod actors;
 pub mod codec;

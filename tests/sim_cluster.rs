@@ -98,3 +98,18 @@ async fn cluster_w1_curves_reach_every_node() {
     assert!(lat.max > 0.0 && lat.max <= report.time_to_all_ms.unwrap().max);
     cluster.shutdown().await;
 }
+
+/// A cluster too large for the memory budget is refused up front, naming the largest that fits.
+#[actix_rt::test]
+async fn cluster_past_the_memory_budget_is_refused() {
+    let Some(max) = peerchat::sim::cluster::max_memory_nodes() else {
+        return;
+    };
+    let too_many = max * 2 + 1000;
+    let e = peerchat::sim::cluster::check_memory(too_many).unwrap_err();
+    assert!(
+        e.to_string().contains("the largest cluster that fits"),
+        "{e}"
+    );
+    peerchat::sim::cluster::check_memory(10).unwrap();
+}

@@ -19,8 +19,9 @@ use crate::config::NodeConfig;
 use crate::proto::{Body, ConnId, Direction, DisconnectReason, Frame, FrameError};
 use crate::transport::MemoryLink;
 
-/// Initial read buffer of a connection; it grows as frames need. Small, so
-/// that tens of thousands of idle in-memory links stay cheap.
+/// Initial read buffer of a byte-stream connection; it grows as frames need
+/// (the codec keeps room for the next frame). Small, so that thousands of
+/// idle TCP links stay cheap.
 const READ_BUFFER_INITIAL: usize = 1024;
 
 /// What the PeerActor tells a connection (frames go straight into its [`WriteQueue`]).
