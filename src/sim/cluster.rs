@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use super::memory::{current_rss, peak_rss};
 use super::node::parse_node_id;
 use super::progress::Progress;
+use super::report::per_delivery;
 use super::{SimError, Topology};
 use crate::config::NodeConfig;
 use crate::proto::Event;
@@ -77,8 +78,7 @@ pub struct Cluster {
     arbiters: Vec<ArbiterHandle>,
     /// One per arbiter, so recording a delivery never contends across threads.
     tallies: Vec<Arc<Tally>>,
-    links: u64,
-    /// The topology's edges, for who can reach whom (W4).
+    /// The topology's links, for setup and for who can reach whom (W4).
     edges: Vec<(u32, u32)>,
     transport: Transport,
     setup: Duration,
@@ -224,12 +224,10 @@ impl Cluster {
                 joined.map_err(|e| SimError::Setup(format!("join: {e}")))?;
             }
         }
-        let links = topology.edges().len() as u64;
         let mut cluster = Cluster {
             nodes,
             arbiters,
             tallies,
-            links,
             edges: topology.edges().to_vec(),
             transport,
             setup: Duration::ZERO,
@@ -251,7 +249,7 @@ impl Cluster {
         started: Instant,
         progress: &dyn Progress,
     ) -> Result<(), SimError> {
-        let want = 2 * self.links;
+        let want = 2 * self.links();
         progress.stage("connecting", want);
         let mut checked = Instant::now();
         loop {
@@ -268,9 +266,7 @@ impl Cluster {
             }
             if started.elapsed() > SETUP_DEADLINE {
                 return Err(SimError::Setup(format!(
-                    "{ends} of {} link ends registered after {:?}",
-                    2 * self.links,
-                    SETUP_DEADLINE
+                    "{ends} of {want} link ends registered after {SETUP_DEADLINE:?}"
                 )));
             }
             tokio::time::sleep(SETUP_POLL).await;
@@ -349,6 +345,11 @@ impl Cluster {
         self.tallies.iter().for_each(|t| t.clear());
     }
 
+    /// Links in the topology.
+    fn links(&self) -> u64 {
+        self.edges.len() as u64
+    }
+
     /// The nodes, in topology order.
     pub fn nodes(&self) -> &[NodeHandle] {
         &self.nodes
@@ -365,8 +366,8 @@ impl Cluster {
     }
 
     /// A report of the phase since `mark`, in which `deliveries` happened:
-    /// its wall and CPU time and the traffic per delivery filled in, the
-    /// workload's own fields left for the caller.
+    /// the cluster, its wall and CPU time and the traffic per delivery filled
+    /// in, the workload's own fields (zero or `None` here) left for the caller.
     async fn measured(
         &self,
         mark: &Mark,
@@ -378,44 +379,30 @@ impl Cluster {
         let after = self.traffic().await;
         let per = |x: u64| per_delivery(x, deliveries);
         ClusterReport {
-            deliveries,
-            duplicates_delivered: self.duplicates(),
-            frames_per_delivery: per(after.frames_out - mark.traffic.frames_out),
-            bytes_per_delivery: per(after.bytes_out - mark.traffic.bytes_out),
-            frames_per_s: (after.frames_in - mark.traffic.frames_in) as f64 / run_s.max(1e-9),
-            cpu_s_per_1000_deliveries: cpu.map(|c| c * 1000.0 / deliveries.max(1) as f64),
-            run_s,
-            ..self.report(workload)
-        }
-    }
-
-    /// A report with what every workload shares filled in.
-    fn report(&self, workload: &'static str) -> ClusterReport {
-        ClusterReport {
             engine: "cluster",
             workload,
             transport: self.transport,
             nodes: self.nodes.len() as u64,
-            links: self.links,
+            links: self.links(),
             arbiters: self.arbiters.len(),
             setup_s: self.setup.as_secs_f64(),
             broadcasts: 0,
-            deliveries: 0,
+            deliveries,
             expected_deliveries: 0,
             delivery_ratio: 0.0,
             delivery_ratio_survivors: None,
-            duplicates_delivered: 0,
+            duplicates_delivered: self.duplicates(),
             time_to_all_ms: None,
             delivery_latency_ms: None,
-            frames_per_delivery: 0.0,
-            bytes_per_delivery: 0.0,
-            frames_per_s: 0.0,
+            frames_per_delivery: per(after.frames_out - mark.traffic.frames_out),
+            bytes_per_delivery: per(after.bytes_out - mark.traffic.bytes_out),
+            frames_per_s: (after.frames_in - mark.traffic.frames_in) as f64 / run_s.max(1e-9),
             deliveries_per_s: None,
-            cpu_s_per_1000_deliveries: None,
+            cpu_s_per_1000_deliveries: cpu.map(|c| c * 1000.0 / deliveries.max(1) as f64),
             churn_pct: None,
             stopped: 0,
             dead_peer_drop_ms: None,
-            run_s: 0.0,
+            run_s,
             peak_rss_mib: peak_rss().unwrap_or(0) as f64 / (1024.0 * 1024.0),
             rss_per_node_kib: self.rss_per_node_kib,
             delivery_curves: Vec::new(),
@@ -461,24 +448,6 @@ fn record(tally: &Tally, node: u32, event: Event) {
             }
         }
         _ => {}
-    }
-}
-
-/// `x` per delivery (0 when nothing was delivered).
-fn per_delivery(x: u64, deliveries: u64) -> f64 {
-    if deliveries == 0 {
-        0.0
-    } else {
-        x as f64 / deliveries as f64
-    }
-}
-
-/// `a / b`, 1 when `b` is 0 (nothing was expected, nothing is missing).
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 {
-        1.0
-    } else {
-        a as f64 / b as f64
     }
 }
 

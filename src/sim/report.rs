@@ -105,6 +105,24 @@ pub struct Outcome {
     pub delivery_curves: Vec<Curve>,
 }
 
+/// `x` per delivery (0 when nothing was delivered).
+pub(crate) fn per_delivery(x: u64, deliveries: u64) -> f64 {
+    if deliveries == 0 {
+        0.0
+    } else {
+        x as f64 / deliveries as f64
+    }
+}
+
+/// `a / b`, 1 when `b` is 0 (nothing was expected, nothing is missing).
+pub(crate) fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        1.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
 impl Outcome {
     /// Gathers the outcome from a finished run.
     pub(crate) fn gather(
@@ -114,16 +132,9 @@ impl Outcome {
         setup_ns: u64,
         end_ns: u64,
     ) -> Outcome {
-        let ratio = |a: u64, b: u64| if b == 0 { 1.0 } else { a as f64 / b as f64 };
         let frames = total.frames_sent - after_setup.frames_sent;
         let bytes = total.bytes_sent - after_setup.bytes_sent;
-        let per = |x: u64| {
-            if t.deliveries == 0 {
-                0.0
-            } else {
-                x as f64 / t.deliveries as f64
-            }
-        };
+        let per = |x: u64| per_delivery(x, t.deliveries);
         Outcome {
             broadcasts_sent: t.sent() as u64,
             broadcasts_complete: t.complete,

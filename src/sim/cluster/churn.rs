@@ -7,10 +7,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::workloads::{histogram, micros_since};
-use super::{ratio, Cluster, ClusterReport};
+use super::{Cluster, ClusterReport};
 use crate::proto::MessageId;
 use crate::sim::plot::Curve;
 use crate::sim::progress::Progress;
+use crate::sim::report::ratio;
 use crate::sim::report::Percentiles;
 use crate::sim::workload::{text, victims, CHURN_SALT, W4_INTERVAL};
 use crate::sim::SimError;

@@ -4,9 +4,10 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::{ratio, Cluster, ClusterReport, POLL};
+use super::{Cluster, ClusterReport, POLL};
 use crate::sim::plot::Curve;
 use crate::sim::progress::Progress;
+use crate::sim::report::ratio;
 use crate::sim::report::Percentiles;
 use crate::sim::workload::text;
 /// How long one broadcast may take to reach every node before it counts as incomplete.
