@@ -5,7 +5,13 @@
 //! time}`): `PING`/`PONG` register peers, `ADVERTISE`/`ADVERTISE_REPLY`
 //! exchange peer lists, `BROADCAST` floods chat text to every node exactly
 //! once, `TEST` is a probe, and applications register handlers for their own
-//! types. The wire contract is `PROTOCOL.md`.
+//! types.
+//!
+//! The documents live in the repository: `docs/PROTOCOL.md` (the wire
+//! contract: frames, fields, limits, versions and capabilities, the
+//! unknown-fields rule, the `run` mode's event stream), `tests/vectors/`
+//! (conformance vectors), `docs/DESIGN.md` (the layout of this crate and the
+//! path of one message) and `docs/BENCH.md` (the benchmark workloads).
 //!
 //! ```no_run
 //! use peerchat::{Event, Node};

@@ -4,6 +4,7 @@
 //! [`InEvent`]s and the current [`Instant`] into [`NodeState::handle`] and
 //! carry out the [`OutEvent`]s it returns.
 
+pub mod caps;
 pub mod clock;
 pub mod dedup;
 pub mod event;
@@ -13,6 +14,7 @@ pub mod peers;
 pub mod state;
 pub mod wire;
 
+pub use caps::Caps;
 pub use clock::Instant;
 pub use dedup::{SeenCache, SeenKey};
 pub use event::{Command, ConnId, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer};

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::caps::Caps;
 use super::clock::Instant;
 use super::event::ConnId;
 use super::wire::{PeerAddr, PeerId};
@@ -23,6 +24,8 @@ pub struct PeerEntry {
     pub last_seen: Instant,
     /// The protocol version it announced (`None`: an original peer).
     pub version: Option<u32>,
+    /// The capabilities it announced that this node implements too.
+    pub caps: Caps,
 }
 
 /// A registered peer as the application sees it.
@@ -37,6 +40,8 @@ pub struct PeerInfo {
     pub connected_for: Duration,
     /// Protocol version it announced, if any.
     pub version: Option<u32>,
+    /// Optional features both it and this node implement (`caps`).
+    pub caps: Caps,
     /// True for an original peer reached by one connection per frame.
     pub one_shot: bool,
 }
@@ -130,6 +135,7 @@ fn info(id: &PeerId, p: &PeerEntry, now: Instant) -> PeerInfo {
         addr: p.addr.clone(),
         connected_for: now.saturating_since(p.since),
         version: p.version,
+        caps: p.caps.clone(),
         one_shot: p.conn.is_none(),
     }
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use tracing::{debug, trace};
 
+use super::caps::Caps;
 use super::clock::Instant;
 use super::dedup::{SeenCache, SeenKey};
 use super::event::{Command, ConnId, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer};
@@ -449,7 +450,7 @@ impl NodeState {
         }
     }
 
-    /// A `PING` or `PONG` naming this node's listen address, with `v`.
+    /// A `PING` or `PONG` naming this node's listen address, with `v` and `caps`.
     pub(super) fn send_hello(
         &mut self,
         link: Link,
@@ -460,6 +461,7 @@ impl NodeState {
         let msg = serde_json::json!(self.addr);
         let mut env = self.envelope(msg_type, msg, now);
         env.v = Some(PROTOCOL_VERSION);
+        env.caps = Some(Caps::implemented().to_wire());
         match Frame::encode(env) {
             Ok(frame) => self.send_link(link, frame, out),
             Err(error) => debug!(%error, "cannot encode hello"),

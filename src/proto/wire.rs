@@ -5,8 +5,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The protocol version peerchat writes in `PING` and `PONG` (`"v": 1`).
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version peerchat writes in `PING` and `PONG` (`"v": 2`).
+///
+/// Bumped once per wire change (docs/PROTOCOL.md, "Versions and capabilities");
+/// behaviour switches on the `caps` a peer announces, never on `v ==`.
+/// Version 2 added `caps` and the unknown-fields rule.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A node's identity on the network: the `originator` of what it sends.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -136,11 +140,13 @@ impl fmt::Display for WireTime {
     }
 }
 
-/// One frame's JSON object, field for field as PROTOCOL.md gives it.
+/// One frame's JSON object, field for field as `docs/PROTOCOL.md` gives it.
 ///
-/// The four original fields are always written; the optional ones only when set.
-/// Unknown fields are ignored when reading.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The four original fields are always written; the optional ones only when
+/// set. Fields this version does not know are kept in [`Envelope::extra`] and
+/// written back unchanged when the envelope is encoded again (the
+/// unknown-fields rule), so a relay never strips what a newer node added.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
     /// The message type, upper case (`PING`, `BROADCAST`, or an application's own).
     pub msg_type: String,
@@ -151,17 +157,17 @@ pub struct Envelope {
     /// When the originator created it.
     pub time: WireTime,
     /// Unique message id, for `BROADCAST`, `DIRECT` and `DIRECT_ACK`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<MessageId>,
     /// Protocol version, sent in `PING` and `PONG` by persistent peers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v: Option<u32>,
+    /// Optional features the sender supports, sent in `PING` and `PONG` from version 2 on.
+    pub caps: Option<Vec<String>>,
     /// Target peer id, for `DIRECT` and `DIRECT_ACK`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<PeerId>,
     /// How many more times the message may be forwarded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hops: Option<u32>,
+    /// Every other field of the object, kept unchanged (the unknown-fields rule).
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Envelope {
@@ -179,8 +185,12 @@ impl Envelope {
             time,
             id: None,
             v: None,
+            caps: None,
             to: None,
             hops: None,
+            extra: serde_json::Map::new(),
         }
     }
 }
+
+mod envelope_serde;

@@ -65,8 +65,9 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
     let screen = spawn_line_reader(&id, lines_tx);
     screen.line(format!("you are {id}, listening on {}", node.local_addr()));
     screen.line(format!(
-        "others join with: peerchat chat --bootstrap {0}   (or /join {0}); /help lists commands",
-        node.local_addr()
+        "others join with: {1} chat --bootstrap {0}   (or /join {0}); /help lists commands",
+        node.local_addr(),
+        own_command()
     ));
     if let Err(e) = node.bootstrap(&args.bootstrap).await {
         screen.line(format!("! {e}"));
@@ -195,5 +196,24 @@ fn ago(d: Duration) -> String {
         0..=59 => format!("{s}s"),
         60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
         _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// How another terminal on this host starts this same program: `peerchat`
+/// when that name on `PATH` is this binary, else this binary's full path
+/// (run through `cargo run`, or from `target/release`).
+fn own_command() -> String {
+    let exe = std::env::current_exe().and_then(std::fs::canonicalize);
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("peerchat"))
+            .find(|candidate| candidate.is_file())
+    });
+    match (exe, on_path) {
+        (Ok(exe), Some(found)) if std::fs::canonicalize(&found).ok().as_ref() == Some(&exe) => {
+            "peerchat".to_string()
+        }
+        (Ok(exe), _) => exe.display().to_string(),
+        (Err(_), _) => "peerchat".to_string(),
     }
 }

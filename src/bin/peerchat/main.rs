@@ -14,7 +14,13 @@ use tracing_subscriber::prelude::*;
 
 /// A peer-to-peer chat node.
 #[derive(Debug, Parser)]
-#[command(name = "peerchat", version, about)]
+#[command(
+    name = "peerchat",
+    version,
+    about,
+    after_help = "Documents (in the source repository): docs/PROTOCOL.md (the wire protocol and the \
+                  `run` event stream), docs/DESIGN.md, docs/BENCH.md (the `sim` workloads), README.md."
+)]
 struct Cli {
     /// More logging on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

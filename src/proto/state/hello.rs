@@ -27,6 +27,7 @@ impl NodeState {
             return;
         }
         let version = frame.envelope().v;
+        let caps = Caps::shared_with(frame.envelope().caps.as_deref());
         if version.is_none() {
             return self.on_one_shot_hello(conn, origin, addr, is_ping, now, out);
         }
@@ -35,6 +36,7 @@ impl NodeState {
                 if let Some(p) = self.peers.get_mut(&origin) {
                     p.addr = addr;
                     p.version = version;
+                    p.caps = caps;
                 }
             }
             Some(Some(existing)) => {
@@ -52,20 +54,20 @@ impl NodeState {
                 if !self.keeps_new(conn, existing, &origin) {
                     return self.close(conn, DisconnectReason::Duplicate, out);
                 }
-                self.rebind(&origin, conn, addr, version);
+                self.rebind(&origin, conn, addr, version, caps);
                 if let Some(old) = self.conns.get_mut(&existing) {
                     old.peer = None;
                 }
                 self.close(existing, DisconnectReason::Duplicate, out);
             }
             // Known as one-shot, now on a persistent connection: use it from now on.
-            Some(None) => self.rebind(&origin, conn, addr, version),
+            Some(None) => self.rebind(&origin, conn, addr, version, caps),
             None => {
                 if self.peers.len() >= self.config.max_peers {
                     self.refer(Link::Conn(conn), &origin, now, out);
                     return self.close(conn, DisconnectReason::PeerLimit, out);
                 }
-                self.register(origin.clone(), addr, Some(conn), version, now, out);
+                self.register(origin.clone(), addr, Some(conn), (version, caps), now, out);
                 self.bind(conn, &origin);
             }
         }
@@ -98,7 +100,7 @@ impl NodeState {
                     self.refer(Link::OneShot(addr), &origin, now, out);
                     return self.close(conn, DisconnectReason::PeerLimit, out);
                 }
-                self.register(origin, addr.clone(), None, None, now, out);
+                self.register(origin, addr.clone(), None, (None, Caps::none()), now, out);
             }
         }
         if is_ping {
@@ -111,7 +113,7 @@ impl NodeState {
         id: PeerId,
         addr: PeerAddr,
         conn: Option<ConnId>,
-        version: Option<u32>,
+        (version, caps): (Option<u32>, Caps),
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
@@ -121,6 +123,7 @@ impl NodeState {
             since: now,
             last_seen: now,
             version,
+            caps,
         };
         self.peers.insert(id.clone(), entry);
         self.redials.remove(&addr);
@@ -128,11 +131,19 @@ impl NodeState {
         out.push(OutEvent::Emit(Event::PeerConnected { peer: id, addr }));
     }
 
-    fn rebind(&mut self, id: &PeerId, conn: ConnId, addr: PeerAddr, version: Option<u32>) {
+    fn rebind(
+        &mut self,
+        id: &PeerId,
+        conn: ConnId,
+        addr: PeerAddr,
+        version: Option<u32>,
+        caps: Caps,
+    ) {
         if let Some(p) = self.peers.get_mut(id) {
             p.conn = Some(conn);
             p.addr = addr;
             p.version = version;
+            p.caps = caps;
         }
         self.bind(conn, id);
     }

@@ -42,7 +42,7 @@ fn frame(json: serde_json::Value) -> Frame {
 /// The frame `state` would write as a hello (`PING`/`PONG`) at `now`.
 fn hello(msg_type: &str, from: &str, port: u16, time: &str) -> Frame {
     frame(
-        json!({"msg_type": msg_type, "msg": ["127.0.0.1", port], "originator": from, "time": time, "v": 1}),
+        json!({"msg_type": msg_type, "msg": ["127.0.0.1", port], "originator": from, "time": time, "v": PROTOCOL_VERSION, "caps": []}),
     )
 }
 

@@ -213,5 +213,5 @@ fn one_shot_peer_upgrades_to_persistent() {
     register(&mut s, 2, "py", 7001);
     let info = s.peer(&PeerId::new("py"), at(0)).unwrap();
     assert!(!info.one_shot);
-    assert_eq!(info.version, Some(1));
+    assert_eq!(info.version, Some(PROTOCOL_VERSION));
 }

@@ -1,0 +1,82 @@
+//! Capabilities: the optional protocol features a node announces in the `caps` list of its `PING`/`PONG`.
+//!
+//! Behaviour switches on capabilities, never on the version number: a
+//! feature is used on a link only when both ends announce it. A node keeps,
+//! of what a peer announces, only the names it implements itself, so a
+//! hello listing unknown or junk names costs nothing beyond its frame.
+
+use serde::Serialize;
+
+/// Names set aside for features that later protocol versions add (see
+/// docs/PROTOCOL.md): `tree` (broadcast along a tree), `sig` (signed
+/// messages), `seq` (numbered feeds and catch-up). None is implemented yet,
+/// so this version announces an empty list.
+pub const RESERVED: [&str; 3] = ["tree", "sig", "seq"];
+
+/// The capability names this build implements (announced, and kept from peers).
+pub const IMPLEMENTED: [&str; 0] = [];
+
+/// A set of capability names, kept sorted and without repeats.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Caps(Vec<String>);
+
+impl Caps {
+    /// No capabilities (an original peer, or a version-1 peerchat node).
+    pub fn none() -> Caps {
+        Caps(Vec::new())
+    }
+
+    /// What this node announces: everything it implements.
+    pub fn implemented() -> Caps {
+        Caps(IMPLEMENTED.iter().map(|c| c.to_string()).collect())
+    }
+
+    /// Of the names a peer announced, the ones this node implements too.
+    pub fn shared_with(announced: Option<&[String]>) -> Caps {
+        let mut caps: Vec<String> = announced
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| IMPLEMENTED.contains(&c.as_str()))
+            .cloned()
+            .collect();
+        caps.sort();
+        caps.dedup();
+        Caps(caps)
+    }
+
+    /// True when `name` is in the set.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|c| c == name)
+    }
+
+    /// The names, sorted.
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The names as a list for the wire.
+    pub fn to_wire(&self) -> Vec<String> {
+        self.0.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names this build does not implement are not kept, however many come.
+    #[test]
+    fn keeps_only_implemented_names() {
+        let junk: Vec<String> = (0..10_000).map(|i| format!("x{i}")).collect();
+        assert_eq!(Caps::shared_with(Some(junk.as_slice())), Caps::none());
+        assert_eq!(Caps::shared_with(None), Caps::none());
+        let reserved: Vec<String> = RESERVED.iter().map(|c| c.to_string()).collect();
+        // Reserved names are not implemented yet, so not kept either.
+        assert_eq!(
+            Caps::shared_with(Some(reserved.as_slice())),
+            Caps::implemented()
+        );
+        assert!(!Caps::implemented().has("tree"));
+    }
+}

@@ -1,0 +1,226 @@
+//! Reading and writing an [`Envelope`]: known fields typed, unknown ones kept to be written back.
+//!
+//! Written by hand rather than derived with `#[serde(flatten)]`, which would
+//! buffer every field of every frame before typing it: here a known key is
+//! matched without allocating, and only an unknown one is kept as a value.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Envelope, MessageId, PeerId, WireTime};
+
+/// The field names of the envelope, as written on the wire.
+pub(crate) mod fields {
+    pub const MSG_TYPE: &str = "msg_type";
+    pub const MSG: &str = "msg";
+    pub const ORIGINATOR: &str = "originator";
+    pub const TIME: &str = "time";
+    pub const ID: &str = "id";
+    pub const V: &str = "v";
+    pub const CAPS: &str = "caps";
+    pub const TO: &str = "to";
+    pub const HOPS: &str = "hops";
+}
+
+impl Serialize for Envelope {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let optional = [
+            self.id.is_some(),
+            self.v.is_some(),
+            self.caps.is_some(),
+            self.to.is_some(),
+            self.hops.is_some(),
+        ];
+        let len = 4 + optional.iter().filter(|&&set| set).count() + self.extra.len();
+        let mut map = s.serialize_map(Some(len))?;
+        map.serialize_entry(fields::MSG_TYPE, &self.msg_type)?;
+        map.serialize_entry(fields::MSG, &self.msg)?;
+        map.serialize_entry(fields::ORIGINATOR, &self.originator)?;
+        map.serialize_entry(fields::TIME, &self.time)?;
+        if let Some(id) = &self.id {
+            map.serialize_entry(fields::ID, id)?;
+        }
+        if let Some(v) = &self.v {
+            map.serialize_entry(fields::V, v)?;
+        }
+        if let Some(caps) = &self.caps {
+            map.serialize_entry(fields::CAPS, caps)?;
+        }
+        if let Some(to) = &self.to {
+            map.serialize_entry(fields::TO, to)?;
+        }
+        if let Some(hops) = &self.hops {
+            map.serialize_entry(fields::HOPS, hops)?;
+        }
+        for (key, value) in &self.extra {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// One key of the object: a known field, or another one (kept).
+enum Key {
+    MsgType,
+    Msg,
+    Originator,
+    Time,
+    Id,
+    V,
+    Caps,
+    To,
+    Hops,
+    Other(String),
+}
+
+impl Key {
+    fn of(name: &str) -> Option<Key> {
+        Some(match name {
+            fields::MSG_TYPE => Key::MsgType,
+            fields::MSG => Key::Msg,
+            fields::ORIGINATOR => Key::Originator,
+            fields::TIME => Key::Time,
+            fields::ID => Key::Id,
+            fields::V => Key::V,
+            fields::CAPS => Key::Caps,
+            fields::TO => Key::To,
+            fields::HOPS => Key::Hops,
+            _ => return None,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+                Ok(Key::of(v).unwrap_or_else(|| Key::Other(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key, E> {
+                Ok(Key::of(&v).unwrap_or(Key::Other(v)))
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// Stores `value` in `slot`, refusing a field given twice.
+fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), E> {
+    if slot.is_some() {
+        return Err(E::duplicate_field(name));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+impl<'de> Deserialize<'de> for Envelope {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Envelope, D::Error> {
+        struct EnvelopeVisitor;
+        impl<'de> Visitor<'de> for EnvelopeVisitor {
+            type Value = Envelope;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a message envelope (a JSON object)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+                let mut msg_type: Option<String> = None;
+                let mut msg: Option<Value> = None;
+                let mut originator: Option<PeerId> = None;
+                let mut time: Option<WireTime> = None;
+                // Optional fields: `null` reads as absent, as before.
+                let mut id: Option<Option<MessageId>> = None;
+                let mut v: Option<Option<u32>> = None;
+                let mut caps: Option<Option<Vec<String>>> = None;
+                let mut to: Option<Option<PeerId>> = None;
+                let mut hops: Option<Option<u32>> = None;
+                let mut extra = Map::new();
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::MsgType => once(&mut msg_type, map.next_value()?, fields::MSG_TYPE)?,
+                        Key::Msg => once(&mut msg, map.next_value()?, fields::MSG)?,
+                        Key::Originator => {
+                            once(&mut originator, map.next_value()?, fields::ORIGINATOR)?
+                        }
+                        Key::Time => once(&mut time, map.next_value()?, fields::TIME)?,
+                        Key::Id => once(&mut id, map.next_value()?, fields::ID)?,
+                        Key::V => once(&mut v, map.next_value()?, fields::V)?,
+                        Key::Caps => once(&mut caps, map.next_value()?, fields::CAPS)?,
+                        Key::To => once(&mut to, map.next_value()?, fields::TO)?,
+                        Key::Hops => once(&mut hops, map.next_value()?, fields::HOPS)?,
+                        Key::Other(name) => {
+                            let value: Value = map.next_value()?;
+                            if extra.insert(name.clone(), value).is_some() {
+                                return Err(de::Error::custom(format!("duplicate field `{name}`")));
+                            }
+                        }
+                    }
+                }
+                Ok(Envelope {
+                    msg_type: msg_type.ok_or_else(|| de::Error::missing_field(fields::MSG_TYPE))?,
+                    msg: msg.ok_or_else(|| de::Error::missing_field(fields::MSG))?,
+                    originator: originator
+                        .ok_or_else(|| de::Error::missing_field(fields::ORIGINATOR))?,
+                    time: time.ok_or_else(|| de::Error::missing_field(fields::TIME))?,
+                    id: id.flatten(),
+                    v: v.flatten(),
+                    caps: caps.flatten(),
+                    to: to.flatten(),
+                    hops: hops.flatten(),
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(EnvelopeVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unknown fields are kept unchanged and written back after the known ones.
+    #[test]
+    fn unknown_fields_round_trip() {
+        let raw = r#"{"msg_type":"DIRECT","msg":"hi","originator":"a","time":"t","id":"00000000-0000-0000-0000-000000000001","to":"b","hops":3,"sig":"abc","zz":{"nested":[1,2]},"aa":null}"#;
+        let env: Envelope = serde_json::from_str(raw).unwrap();
+        assert_eq!(env.extra.len(), 3);
+        assert_eq!(env.extra["zz"], serde_json::json!({"nested": [1, 2]}));
+        assert_eq!(env.extra["aa"], Value::Null);
+        let again = serde_json::to_string(&env).unwrap();
+        let back: Envelope = serde_json::from_str(&again).unwrap();
+        assert_eq!(back, env);
+    }
+
+    /// A known field given twice is an error, and so is an unknown one.
+    #[test]
+    fn duplicate_fields_are_refused() {
+        for raw in [
+            r#"{"msg_type":"TEST","msg":"a","msg":"b","originator":"a","time":"t"}"#,
+            r#"{"msg_type":"TEST","msg":"a","originator":"a","time":"t","x":1,"x":2}"#,
+        ] {
+            assert!(serde_json::from_str::<Envelope>(raw).is_err(), "{raw}");
+        }
+    }
+
+    /// A missing required field names itself; `null` optional fields read as absent.
+    #[test]
+    fn missing_and_null_fields() {
+        let err = serde_json::from_str::<Envelope>(r#"{"msg_type":"TEST","msg":"a","time":"t"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("originator"), "{err}");
+        let env: Envelope = serde_json::from_str(
+            r#"{"msg_type":"TEST","msg":"a","originator":"o","time":"t","id":null,"v":null}"#,
+        )
+        .unwrap();
+        assert_eq!((env.id, env.v), (None, None));
+        assert!(env.extra.is_empty());
+    }
+}
