@@ -1,6 +1,6 @@
 //! Newline-delimited JSON framing (PROTOCOL.md, Transport and framing) for `tokio_util::codec`.
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::proto::{Frame, FrameError};
@@ -118,14 +118,15 @@ impl Encoder<Frame> for FrameCodec {
 
     fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
         dst.reserve(frame.wire_len());
-        dst.put_slice(frame.bytes());
-        dst.put_u8(b'\n');
+        frame.write_to(dst);
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::BufMut;
+
     use super::*;
 
     fn decode_all(codec: &mut FrameCodec, input: &[u8]) -> Vec<Result<Frame, FrameError>> {

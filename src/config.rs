@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+mod tree;
+
+pub use tree::*;
+
 /// Longest frame accepted, in bytes, newline excluded. Longer ones close the connection.
 pub const MAX_FRAME_LEN: usize = 64 * 1024;
 /// Most open connections (inbound and outbound); inbound ones past it are closed at once.
@@ -91,6 +95,10 @@ pub struct NodeConfig {
     pub close_timeout: Duration,
     /// Events buffered per subscriber ([`EVENT_BUFFER`]).
     pub event_buffer: usize,
+    /// How broadcasts travel ([`BroadcastMode::Tree`] by default).
+    pub broadcast: BroadcastMode,
+    /// The tree's windows, fan-out, timeouts and bounds.
+    pub tree: TreeConfig,
 }
 
 impl Default for NodeConfig {
@@ -117,6 +125,8 @@ impl Default for NodeConfig {
             direct_timeout: DIRECT_TIMEOUT,
             close_timeout: CLOSE_TIMEOUT,
             event_buffer: EVENT_BUFFER,
+            broadcast: BroadcastMode::default(),
+            tree: TreeConfig::default(),
         }
     }
 }
@@ -151,6 +161,6 @@ impl NodeConfig {
         if let Some((name, _)) = counts.iter().find(|(_, n)| *n == 0) {
             return Err(format!("{name} must be above zero"));
         }
-        Ok(())
+        self.tree.validate()
     }
 }

@@ -76,7 +76,7 @@ async fn ping_registers_pinger_and_gets_pong() {
     assert_eq!(pong["originator"], "alice");
     assert_eq!(pong["msg"], json!(["127.0.0.1", a.local_addr().port()]));
     assert_eq!(pong["v"], peerchat::proto::PROTOCOL_VERSION);
-    assert_eq!(pong["caps"], serde_json::json!([]));
+    assert_eq!(pong["caps"], serde_json::json!(["tree"]));
     let x = a.peer("x").await.unwrap().expect("x registered");
     assert_eq!((x.addr.host(), x.addr.port()), ("127.0.0.1", 4242));
     a.shutdown().await.unwrap();
@@ -137,12 +137,12 @@ async fn broadcast_crosses_a_line() {
     }
 }
 
-/// In a triangle each node delivers each broadcast exactly once.
+/// In a triangle of flooding nodes each node delivers each broadcast exactly once.
 #[actix_rt::test]
 async fn triangle_delivers_once() {
-    let a = start("a").await;
-    let b = start("b").await;
-    let c = start("c").await;
+    let a = start_flood("a").await;
+    let b = start_flood("b").await;
+    let c = start_flood("c").await;
     link(&a, &b).await;
     link(&b, &c).await;
     link(&c, &a).await;
@@ -322,4 +322,42 @@ async fn self_dial_and_same_id_register_nothing() {
     assert!(b.peers().await.unwrap().is_empty());
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
+}
+
+/// In a triangle of tree nodes each delivers each broadcast exactly once,
+/// and the duplicates of the first one prune the tree to two eager links.
+#[actix_rt::test]
+async fn tree_triangle_delivers_once_and_prunes() {
+    let a = start("a").await;
+    let b = start("b").await;
+    let c = start("c").await;
+    link(&a, &b).await;
+    link(&b, &c).await;
+    link(&c, &a).await;
+    let mut eb = b.events().await.unwrap();
+    let mut ec = c.events().await.unwrap();
+    a.broadcast("one").await.unwrap();
+    assert_eq!(broadcasts_until(&mut eb, "one").await, ["one"]);
+    assert_eq!(broadcasts_until(&mut ec, "one").await, ["one"]);
+    // The first message reaches b and c twice; one of the copies prunes b-c.
+    until("pruned", || async {
+        b.metrics().await.unwrap().prune_sent + c.metrics().await.unwrap().prune_sent >= 1
+    })
+    .await;
+    for text in ["two", "three", "end"] {
+        a.broadcast(text).await.unwrap();
+    }
+    assert_eq!(
+        broadcasts_until(&mut eb, "end").await,
+        ["two", "three", "end"]
+    );
+    assert_eq!(
+        broadcasts_until(&mut ec, "end").await,
+        ["two", "three", "end"]
+    );
+    assert_eq!(b.metrics().await.unwrap().deliveries, 4);
+    assert_eq!(c.metrics().await.unwrap().deliveries, 4);
+    for n in [a, b, c] {
+        n.shutdown().await.unwrap();
+    }
 }

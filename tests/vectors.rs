@@ -124,6 +124,14 @@ impl Harness {
     }
 }
 
+/// The line `frame` is written as (per-hop round included), without its newline.
+fn wire(frame: &Frame) -> Vec<u8> {
+    let mut out = bytes::BytesMut::new();
+    frame.write_to(&mut out);
+    out.truncate(out.len() - 1);
+    out.to_vec()
+}
+
 /// What the node did with one line, in the vocabulary of `handling.json`.
 #[derive(Default, Debug)]
 struct Observed {
@@ -137,19 +145,19 @@ struct Observed {
 
 fn observe(h: &Harness, line: &str, out: Vec<OutEvent>) -> Observed {
     let mut o = Observed::default();
-    let json_of = |f: &Frame| serde_json::from_slice::<Value>(f.bytes()).unwrap();
+    let json_of = |f: &Frame| serde_json::from_slice::<Value>(&wire(f)).unwrap();
     for ev in out {
         match ev {
             OutEvent::Emit(event) => o.events.push(serde_json::to_value(&event).unwrap()),
             OutEvent::Send { conn, frame } => {
                 let to = h.names.get(&conn).cloned().unwrap_or_else(|| "new".into());
                 o.sent.push(json!({"to": to, "frame": json_of(&frame)}));
-                o.same_bytes.push(frame.bytes().as_ref() == line.as_bytes());
+                o.same_bytes.push(wire(&frame) == line.as_bytes());
             }
             OutEvent::SendOneShot { addr, frame } => {
                 o.sent
                     .push(json!({"one_shot": addr, "frame": json_of(&frame)}));
-                o.same_bytes.push(frame.bytes().as_ref() == line.as_bytes());
+                o.same_bytes.push(wire(&frame) == line.as_bytes());
             }
             OutEvent::Dial(addr) => {
                 o.sent.push(json!({"dial": addr}));
@@ -159,7 +167,7 @@ fn observe(h: &Harness, line: &str, out: Vec<OutEvent>) -> Observed {
                 o.closed = Some(serde_json::to_value(reason).unwrap())
             }
             OutEvent::Handle { .. } => o.handled = true,
-            OutEvent::Schedule { .. } => {}
+            OutEvent::Schedule { .. } | OutEvent::WatchQueue { .. } => {}
         }
     }
     o
@@ -182,12 +190,23 @@ fn send_matches(e: &Value, o: &Observed, i: usize) -> bool {
     }
 }
 
-/// Every case of `handling.json`: the exact events, sends, closes and handler calls.
+/// Every case of `handling.json` (neighbours without `tree`): the exact
+/// events, sends, closes and handler calls.
 #[test]
 fn handling_vectors() {
-    let vectors = load("handling.json");
+    run_handling("handling.json");
+}
+
+/// Every case of `tree.json` (neighbours that build trees).
+#[test]
+fn tree_vectors() {
+    run_handling("tree.json");
+}
+
+fn run_handling(file: &str) {
+    let vectors = load(file);
     let cases = vectors["cases"].as_array().expect("cases");
-    assert!(cases.len() >= 20, "too few handling vectors");
+    assert!(cases.len() >= 5, "too few vectors in {file}");
     for case in cases {
         let name = case["name"].as_str().expect("name");
         let mut h = Harness::new(&vectors["setup"]);
@@ -204,8 +223,12 @@ fn handling_vectors() {
             let cmd = Command::GetPeersFrom(PeerId::new(peer));
             h.node.command(cmd, Instant::ZERO, &mut out).unwrap();
         }
+        let before_on = match case["before_on"].as_str() {
+            Some(name) => h.conn_of(name),
+            None => on,
+        };
         for line in case["before"].as_array().into_iter().flatten() {
-            h.receive(on, line.as_str().expect("before line"));
+            h.receive(before_on, line.as_str().expect("before line"));
         }
         let malformed_before = h.node.metrics().malformed_frames;
         let line = case["line"].as_str().expect("line");

@@ -11,7 +11,7 @@ use tracing::{debug, trace, Instrument, Span};
 
 use super::peer::{
     Advertise, AdvertiseReply, Broadcast, Closed, ConnectionRefused, Custom, Direct, DirectAck,
-    Malformed, Opened, PeerActor, Ping, Pong, ReadEnded, Test,
+    Graft, IHave, Malformed, Opened, PeerActor, Ping, Pong, Prune, ReadEnded, Test,
 };
 use super::write_queue::{write_loop, write_queue, WriteQueue};
 use crate::codec::{CodecError, FrameCodec};
@@ -273,6 +273,9 @@ fn route(peer: &Addr<PeerActor>, conn: ConnId, frame: Frame) {
         Body::Test { .. } => peer.do_send(Test { conn, frame }),
         Body::Direct { .. } => peer.do_send(Direct { conn, frame }),
         Body::DirectAck { .. } => peer.do_send(DirectAck { conn, frame }),
+        Body::IHave { .. } => peer.do_send(IHave { conn, frame }),
+        Body::Graft { .. } => peer.do_send(Graft { conn, frame }),
+        Body::Prune => peer.do_send(Prune { conn, frame }),
         Body::Custom => peer.do_send(Custom { conn, frame }),
     }
 }

@@ -63,6 +63,12 @@ inbound! {
     Direct,
     /// A `DIRECT_ACK` frame.
     DirectAck,
+    /// An `IHAVE` frame (tree announcements).
+    IHave,
+    /// A `GRAFT` frame (tree repair).
+    Graft,
+    /// A `PRUNE` frame (tree pruning).
+    Prune,
     /// A frame of an application type.
     Custom,
 }
@@ -121,6 +127,11 @@ pub struct DialFailed {
     pub addr: PeerAddr,
     pub error: String,
 }
+
+/// How often a watched send queue is looked at until it is low (answers to
+/// `GRAFT`s wait for it): short against a link's drain time, long against a
+/// timer's cost.
+const QUEUE_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// How the PeerActor reaches one of its connections.
 struct ConnHandle {
@@ -262,7 +273,28 @@ impl PeerActor {
                     self.arm(at, ctx);
                 }
             }
+            OutEvent::WatchQueue { conn } => self.watch_queue(conn, ctx),
         }
+    }
+
+    /// Tells the state when `conn`'s send queue is low: at once (on the next
+    /// turn of the actor) if it is, else after looking again every [`QUEUE_POLL`].
+    fn watch_queue(&mut self, conn: ConnId, ctx: &mut Context<Self>) {
+        let Some(handle) = self.conns.get(&conn) else {
+            return;
+        };
+        let delay = if handle.queue.is_low() {
+            std::time::Duration::ZERO
+        } else {
+            QUEUE_POLL
+        };
+        ctx.run_later(delay, move |act, ctx| {
+            match act.conns.get(&conn).map(|h| h.queue.is_low()) {
+                Some(true) => act.apply(InEvent::QueueLow { conn }, ctx),
+                Some(false) => act.watch_queue(conn, ctx),
+                None => {}
+            }
+        });
     }
 
     /// Arms the one actix timer for `at`; when it fires, every due timer runs.

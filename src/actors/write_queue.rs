@@ -53,6 +53,11 @@ impl WriteQueue {
 }
 
 impl WriteQueue {
+    /// True when less than half the queue's bound is taken.
+    pub fn is_low(&self) -> bool {
+        self.queued.load(Ordering::Relaxed) < self.limit / 2
+    }
+
     /// Sets how many unread bytes the queue may hold (the side that sends
     /// decides: the acceptor of an in-memory link applies its own limit).
     pub fn set_limit(&mut self, limit: usize) {

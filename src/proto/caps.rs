@@ -7,14 +7,17 @@
 
 use serde::Serialize;
 
-/// Names set aside for features that later protocol versions add (see
-/// docs/PROTOCOL.md): `tree` (broadcast along a tree), `sig` (signed
-/// messages), `seq` (numbered feeds and catch-up). None is implemented yet,
-/// so this version announces an empty list.
-pub const RESERVED: [&str; 3] = ["tree", "sig", "seq"];
+/// Broadcast along a tree: `IHAVE`, `GRAFT`, `PRUNE` and the per-hop `round`.
+pub const TREE: &str = "tree";
 
-/// The capability names this build implements (announced, and kept from peers).
-pub const IMPLEMENTED: [&str; 0] = [];
+/// Names set aside for features that later protocol versions add (see
+/// docs/PROTOCOL.md): `sig` (signed messages), `seq` (numbered feeds and
+/// catch-up).
+pub const RESERVED: [&str; 2] = ["sig", "seq"];
+
+/// The capability names this build implements (kept from peers; announced
+/// as configuration allows).
+pub const IMPLEMENTED: [&str; 1] = [TREE];
 
 /// A set of capability names, kept sorted and without repeats.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -27,9 +30,18 @@ impl Caps {
         Caps(Vec::new())
     }
 
-    /// What this node announces: everything it implements.
+    /// Everything this build implements.
     pub fn implemented() -> Caps {
         Caps(IMPLEMENTED.iter().map(|c| c.to_string()).collect())
+    }
+
+    /// What a node announces: `tree` only when it builds trees.
+    pub fn announced(tree: bool) -> Caps {
+        let mut caps = Caps::implemented();
+        if !tree {
+            caps.0.retain(|c| c != TREE);
+        }
+        caps
     }
 
     /// Of the names a peer announced, the ones this node implements too.
@@ -71,12 +83,16 @@ mod tests {
         let junk: Vec<String> = (0..10_000).map(|i| format!("x{i}")).collect();
         assert_eq!(Caps::shared_with(Some(junk.as_slice())), Caps::none());
         assert_eq!(Caps::shared_with(None), Caps::none());
-        let reserved: Vec<String> = RESERVED.iter().map(|c| c.to_string()).collect();
-        // Reserved names are not implemented yet, so not kept either.
+        let mut announced: Vec<String> = RESERVED.iter().map(|c| c.to_string()).collect();
+        announced.push("tree".into());
+        announced.push("tree".into());
+        // Reserved names are not implemented yet, so not kept; repeats are kept once.
         assert_eq!(
-            Caps::shared_with(Some(reserved.as_slice())),
+            Caps::shared_with(Some(announced.as_slice())),
             Caps::implemented()
         );
-        assert!(!Caps::implemented().has("tree"));
+        assert!(Caps::implemented().has(TREE));
+        assert!(!Caps::announced(false).has(TREE));
+        assert!(Caps::announced(true).has(TREE));
     }
 }

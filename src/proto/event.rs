@@ -81,6 +81,12 @@ pub enum Timer {
     Direct(MessageId),
     /// Dial this dropped peer's (or bootstrap) address again.
     Redial(PeerAddr),
+    /// Ask for this announced broadcast if it has not come yet (tree).
+    Graft(MessageId),
+    /// Send the announcements gathered for each link (tree).
+    TreeDispatch,
+    /// Announce what arrived since the last sweep on every lazy link (tree).
+    TreeSweep,
 }
 
 /// Something that happened to the node, fed to [`NodeState::handle`](super::NodeState::handle).
@@ -106,6 +112,8 @@ pub enum InEvent {
     DialFailed { addr: PeerAddr, error: String },
     /// A timer asked for earlier fired.
     TimerFired(Timer),
+    /// The send queue of `conn`, watched after [`OutEvent::WatchQueue`], is low again.
+    QueueLow { conn: ConnId },
     /// The application asked for something.
     Command(Command),
 }
@@ -165,6 +173,10 @@ pub enum OutEvent {
     Handle { conn: Option<ConnId>, frame: Frame },
     /// Feed [`InEvent::TimerFired`] back after `delay`.
     Schedule { delay: Duration, timer: Timer },
+    /// Feed [`InEvent::QueueLow`] back once `conn`'s send queue holds less
+    /// than half its bound (at once if it already does): answers to a
+    /// peer's requests are paced by what it reads.
+    WatchQueue { conn: ConnId },
 }
 
 /// What the application is told, in the order it happened.
@@ -216,9 +228,9 @@ pub enum Event {
 }
 
 impl PartialEq for Frame {
-    /// Frames are equal when their wire bytes are.
+    /// Frames are equal when their wire bytes are (shared part and round).
     fn eq(&self, other: &Frame) -> bool {
-        self.bytes() == other.bytes()
+        self.bytes() == other.bytes() && self.round() == other.round()
     }
 }
 

@@ -25,6 +25,12 @@ pub mod types {
     pub const DIRECT: &str = "DIRECT";
     /// Acknowledges a `DIRECT`.
     pub const DIRECT_ACK: &str = "DIRECT_ACK";
+    /// Tree (`tree` capability): ids of broadcasts the sender has, `[[id, round], ...]`.
+    pub const IHAVE: &str = "IHAVE";
+    /// Tree: asks for these broadcasts in full, `[id, ...]`, and makes the link eager.
+    pub const GRAFT: &str = "GRAFT";
+    /// Tree: makes the link lazy (announcements only).
+    pub const PRUNE: &str = "PRUNE";
 }
 
 /// What a frame says, typed by its `msg_type`.
@@ -46,6 +52,12 @@ pub enum Body {
     Direct { text: String },
     /// `DIRECT_ACK` naming the acknowledged message.
     DirectAck { ack: MessageId },
+    /// `IHAVE`: announced broadcast ids, each with the announcer's round for it.
+    IHave { ids: Vec<(MessageId, u32)> },
+    /// `GRAFT`: broadcasts wanted in full (possibly none: only "be eager").
+    Graft { ids: Vec<MessageId> },
+    /// `PRUNE`: stop sending broadcasts in full on this link.
+    Prune,
     /// Any other type: handed to an application handler.
     Custom,
 }
@@ -89,57 +101,149 @@ struct Inner {
 
 /// A frame: parsed once, then shared. Cloning is a reference-count bump, so a
 /// forwarded frame reuses the bytes it arrived in and is never re-serialised.
+///
+/// The per-hop `round` of a tree broadcast is kept beside the shared part,
+/// not in it: a relay sets its own with [`Frame::with_round`], and the
+/// writer appends it as the object's last member (`,"round":N}`), so the
+/// body shared between links (and stored, and later signed) never changes.
 #[derive(Debug, Clone)]
-pub struct Frame(Arc<Inner>);
+pub struct Frame {
+    inner: Arc<Inner>,
+    round: Option<u32>,
+}
+
+/// What a round adds to a frame on the wire besides its digits: `,"round":`.
+const ROUND_PREFIX: &[u8] = b",\"round\":";
 
 impl Frame {
     /// Parses one line (without its `\n`) into a frame.
     pub fn decode(bytes: Bytes) -> Result<Frame, FrameError> {
-        let envelope: Envelope =
+        let mut envelope: Envelope =
             serde_json::from_slice(&bytes).map_err(|e| FrameError::Envelope(e.to_string()))?;
         let body = Body::parse(&envelope)?;
-        Ok(Frame(Arc::new(Inner {
-            envelope,
-            body,
-            bytes,
-        })))
+        let round = envelope.round.take();
+        let bytes = match round {
+            None => bytes,
+            Some(round) => match strip_round(&bytes, round) {
+                Some(stripped) => stripped,
+                // Not written last, or not as peerchat writes it: written again once.
+                None => Bytes::from(
+                    serde_json::to_vec(&envelope).map_err(|e| FrameError::Encode(e.to_string()))?,
+                ),
+            },
+        };
+        Ok(Frame {
+            inner: Arc::new(Inner {
+                envelope,
+                body,
+                bytes,
+            }),
+            round,
+        })
     }
 
     /// Serialises an envelope into a frame (checking it the way a receiver would).
-    pub fn encode(envelope: Envelope) -> Result<Frame, FrameError> {
+    pub fn encode(mut envelope: Envelope) -> Result<Frame, FrameError> {
         let body = Body::parse(&envelope)?;
+        let round = envelope.round.take();
         let bytes = serde_json::to_vec(&envelope).map_err(|e| FrameError::Encode(e.to_string()))?;
-        Ok(Frame(Arc::new(Inner {
-            envelope,
-            body,
-            bytes: Bytes::from(bytes),
-        })))
+        Ok(Frame {
+            inner: Arc::new(Inner {
+                envelope,
+                body,
+                bytes: Bytes::from(bytes),
+            }),
+            round,
+        })
     }
 
-    /// The envelope.
+    /// The envelope, without per-hop `round` (see [`Frame::round`]).
     pub fn envelope(&self) -> &Envelope {
-        &self.0.envelope
+        &self.inner.envelope
     }
 
     /// The typed body.
     pub fn body(&self) -> &Body {
-        &self.0.body
+        &self.inner.body
     }
 
-    /// The JSON text of the frame, without the trailing newline.
+    /// The JSON text shared by every copy of the frame: without the trailing
+    /// newline and without the per-hop `round` (which [`Frame::write_to`] adds).
     pub fn bytes(&self) -> &Bytes {
-        &self.0.bytes
+        &self.inner.bytes
     }
 
-    /// Bytes this frame takes on the wire, newline included.
+    /// The tree round this copy carries, if any.
+    pub fn round(&self) -> Option<u32> {
+        self.round
+    }
+
+    /// The same frame carrying `round`: no copy of the shared part.
+    pub fn with_round(&self, round: u32) -> Frame {
+        Frame {
+            inner: self.inner.clone(),
+            round: Some(round),
+        }
+    }
+
+    /// The same frame without a round.
+    pub fn without_round(&self) -> Frame {
+        Frame {
+            inner: self.inner.clone(),
+            round: None,
+        }
+    }
+
+    /// Writes the frame as it goes on the wire (its round, if any, spliced in
+    /// as the last member), followed by `\n`.
+    pub fn write_to(&self, dst: &mut impl bytes::BufMut) {
+        let bytes = &self.inner.bytes;
+        match self.round {
+            // A frame always ends in `}` (it is a JSON object, written by serde or checked on decode).
+            Some(round) if bytes.last() == Some(&b'}') => {
+                dst.put_slice(&bytes[..bytes.len() - 1]);
+                dst.put_slice(ROUND_PREFIX);
+                dst.put_slice(round.to_string().as_bytes());
+                dst.put_slice(b"}\n");
+            }
+            _ => {
+                dst.put_slice(bytes);
+                dst.put_u8(b'\n');
+            }
+        }
+    }
+
+    /// Bytes this frame takes on the wire, round and newline included.
     pub fn wire_len(&self) -> usize {
-        self.0.bytes.len() + 1
+        let round = match self.round {
+            Some(r) => ROUND_PREFIX.len() + decimal_len(r),
+            None => 0,
+        };
+        self.inner.bytes.len() + round + 1
     }
 
     /// True when both frames share one buffer (a forward, not a copy).
     pub fn shares_bytes_with(&self, other: &Frame) -> bool {
-        self.0.bytes.as_ptr() == other.0.bytes.as_ptr()
+        self.inner.bytes.as_ptr() == other.inner.bytes.as_ptr()
     }
+}
+
+/// Digits of `n` in decimal.
+fn decimal_len(n: u32) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// The frame without its trailing `,"round":N` when it is written that way
+/// (as peerchat writes it); `None` otherwise.
+fn strip_round(bytes: &[u8], round: u32) -> Option<Bytes> {
+    let mut suffix = ROUND_PREFIX.to_vec();
+    suffix.extend_from_slice(round.to_string().as_bytes());
+    suffix.push(b'}');
+    let keep = bytes.strip_suffix(suffix.as_slice())?;
+    let mut body = Vec::with_capacity(keep.len() + 1);
+    body.extend_from_slice(keep);
+    body.push(b'}');
+    Some(Bytes::from(body))
 }
 
 impl Body {
@@ -187,6 +291,15 @@ impl Body {
                     .map_err(|e| payload(types::DIRECT_ACK, e))?;
                 Body::DirectAck { ack }
             }
+            types::IHAVE => Body::IHave {
+                ids: serde_json::from_value(env.msg.clone())
+                    .map_err(|e| payload(types::IHAVE, e))?,
+            },
+            types::GRAFT => Body::Graft {
+                ids: serde_json::from_value(env.msg.clone())
+                    .map_err(|e| payload(types::GRAFT, e))?,
+            },
+            types::PRUNE => Body::Prune,
             _ => Body::Custom,
         })
     }
@@ -202,6 +315,9 @@ impl Body {
             Body::Test { .. } => types::TEST,
             Body::Direct { .. } => types::DIRECT,
             Body::DirectAck { .. } => types::DIRECT_ACK,
+            Body::IHave { .. } => types::IHAVE,
+            Body::Graft { .. } => types::GRAFT,
+            Body::Prune => types::PRUNE,
             Body::Custom => return None,
         })
     }

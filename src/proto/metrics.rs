@@ -35,6 +35,34 @@ pub struct Metrics {
     pub slow_peer_drops: u64,
     /// Events a subscriber missed because its buffer was full.
     pub events_dropped: u64,
+    /// `IHAVE` frames sent (tree).
+    pub ihave_sent: u64,
+    /// Ids announced in them.
+    pub ihave_ids_sent: u64,
+    /// `GRAFT` frames sent.
+    pub graft_sent: u64,
+    /// `PRUNE` frames sent.
+    pub prune_sent: u64,
+    /// Broadcasts sent in answer to a peer's `GRAFT`.
+    pub grafts_served: u64,
+    /// Grafted ids this node did not (or no longer) store.
+    pub graft_unknown: u64,
+    /// Grafted ids dropped because the peer's backlog was full.
+    pub graft_backlog_dropped: u64,
+    /// Announced ids not awaited because `max_pending_grafts` were.
+    pub pending_grafts_dropped: u64,
+    /// Announced messages that never came from anyone asked.
+    pub grafts_failed: u64,
+    /// `IHAVE` frames longer than `max_ihave_ids` (their connections closed).
+    pub ihave_oversized: u64,
+    /// Tree frames on connections outside the tree (no peer, or no `tree`).
+    pub tree_frames_ignored: u64,
+    /// Lazy links swapped in for a much longer eager path.
+    pub tree_swaps: u64,
+    /// Eager tree links lost (each makes the node ask its other links to be eager).
+    pub tree_repairs: u64,
+    /// Messages in the message store now.
+    pub stored_messages: u64,
     /// Registered peers now.
     pub peers: u64,
     /// Open connections now.

@@ -12,6 +12,7 @@ pub mod frame;
 pub mod metrics;
 pub mod peers;
 pub mod state;
+pub mod store;
 pub mod wire;
 
 pub use caps::Caps;

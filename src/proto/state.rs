@@ -14,6 +14,7 @@ use super::event::{Command, ConnId, Direction, DisconnectReason, Event, InEvent,
 use super::frame::{types, Body, Frame, FrameError};
 use super::metrics::Metrics;
 use super::peers::{Link, PeerEntry, PeerInfo, PeerTable};
+use super::store::MessageStore;
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};
 use crate::config::NodeConfig;
 use crate::error::{Error, Result};
@@ -32,6 +33,8 @@ struct Conn {
     /// `ADVERTISE_REPLY` referrals still accepted on this connection (a dial
     /// refused at the peer limit is answered with a few).
     referrals: usize,
+    /// Its place in the broadcast tree.
+    tree: tree::TreeLink,
 }
 
 /// The protocol state of one node: peers, connections, the seen-cache, counters.
@@ -66,6 +69,17 @@ pub struct NodeState {
     /// `DIRECT`s sent and not yet acknowledged: target and send time.
     pending_direct: BTreeMap<MessageId, (PeerId, Instant)>,
     metrics: Metrics,
+    /// Broadcasts kept to answer `GRAFT`s (tree mode).
+    store: MessageStore,
+    /// Announced ids this node lacks, awaiting their graft timers.
+    missing: BTreeMap<MessageId, tree::Missing>,
+    /// The `IHAVE` dispatch timer is set.
+    dispatch_armed: bool,
+    /// The sweep timer is set; the last sweep covered what arrived before this.
+    sweep_armed: bool,
+    last_sweep: Instant,
+    /// A reused buffer (lazy links of one forward).
+    scratch: Vec<ConnId>,
 }
 
 impl NodeState {
@@ -80,6 +94,7 @@ impl NodeState {
     ) -> Self {
         let config = config.into();
         let seen = SeenCache::new(config.seen_capacity, config.seen_ttl);
+        let store = MessageStore::new(config.tree.store_bytes, config.tree.store_ttl);
         NodeState {
             id,
             addr,
@@ -97,6 +112,12 @@ impl NodeState {
             advertise_budget: BTreeMap::new(),
             rng: 0x9e37_79b9_7f4a_7c15,
             metrics: Metrics::default(),
+            store,
+            missing: BTreeMap::new(),
+            dispatch_armed: false,
+            sweep_armed: false,
+            last_sweep: Instant::ZERO,
+            scratch: Vec::new(),
         }
     }
 
@@ -145,6 +166,7 @@ impl NodeState {
         m.connections = self.conns.len() as u64;
         m.peak_connections = self.peak_connections;
         m.seen_entries = self.seen.len() as u64;
+        m.stored_messages = self.store.len() as u64;
         m
     }
 
@@ -179,7 +201,8 @@ impl NodeState {
                 self.on_frame(Some(conn), frame, now, out);
             }
             InEvent::Malformed { conn, error } => self.on_malformed(conn, error, now, out),
-            InEvent::Disconnected { conn, reason } => self.on_disconnected(conn, reason, out),
+            InEvent::Disconnected { conn, reason } => self.on_disconnected(conn, reason, now, out),
+            InEvent::QueueLow { conn } => self.serve_grafts(conn, out),
             InEvent::DialFailed { addr, error } => {
                 debug!(%addr, %error, "dial failed");
                 self.metrics.dials_failed += 1;
@@ -214,7 +237,7 @@ impl NodeState {
                 env.id = Some(id);
                 let frame = Frame::encode(env)?;
                 self.seen.insert(SeenKey::of(frame.envelope()), now);
-                self.forward(&frame, None, out);
+                self.pass_on(&frame, None, None, 0, now, out);
                 Ok(())
             }
             Command::Send { to, msg_type, msg } => {
@@ -279,6 +302,7 @@ impl NodeState {
                 remote,
                 last_rx: now,
                 malformed: 0,
+                tree: Default::default(),
                 referrals: if outbound {
                     self.config.peer_limit_referrals
                 } else {
@@ -296,10 +320,19 @@ impl NodeState {
         }
     }
 
-    fn on_disconnected(&mut self, conn: ConnId, reason: DisconnectReason, out: &mut Vec<OutEvent>) {
+    fn on_disconnected(
+        &mut self,
+        conn: ConnId,
+        reason: DisconnectReason,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        if reason != DisconnectReason::Shutdown {
+            self.tree_link_lost(&c, now, out);
+        }
         let Some(peer) = c.peer else {
             // A dial that connected but never registered counts as a failed redial.
             if let Direction::Outbound { addr } = c.dir {
@@ -346,6 +379,9 @@ impl NodeState {
             Timer::KeepAlive => self.on_keep_alive(now, out),
             Timer::Redial(addr) => self.on_redial_timer(addr, out),
             Timer::Direct(id) => self.direct_timed_out(id, out),
+            Timer::Graft(id) => self.on_graft_timer(id, now, out),
+            Timer::TreeDispatch => self.on_dispatch(now, out),
+            Timer::TreeSweep => self.on_sweep(now, out),
         }
     }
 
@@ -380,20 +416,21 @@ impl NodeState {
                     trace!(%from, "advertise reply nobody asked for, ignored");
                 }
             }
-            Body::Broadcast { text } => {
-                if !self.seen.insert(SeenKey::of(frame.envelope()), now) {
-                    self.metrics.duplicates_dropped += 1;
-                    trace!(%from, "duplicate broadcast dropped");
-                    return;
+            Body::Broadcast { text } => self.on_broadcast(src, &frame, text, now, out),
+            Body::IHave { ids } => {
+                if let Some(conn) = src {
+                    self.on_ihave(conn, ids, now, out);
                 }
-                self.metrics.deliveries += 1;
-                out.push(OutEvent::Emit(Event::Broadcast {
-                    from: from.clone(),
-                    text: text.clone(),
-                    id: frame.envelope().id,
-                    time: frame.envelope().time.clone(),
-                }));
-                self.forward(&frame, src, out);
+            }
+            Body::Graft { ids } => {
+                if let Some(conn) = src {
+                    self.on_graft(conn, ids, now, out);
+                }
+            }
+            Body::Prune => {
+                if let Some(conn) = src {
+                    self.on_prune(conn);
+                }
             }
             Body::Test { text } => {
                 self.metrics.deliveries += 1;
@@ -461,7 +498,7 @@ impl NodeState {
         let msg = serde_json::json!(self.addr);
         let mut env = self.envelope(msg_type, msg, now);
         env.v = Some(PROTOCOL_VERSION);
-        env.caps = Some(Caps::implemented().to_wire());
+        env.caps = Some(Caps::announced(self.tree_mode()).to_wire());
         match Frame::encode(env) {
             Ok(frame) => self.send_link(link, frame, out),
             Err(error) => debug!(%error, "cannot encode hello"),
@@ -544,6 +581,7 @@ mod advertise;
 mod direct;
 mod hello;
 mod liveness;
+mod tree;
 
 #[cfg(test)]
 mod tests;

@@ -5,12 +5,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The protocol version peerchat writes in `PING` and `PONG` (`"v": 2`).
+/// The protocol version peerchat writes in `PING` and `PONG` (`"v": 3`).
 ///
 /// Bumped once per wire change (docs/PROTOCOL.md, "Versions and capabilities");
 /// behaviour switches on the `caps` a peer announces, never on `v ==`.
-/// Version 2 added `caps` and the unknown-fields rule.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version 2 added `caps` and the unknown-fields rule; 3, the `tree` capability.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// A node's identity on the network: the `originator` of what it sends.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -166,6 +166,8 @@ pub struct Envelope {
     pub to: Option<PeerId>,
     /// How many more times the message may be forwarded.
     pub hops: Option<u32>,
+    /// Tree links crossed so far by a `BROADCAST` (a per-hop field, written last).
+    pub round: Option<u32>,
     /// Every other field of the object, kept unchanged (the unknown-fields rule).
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -188,6 +190,7 @@ impl Envelope {
             caps: None,
             to: None,
             hops: None,
+            round: None,
             extra: serde_json::Map::new(),
         }
     }

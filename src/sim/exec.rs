@@ -183,12 +183,18 @@ impl Network {
         let range = node as usize / chunk;
         let key = frame.bytes().as_ptr() as usize;
         if let Some((_, copies)) = self.twins.iter().find(|(k, _)| *k == key) {
-            return copies.get(range).cloned().unwrap_or(frame);
+            return match copies.get(range) {
+                Some(copy) => same_round(copy, &frame),
+                None => frame,
+            };
         }
         let copies: Vec<Frame> = (0..self.workers)
             .map(|_| Frame::decode(frame.bytes().clone()).unwrap_or_else(|_| frame.clone()))
             .collect();
-        let mine = copies.get(range).cloned().unwrap_or(frame);
+        let mine = match copies.get(range) {
+            Some(copy) => same_round(copy, &frame),
+            None => frame,
+        };
         if self.twins.len() >= MAX_TWINNED_FRAMES {
             self.twins.remove(0);
         }
@@ -243,5 +249,13 @@ impl Network {
         w.deliver(node, ev, hop);
         let (bufs, tally) = (w.bufs, w.tally);
         self.absorb(bufs, tally);
+    }
+}
+
+/// `copy` (a twin over the same bytes) carrying the round `frame` carries.
+fn same_round(copy: &Frame, frame: &Frame) -> Frame {
+    match frame.round() {
+        Some(round) => copy.with_round(round),
+        None => copy.clone(),
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::config::NodeConfig;
-use crate::proto::{Command, DisconnectReason, Frame, NodeState, PeerAddr, PeerId, Timer};
+use crate::proto::{Command, ConnId, DisconnectReason, Frame, NodeState, PeerAddr, PeerId, Timer};
 
 /// Keep-alive period in the model: the model's links never go quiet by
 /// accident, so probes would only add noise to the frame counts.
@@ -135,9 +135,26 @@ pub(super) enum Ev {
 /// Rare queued events.
 #[derive(Debug)]
 pub(super) enum Slow {
-    Timer { node: u32, inc: u32, timer: Timer },
-    DialFailed { node: u32, inc: u32, addr: PeerAddr },
-    Command { node: u32, cmd: Command },
+    Timer {
+        node: u32,
+        inc: u32,
+        timer: Timer,
+    },
+    /// A watched link of `node` is ready for more (the model has no queues).
+    QueueLow {
+        node: u32,
+        inc: u32,
+        conn: ConnId,
+    },
+    DialFailed {
+        node: u32,
+        inc: u32,
+        addr: PeerAddr,
+    },
+    Command {
+        node: u32,
+        cmd: Command,
+    },
     Fault(super::faults::Fault),
 }
 
@@ -162,6 +179,7 @@ impl Ev {
             Ev::Other(slow) => match **slow {
                 Slow::Timer { node, .. }
                 | Slow::DialFailed { node, .. }
+                | Slow::QueueLow { node, .. }
                 | Slow::Command { node, .. } => node,
                 Slow::Fault(_) => u32::MAX,
             },
@@ -178,7 +196,7 @@ impl Ev {
             | Ev::LocalClosed { .. }
             | Ev::RemoteClosed { .. } => true,
             Ev::Handshake { .. } | Ev::KeepAlive { .. } => false,
-            Ev::Other(slow) => matches!(**slow, Slow::DialFailed { .. }),
+            Ev::Other(slow) => matches!(**slow, Slow::DialFailed { .. } | Slow::QueueLow { .. }),
         }
     }
 

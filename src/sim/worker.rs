@@ -125,6 +125,11 @@ impl<'a> Worker<'a> {
                         self.deliver(node, InEvent::TimerFired(timer), 0);
                     }
                 }
+                Slow::QueueLow { node, inc, conn } => {
+                    if self.node(node).incarnation == inc {
+                        self.deliver(node, InEvent::QueueLow { conn }, 0);
+                    }
+                }
                 Slow::DialFailed { node, inc, addr } => {
                     if self.node(node).incarnation == inc {
                         let error = "no such address".to_string();
@@ -203,6 +208,12 @@ impl<'a> Worker<'a> {
                     timer => Ev::Other(Box::new(Slow::Timer { node, inc, timer })),
                 };
                 self.bufs.log.push(Effect::Push(at, ev));
+            }
+            // The model has no send queues: a watched link is low at once.
+            OutEvent::WatchQueue { conn } => {
+                let inc = self.node(node).incarnation;
+                let ev = Ev::Other(Box::new(Slow::QueueLow { node, inc, conn }));
+                self.bufs.log.push(Effect::Push(now, ev));
             }
         }
     }

@@ -21,6 +21,20 @@ pub async fn start(id: &str) -> NodeHandle {
         .expect("node starts")
 }
 
+/// A node on an OS-chosen loopback port that floods broadcasts (no tree).
+pub async fn start_flood(id: &str) -> NodeHandle {
+    let config = peerchat::NodeConfig {
+        broadcast: peerchat::config::BroadcastMode::Flood,
+        ..Default::default()
+    };
+    Node::builder(id)
+        .listen("127.0.0.1:0")
+        .config(config)
+        .start()
+        .await
+        .expect("node starts")
+}
+
 /// Waits until `events` yields an event `pick` accepts; panics after [`WAIT`].
 pub async fn expect<T>(
     events: &mut EventStream,

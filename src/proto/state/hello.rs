@@ -1,6 +1,7 @@
 //! Registration: `PING`/`PONG` handling, one-shot peers, duplicate connections, the peer limit.
 
 use super::*;
+use crate::proto::caps::TREE;
 
 impl NodeState {
     /// `PING` or `PONG` on `conn`: register the sender, answer a `PING`.
@@ -28,6 +29,7 @@ impl NodeState {
         }
         let version = frame.envelope().v;
         let caps = Caps::shared_with(frame.envelope().caps.as_deref());
+        let tree = caps.has(TREE);
         if version.is_none() {
             return self.on_one_shot_hello(conn, origin, addr, is_ping, now, out);
         }
@@ -71,6 +73,7 @@ impl NodeState {
                 self.bind(conn, &origin);
             }
         }
+        self.tree_link_up(conn, tree);
         if is_ping {
             self.send_hello(Link::Conn(conn), types::PONG, now, out);
         }

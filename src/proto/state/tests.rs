@@ -15,8 +15,12 @@ fn at(ms: u64) -> Instant {
     Instant::from_epoch(Duration::from_millis(ms))
 }
 
+/// The tests of flooding: a node that does not build trees (tree tests: `tests/tree.rs`).
 fn config() -> NodeConfig {
-    NodeConfig::default()
+    NodeConfig {
+        broadcast: crate::config::BroadcastMode::Flood,
+        ..NodeConfig::default()
+    }
 }
 
 fn node_with(config: NodeConfig) -> NodeState {
@@ -828,6 +832,7 @@ fn bodies_parse() {
 mod direct;
 mod liveness;
 mod one_shot;
+mod tree;
 
 /// A second connection claiming a peer that registered longer than the
 /// handshake timeout ago is refused: it cannot take the peer over.

@@ -24,6 +24,7 @@ pub(crate) mod fields {
     pub const CAPS: &str = "caps";
     pub const TO: &str = "to";
     pub const HOPS: &str = "hops";
+    pub const ROUND: &str = "round";
 }
 
 impl Serialize for Envelope {
@@ -34,6 +35,7 @@ impl Serialize for Envelope {
             self.caps.is_some(),
             self.to.is_some(),
             self.hops.is_some(),
+            self.round.is_some(),
         ];
         let len = 4 + optional.iter().filter(|&&set| set).count() + self.extra.len();
         let mut map = s.serialize_map(Some(len))?;
@@ -59,6 +61,10 @@ impl Serialize for Envelope {
         for (key, value) in &self.extra {
             map.serialize_entry(key, value)?;
         }
+        // Per-hop and last, so a relay can splice it (`Frame::with_round`).
+        if let Some(round) = &self.round {
+            map.serialize_entry(fields::ROUND, round)?;
+        }
         map.end()
     }
 }
@@ -74,6 +80,7 @@ enum Key {
     Caps,
     To,
     Hops,
+    Round,
     Other(String),
 }
 
@@ -89,6 +96,7 @@ impl Key {
             fields::CAPS => Key::Caps,
             fields::TO => Key::To,
             fields::HOPS => Key::Hops,
+            fields::ROUND => Key::Round,
             _ => return None,
         })
     }
@@ -141,6 +149,7 @@ impl<'de> Deserialize<'de> for Envelope {
                 let mut caps: Option<Option<Vec<String>>> = None;
                 let mut to: Option<Option<PeerId>> = None;
                 let mut hops: Option<Option<u32>> = None;
+                let mut round: Option<Option<u32>> = None;
                 let mut extra = Map::new();
                 while let Some(key) = map.next_key::<Key>()? {
                     match key {
@@ -155,6 +164,7 @@ impl<'de> Deserialize<'de> for Envelope {
                         Key::Caps => once(&mut caps, map.next_value()?, fields::CAPS)?,
                         Key::To => once(&mut to, map.next_value()?, fields::TO)?,
                         Key::Hops => once(&mut hops, map.next_value()?, fields::HOPS)?,
+                        Key::Round => once(&mut round, map.next_value()?, fields::ROUND)?,
                         Key::Other(name) => {
                             let value: Value = map.next_value()?;
                             if extra.insert(name.clone(), value).is_some() {
@@ -174,6 +184,7 @@ impl<'de> Deserialize<'de> for Envelope {
                     caps: caps.flatten(),
                     to: to.flatten(),
                     hops: hops.flatten(),
+                    round: round.flatten(),
                     extra,
                 })
             }

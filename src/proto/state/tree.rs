@@ -1,0 +1,516 @@
+//! Broadcast along a tree (Plumtree): eager and lazy links, `IHAVE` announcements, `GRAFT` repair, `PRUNE`.
+//!
+//! Leitão, Pereira and Rodrigues, "Epidemic Broadcast Trees" (SRDS 2007),
+//! between peers that both announce the `tree` capability. A link starts
+//! eager; a duplicate over an eager link prunes it, so the eager links of a
+//! quiet network become a spanning tree. Lazy links carry announcements,
+//! batched per link over `ihave_window` and sent to `lazy_fanout` of them per
+//! message; a node that hears of an id it lacks asks for it (`GRAFT`) after
+//! `graft_timeout`, which also makes that link eager again. Links to peers
+//! without the capability, and broadcasts without an id, are flooded.
+
+use std::collections::VecDeque;
+
+use super::*;
+use crate::config::BroadcastMode;
+use crate::proto::store::Stored;
+
+/// Tree state of one connection.
+#[derive(Debug, Default)]
+pub(super) struct TreeLink {
+    /// Both ends announced `tree`: broadcasts follow the tree on this link.
+    pub(super) on: bool,
+    /// Broadcasts go in full on it (eager), else only announced (lazy).
+    pub(super) eager: bool,
+    /// Work waiting for this link; boxed, since most links have none.
+    queues: Option<Box<LinkQueues>>,
+}
+
+#[derive(Debug, Default)]
+struct LinkQueues {
+    /// Announcements waiting for the dispatch window.
+    ihave: Vec<(MessageId, u32)>,
+    /// Ids the peer grafted and has not been sent yet.
+    grafts: VecDeque<MessageId>,
+    /// A queue-low signal is awaited before more grafted ids go out.
+    watching: bool,
+}
+
+impl TreeLink {
+    fn queues(&mut self) -> &mut LinkQueues {
+        self.queues.get_or_insert_with(Default::default)
+    }
+}
+
+/// An id announced to this node that it does not have yet.
+#[derive(Debug, Default)]
+pub(super) struct Missing {
+    /// Who announced it, in order, with their rounds; asked in turn.
+    announcers: VecDeque<(ConnId, u32)>,
+}
+
+impl NodeState {
+    /// True when this node builds trees (and announces `tree`).
+    pub(super) fn tree_mode(&self) -> bool {
+        self.config.broadcast == BroadcastMode::Tree
+    }
+
+    /// A peer registered on `conn`, announcing `tree` or not: the link joins
+    /// the tree (eager) when both ends build trees.
+    pub(super) fn tree_link_up(&mut self, conn: ConnId, peer_tree: bool) {
+        let on = self.tree_mode() && peer_tree;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.tree.on != on {
+                c.tree = TreeLink {
+                    on,
+                    eager: on,
+                    queues: None,
+                };
+            }
+        }
+    }
+
+    /// A `BROADCAST` arrived on `src` (`None`: made here, `round` 0).
+    pub(super) fn on_broadcast(
+        &mut self,
+        src: Option<ConnId>,
+        frame: &Frame,
+        text: &str,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        let from = &frame.envelope().originator;
+        let tree_src = src
+            .and_then(|c| self.conns.get(&c))
+            .is_some_and(|c| c.tree.on);
+        if !self.seen.insert(SeenKey::of(frame.envelope()), now) {
+            self.metrics.duplicates_dropped += 1;
+            trace!(%from, "duplicate broadcast dropped");
+            if let Some(conn) = src.filter(|_| tree_src) {
+                self.prune_if_eager(conn, now, out);
+            }
+            return;
+        }
+        self.metrics.deliveries += 1;
+        out.push(OutEvent::Emit(Event::Broadcast {
+            from: from.clone(),
+            text: text.to_owned(),
+            id: frame.envelope().id,
+            time: frame.envelope().time.clone(),
+        }));
+        let round = if tree_src {
+            frame.round().unwrap_or(0).saturating_add(1)
+        } else {
+            1
+        };
+        let via = src.filter(|_| tree_src);
+        self.pass_on(frame, src, via, round, now, out);
+    }
+
+    /// Forwards a new broadcast: flooded when this node floods or the
+    /// message has no id; else stored, sent in full on eager tree links and on
+    /// links outside the tree, and announced on a few lazy ones.
+    pub(super) fn pass_on(
+        &mut self,
+        frame: &Frame,
+        src: Option<ConnId>,
+        via: Option<ConnId>,
+        round: u32,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        let Some(id) = frame.envelope().id.filter(|_| self.tree_mode()) else {
+            let plain = frame.without_round();
+            return self.forward(&plain, src, out);
+        };
+        self.store.expire(now);
+        self.store.insert(Stored {
+            id,
+            frame: frame.without_round(),
+            at: now,
+            round,
+            via,
+        });
+        self.missing.remove(&id);
+        if !self.sweep_armed {
+            self.sweep_armed = true;
+            out.push(OutEvent::Schedule {
+                delay: self.config.tree.ihave_sweep,
+                timer: Timer::TreeSweep,
+            });
+        }
+        let origin = &frame.envelope().originator;
+        let plain = frame.without_round();
+        let eager = frame.with_round(round);
+        let mut lazy = std::mem::take(&mut self.scratch);
+        lazy.clear();
+        let limit = self.config.one_shot_max_frame;
+        for (peer, p) in self.peers.iter() {
+            if peer == origin || (p.conn.is_some() && p.conn == src) {
+                continue;
+            }
+            let link = p.link();
+            let tree = p.conn.and_then(|c| self.conns.get(&c)).map(|c| &c.tree);
+            match (link, tree) {
+                (Link::Conn(conn), Some(t)) if t.on && !t.eager => lazy.push(conn),
+                (Link::Conn(conn), Some(t)) if t.on => push_link(
+                    &mut self.metrics,
+                    limit,
+                    Link::Conn(conn),
+                    eager.clone(),
+                    out,
+                ),
+                (link, _) => push_link(&mut self.metrics, limit, link, plain.clone(), out),
+            }
+        }
+        let fanout = self.config.tree.lazy_fanout.min(lazy.len());
+        for k in 0..fanout {
+            let pick = k + (self.next_random() as usize) % (lazy.len() - k);
+            lazy.swap(k, pick);
+            self.announce(lazy[k], id, round, now, out);
+        }
+        self.scratch = lazy;
+    }
+
+    /// Queues an announcement of `id` for `conn`'s next `IHAVE`.
+    fn announce(
+        &mut self,
+        conn: ConnId,
+        id: MessageId,
+        round: u32,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.tree.queues().ihave.push((id, round));
+            self.arm_dispatch(now, out);
+        }
+    }
+
+    fn arm_dispatch(&mut self, _now: Instant, out: &mut Vec<OutEvent>) {
+        if !self.dispatch_armed {
+            self.dispatch_armed = true;
+            out.push(OutEvent::Schedule {
+                delay: self.config.tree.ihave_window,
+                timer: Timer::TreeDispatch,
+            });
+        }
+    }
+
+    /// The dispatch window closed: each link's announcements go out as `IHAVE`s.
+    pub(super) fn on_dispatch(&mut self, now: Instant, out: &mut Vec<OutEvent>) {
+        self.dispatch_armed = false;
+        let max = self.config.tree.max_ihave_ids;
+        let mut batches = Vec::new();
+        for (conn, c) in self.conns.iter_mut() {
+            if let Some(q) = c.tree.queues.as_deref_mut() {
+                if !q.ihave.is_empty() {
+                    batches.push((*conn, std::mem::take(&mut q.ihave)));
+                }
+            }
+        }
+        for (conn, ids) in batches {
+            for chunk in ids.chunks(max) {
+                let msg = serde_json::json!(chunk);
+                match Frame::encode(self.envelope(types::IHAVE, msg, now)) {
+                    Ok(frame) => {
+                        self.metrics.ihave_sent += 1;
+                        self.metrics.ihave_ids_sent += chunk.len() as u64;
+                        self.send(conn, frame, out);
+                    }
+                    Err(error) => debug!(%error, "cannot encode IHAVE"),
+                }
+            }
+        }
+    }
+
+    /// The sweep: every lazy tree link hears, in one `IHAVE`, of every
+    /// broadcast stored since the last sweep, so each link learns of each
+    /// message within `ihave_sweep` whatever the fan-out chose.
+    pub(super) fn on_sweep(&mut self, now: Instant, out: &mut Vec<OutEvent>) {
+        self.sweep_armed = false;
+        let since = std::mem::replace(&mut self.last_sweep, now);
+        let ids: Vec<(MessageId, u32)> = self.store.since(since).map(|s| (s.id, s.round)).collect();
+        if ids.is_empty() {
+            return;
+        }
+        let lazy: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.peer.is_some() && c.tree.on && !c.tree.eager)
+            .map(|(id, _)| *id)
+            .collect();
+        if lazy.is_empty() {
+            return;
+        }
+        for chunk in ids.chunks(self.config.tree.max_ihave_ids) {
+            let Ok(frame) =
+                Frame::encode(self.envelope(types::IHAVE, serde_json::json!(chunk), now))
+            else {
+                continue;
+            };
+            for &conn in &lazy {
+                self.metrics.ihave_sent += 1;
+                self.metrics.ihave_ids_sent += chunk.len() as u64;
+                self.send(conn, frame.clone(), out);
+            }
+        }
+    }
+
+    /// The tree link `conn` (registered, both ends in tree mode), or `None`, counted.
+    fn tree_conn(&mut self, conn: ConnId) -> Option<&mut Conn> {
+        match self.conns.get_mut(&conn) {
+            Some(c) if c.peer.is_some() && c.tree.on => Some(c),
+            _ => {
+                self.metrics.tree_frames_ignored += 1;
+                debug!(%conn, "tree frame on a connection outside the tree, ignored");
+                None
+            }
+        }
+    }
+
+    /// `IHAVE` on `conn`: note the ids this node lacks and when to ask for
+    /// them; swap the link in if it shows a much shorter path.
+    pub(super) fn on_ihave(
+        &mut self,
+        conn: ConnId,
+        ids: &[(MessageId, u32)],
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        if self.tree_conn(conn).is_none() {
+            return;
+        }
+        if ids.len() > self.config.tree.max_ihave_ids {
+            self.metrics.ihave_oversized += 1;
+            debug!(%conn, ids = ids.len(), "IHAVE longer than max_ihave_ids, closing");
+            return self.close(conn, DisconnectReason::Malformed, out);
+        }
+        let mut swapped = false;
+        for &(id, round) in ids {
+            if self.seen.contains(&SeenKey::Id(id.as_uuid().as_u128())) {
+                if !swapped {
+                    swapped = self.maybe_optimize(conn, id, round, now, out);
+                }
+                continue;
+            }
+            let pending = self.missing.len();
+            match self.missing.get_mut(&id) {
+                Some(m) => {
+                    if !m.announcers.iter().any(|(c, _)| *c == conn) {
+                        m.announcers.push_back((conn, round));
+                    }
+                }
+                None if pending >= self.config.tree.max_pending_grafts => {
+                    self.metrics.pending_grafts_dropped += 1;
+                }
+                None => {
+                    let mut m = Missing::default();
+                    m.announcers.push_back((conn, round));
+                    self.missing.insert(id, m);
+                    out.push(OutEvent::Schedule {
+                        delay: self.config.tree.graft_timeout,
+                        timer: Timer::Graft(id),
+                    });
+                }
+            }
+        }
+    }
+
+    /// A lazy link announced `id` at `round`, which this node got over a
+    /// path longer by `optimize_rounds` or more: make the lazy link eager
+    /// and prune the one the message came on. True when it swapped.
+    fn maybe_optimize(
+        &mut self,
+        lazy: ConnId,
+        id: MessageId,
+        round: u32,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) -> bool {
+        let Some(stored) = self.store.get(&id) else {
+            return false;
+        };
+        let (mine, via) = (stored.round, stored.via);
+        let Some(eager) = via.filter(|v| *v != lazy) else {
+            return false;
+        };
+        let lazy_is_lazy = self.conns.get(&lazy).is_some_and(|c| !c.tree.eager);
+        let eager_is_eager = self.conns.get(&eager).is_some_and(|c| c.tree.eager);
+        if !lazy_is_lazy || !eager_is_eager {
+            return false;
+        }
+        if mine
+            < round
+                .saturating_add(1)
+                .saturating_add(self.config.tree.optimize_rounds)
+        {
+            return false;
+        }
+        debug!(%lazy, %eager, mine, round, "shorter path announced, swapping links");
+        self.metrics.tree_swaps += 1;
+        self.graft(lazy, Vec::new(), now, out);
+        self.prune(eager, now, out);
+        true
+    }
+
+    /// The graft timer of `id`: ask the next announcer, unless it came meanwhile.
+    pub(super) fn on_graft_timer(&mut self, id: MessageId, now: Instant, out: &mut Vec<OutEvent>) {
+        if self.seen.contains(&SeenKey::Id(id.as_uuid().as_u128())) {
+            self.missing.remove(&id);
+            return;
+        }
+        let Some(m) = self.missing.get_mut(&id) else {
+            return;
+        };
+        let mut asked = None;
+        while let Some((conn, _)) = m.announcers.pop_front() {
+            if self.conns.get(&conn).is_some_and(|c| c.tree.on) {
+                asked = Some(conn);
+                break;
+            }
+        }
+        let Some(conn) = asked else {
+            self.missing.remove(&id);
+            self.metrics.grafts_failed += 1;
+            debug!(%id, "announced message never came, no one left to ask");
+            return;
+        };
+        self.graft(conn, vec![id], now, out);
+        out.push(OutEvent::Schedule {
+            delay: self.config.tree.graft_retry,
+            timer: Timer::Graft(id),
+        });
+    }
+
+    /// Sends `GRAFT` (for `ids`, or none: "be eager") on `conn`, which turns eager.
+    fn graft(&mut self, conn: ConnId, ids: Vec<MessageId>, now: Instant, out: &mut Vec<OutEvent>) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.tree.eager = true;
+        }
+        match Frame::encode(self.envelope(types::GRAFT, serde_json::json!(ids), now)) {
+            Ok(frame) => {
+                self.metrics.graft_sent += 1;
+                self.send(conn, frame, out);
+            }
+            Err(error) => debug!(%error, "cannot encode GRAFT"),
+        }
+    }
+
+    /// Sends `PRUNE` on `conn`, which turns lazy.
+    fn prune(&mut self, conn: ConnId, now: Instant, out: &mut Vec<OutEvent>) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.tree.eager = false;
+        }
+        match Frame::encode(self.envelope(types::PRUNE, Value::from(""), now)) {
+            Ok(frame) => {
+                self.metrics.prune_sent += 1;
+                self.send(conn, frame, out);
+            }
+            Err(error) => debug!(%error, "cannot encode PRUNE"),
+        }
+    }
+
+    /// A duplicate came over `conn`: if it was eager, it is not needed in full.
+    fn prune_if_eager(&mut self, conn: ConnId, now: Instant, out: &mut Vec<OutEvent>) {
+        if self.conns.get(&conn).is_some_and(|c| c.tree.eager) {
+            self.prune(conn, now, out);
+        }
+    }
+
+    /// `GRAFT` on `conn`: the link turns eager and the ids asked for are
+    /// queued, to go out as the link's send queue allows. One naming no ids
+    /// (a peer repairing its tree) is answered with announcements of what
+    /// arrived in the last `repair_window`.
+    pub(super) fn on_graft(
+        &mut self,
+        conn: ConnId,
+        ids: &[MessageId],
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        let backlog = self.config.tree.graft_backlog;
+        let Some(c) = self.tree_conn(conn) else {
+            return;
+        };
+        c.tree.eager = true;
+        let q = c.tree.queues();
+        let room = backlog.saturating_sub(q.grafts.len());
+        q.grafts.extend(ids.iter().take(room).copied());
+        let dropped = ids.len().saturating_sub(room) as u64;
+        self.metrics.graft_backlog_dropped += dropped;
+        if ids.is_empty() {
+            let since = Instant::from_epoch(
+                now.since_epoch()
+                    .saturating_sub(self.config.tree.repair_window),
+            );
+            let recent: Vec<(MessageId, u32)> =
+                self.store.since(since).map(|s| (s.id, s.round)).collect();
+            for (id, round) in recent {
+                self.announce(conn, id, round, now, out);
+            }
+        }
+        self.serve_grafts(conn, out);
+    }
+
+    /// Sends up to `graft_batch` grafted messages on `conn`; if more wait,
+    /// asks the executor to say when the link's send queue is low again.
+    pub(super) fn serve_grafts(&mut self, conn: ConnId, out: &mut Vec<OutEvent>) {
+        let batch = self.config.tree.graft_batch;
+        let Some(q) = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.tree.queues.as_deref_mut())
+        else {
+            return;
+        };
+        q.watching = false;
+        let ids: Vec<MessageId> = (0..batch).map_while(|_| q.grafts.pop_front()).collect();
+        let more = !q.grafts.is_empty();
+        if more {
+            q.watching = true;
+        }
+        for id in ids {
+            match self.store.get(&id) {
+                Some(s) => {
+                    let frame = s.frame.with_round(s.round);
+                    self.metrics.grafts_served += 1;
+                    self.send(conn, frame, out);
+                }
+                None => {
+                    self.metrics.graft_unknown += 1;
+                    trace!(%id, "GRAFT for a message not (or no longer) stored");
+                }
+            }
+        }
+        if more {
+            out.push(OutEvent::WatchQueue { conn });
+        }
+    }
+
+    /// `PRUNE` on `conn`: broadcasts are only announced on it from now on.
+    pub(super) fn on_prune(&mut self, conn: ConnId) {
+        if let Some(c) = self.tree_conn(conn) {
+            c.tree.eager = false;
+        }
+    }
+
+    /// An eager tree link went away: every other tree link is asked to be
+    /// eager again (an id-less `GRAFT`), so a node cut off from its part of
+    /// the tree hears of what it missed and gets what comes next.
+    pub(super) fn tree_link_lost(&mut self, lost: &Conn, now: Instant, out: &mut Vec<OutEvent>) {
+        if !(lost.tree.on && lost.tree.eager) {
+            return;
+        }
+        self.metrics.tree_repairs += 1;
+        let others: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.peer.is_some() && c.tree.on)
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in others {
+            self.graft(conn, Vec::new(), now, out);
+        }
+    }
+}
