@@ -31,6 +31,7 @@
 //!
 //! - [`proto`]: the protocol as a pure state machine ([`proto::NodeState`]):
 //!   envelope, frames, peer table, seen-cache. No actix, no sockets, no clock.
+//! - [`addr`]: the `host:port` syntax addresses are given in.
 //! - [`codec`]: newline-delimited JSON framing with a frame-length limit.
 //! - [`actors`]: the thin executors: `PeerActor` (one per node, runs the state
 //!   machine), `ConnectionActor` (one per connection: a TCP stream or an
@@ -45,6 +46,7 @@
 //!   `tally`, `workloads`, `churn`, `report`), reports, plots and progress.
 
 pub mod actors;
+pub mod addr;
 pub mod codec;
 pub mod config;
 pub mod error;
@@ -59,6 +61,7 @@ pub use config::NodeConfig;
 pub use error::{Error, Result};
 pub use events::EventStream;
 pub use handler::{MessageHandler, Reply};
+pub use addr::parse_listen_addr;
 pub use node::{parse_addr, Delivered, Node, NodeBuilder, NodeHandle};
 pub use proto::{
     DisconnectReason, Envelope, Event, MessageId, Metrics, PeerAddr, PeerId, PeerInfo, WireTime,
