@@ -35,7 +35,11 @@ fn parse(s: &str, port_zero: bool) -> Result<PeerAddr> {
     if host.is_empty() {
         return Err(bad("the host is missing (expected host:port)"));
     }
-    let port_range = if port_zero { "0 to 65535" } else { "1 to 65535" };
+    let port_range = if port_zero {
+        "0 to 65535"
+    } else {
+        "1 to 65535"
+    };
     let port = match port.parse::<u16>() {
         Ok(0) if !port_zero => None,
         Ok(p) => Some(p),
@@ -69,7 +73,11 @@ fn check_host(host: &str) -> std::result::Result<(), String> {
     if host.contains(':') {
         return Err(format!("{host:?} is not an IPv6 address"));
     }
-    let not_a_name = |why: &str| Err(format!("{host:?} is not an IP address or a host name ({why})"));
+    let not_a_name = |why: &str| {
+        Err(format!(
+            "{host:?} is not an IP address or a host name ({why})"
+        ))
+    };
     let name = host.strip_suffix('.').unwrap_or(host);
     if name.len() > MAX_NAME_LEN {
         return not_a_name("longer than 253 characters");
@@ -82,7 +90,10 @@ fn check_host(host: &str) -> std::result::Result<(), String> {
         if label.len() > MAX_LABEL_LEN {
             return not_a_name("a label longer than 63 characters");
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return not_a_name("only letters, digits, '-' and '.' may appear");
         }
         if label.starts_with('-') || label.ends_with('-') {

@@ -57,11 +57,11 @@ pub mod proto;
 pub mod sim;
 pub mod transport;
 
+pub use addr::parse_listen_addr;
 pub use config::NodeConfig;
 pub use error::{Error, Result};
 pub use events::EventStream;
 pub use handler::{MessageHandler, Reply};
-pub use addr::parse_listen_addr;
 pub use node::{parse_addr, Delivered, Node, NodeBuilder, NodeHandle};
 pub use proto::{
     DisconnectReason, Envelope, Event, MessageId, Metrics, PeerAddr, PeerId, PeerInfo, WireTime,

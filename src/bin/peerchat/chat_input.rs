@@ -105,7 +105,10 @@ mod tests {
         let lines: Vec<&str> = HELP.lines().collect();
         assert_eq!(lines.len(), 7);
         for line in &lines {
-            assert!(line.starts_with("  ") && !line.starts_with("   "), "{line:?}");
+            assert!(
+                line.starts_with("  ") && !line.starts_with("   "),
+                "{line:?}"
+            );
         }
         // Where the explanation starts: after the command and the spaces that follow it.
         let column = |line: &str| {
