@@ -135,3 +135,15 @@ impl Stream for EventStream {
         self.poll_event(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Lagged` is written for scripts (`peerchat run`) as a `lagged` event.
+    #[test]
+    fn lagged_as_json() {
+        let v = serde_json::to_value(Event::Lagged { missed: 3 }).unwrap();
+        assert_eq!(v, serde_json::json!({"event": "lagged", "missed": 3}));
+    }
+}
