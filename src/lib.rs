@@ -27,6 +27,15 @@
 //! }
 //! ```
 //!
+//! # Errors, limits and panics
+//!
+//! A message too large to be sent whole is an [`Error::FrameTooLarge`]
+//! before anything reaches the wire; a subscriber that falls behind gets
+//! [`Event::Lagged`]; the limits of [`NodeConfig`] each say what happens
+//! past them. An application handler that panics is caught, logged and
+//! counted ([`Metrics::handler_panics`]) and the node goes on: this needs the
+//! default `panic = "unwind"` (with `panic = "abort"` the process ends).
+//!
 //! # Layout
 //!
 //! - [`proto`]: the protocol as a pure state machine ([`proto::NodeState`]):
