@@ -220,9 +220,9 @@ async fn peerchat(args: &[&str]) -> (Option<i32>, String, String) {
     (out.status.code(), text(out.stdout), text(out.stderr))
 }
 
-/// A `--bootstrap` or `--listen` that is not `host:port` stops `run` before
-/// any node starts (no `listening` event) with a non-zero exit; a host name
-/// is syntax enough (it is resolved when dialled).
+/// A `--bootstrap` or `--listen` that is not `host:port`, or an empty `--id`,
+/// stops `run` before any node starts (no `listening` event) with a non-zero
+/// exit; a host name is syntax enough (it is resolved when dialled).
 #[tokio::test]
 async fn bad_addresses_are_refused_before_a_node_starts() {
     for (flag, bad, why) in [
@@ -245,6 +245,8 @@ async fn bad_addresses_are_refused_before_a_node_starts() {
         );
         assert!(stderr.contains(why), "{flag} {bad}: {stderr}");
     }
+    let (code, stdout, stderr) = peerchat(&["run", "--id", ""]).await;
+    assert_eq!((code, stdout.as_str()), (Some(2), ""), "empty id: {stderr}");
     // localhost resolves from /etc/hosts; nothing listens on port 1.
     let mut named = RunNode::start("named", &["--bootstrap", "localhost:1"]).await;
     named.say("peers").await;

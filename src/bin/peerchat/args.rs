@@ -9,7 +9,7 @@ use peerchat::config::{self, NodeConfig};
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     /// This node's id (default: a generated one).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub id: Option<String>,
     /// Address to listen on, HOST:PORT; port 0 lets the OS choose.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0", value_parser = listen_addr)]
