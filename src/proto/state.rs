@@ -486,7 +486,7 @@ impl NodeState {
     }
 
     /// Sends `frame` on an open connection or, to a one-shot peer, on a fresh one
-    /// (unless it is larger than such a peer can read).
+    /// (unless it is larger than such a peer can read, or too many are under way).
     pub(super) fn send_link(&mut self, link: Link, frame: Frame, out: &mut Vec<OutEvent>) {
         push_link(&mut self.metrics, &mut self.one_shots, link, frame, out);
     }
