@@ -42,7 +42,7 @@ pub const DIRECT_HOPS: u32 = 16;
 pub const DIRECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a closing connection may spend flushing queued frames before it is dropped.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-/// Events buffered for one `events()` subscriber before further events to it are dropped (and counted).
+/// Events buffered for one `events()` subscriber; past it, further events to it are missed, counted, and told to it as `Event::Lagged`.
 pub const EVENT_BUFFER: usize = 65_536;
 /// Bytes kept free below `max_frame_len` in every frame this node makes: a
 /// message whose encoded frame is longer than `max_frame_len - FRAME_HEADROOM`
