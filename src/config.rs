@@ -46,8 +46,30 @@ pub const DIRECT_HOPS: u32 = 16;
 pub const DIRECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a closing connection may spend flushing queued frames before it is dropped.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-/// Events buffered for one `events()` subscriber before further events to it are dropped (and counted).
+/// Events buffered for one `events()` subscriber; past it, further events to it are missed, counted, and told to it as `Event::Lagged`.
 pub const EVENT_BUFFER: usize = 65_536;
+/// Bytes kept free below `max_frame_len` in every frame this node makes: a
+/// message whose encoded frame is longer than `max_frame_len - FRAME_HEADROOM`
+/// is refused with `Error::FrameTooLarge`. Room for what relays and later
+/// protocol versions add to a frame: `hops` (at most 18 bytes), a sequence
+/// number (about 30), an Ed25519 key and signature in hex with their field
+/// names (about 210): 512 is twice that, so a receiver with the same
+/// `max_frame_len` never closes a link over a frame this node made.
+pub const FRAME_HEADROOM: usize = 512;
+/// Sends to original (one-shot) peers in flight at once; past it, further ones
+/// are dropped and counted. Each holds a socket for up to two `connect_timeout`s
+/// (dial, then write), so this keeps them an eighth of `max_connections` while
+/// covering a burst of a few broadcasts to dozens of original peers.
+pub const MAX_ONE_SHOT_IN_FLIGHT: usize = 128;
+/// New message ids one connection may bring per second, sustained (a token
+/// bucket refilled at this rate, per connection); ids past it are dropped
+/// before the seen-cache, so another copy can still bring them. Bounds the
+/// forwarding work one peer can cause, which the seen-cache does not.
+pub const NEW_ID_RATE: u32 = 10_000;
+/// New message ids one connection may bring in a burst (the bucket's size).
+/// W2 at N = 50 (every node broadcasting 200) is 9,800 new ids for each node,
+/// all of which could come over one link: twice that never binds there.
+pub const NEW_ID_BURST: u32 = 20_000;
 
 /// The limits and intervals of one node. `NodeConfig::default()` gives the
 /// defaults of PROTOCOL.md; change fields to tune.
@@ -93,12 +115,20 @@ pub struct NodeConfig {
     pub direct_timeout: Duration,
     /// Flush time allowed to a closing connection ([`CLOSE_TIMEOUT`]).
     pub close_timeout: Duration,
-    /// Events buffered per subscriber ([`EVENT_BUFFER`]).
+    /// Events buffered per subscriber ([`EVENT_BUFFER`]); past it the subscriber gets `Event::Lagged`.
     pub event_buffer: usize,
     /// How broadcasts travel ([`BroadcastMode::Tree`] by default).
     pub broadcast: BroadcastMode,
     /// The tree's windows, fan-out, timeouts and bounds.
     pub tree: TreeConfig,
+    /// Bytes kept free below `max_frame_len` in frames this node makes ([`FRAME_HEADROOM`]).
+    pub frame_headroom: usize,
+    /// One-shot sends in flight at once ([`MAX_ONE_SHOT_IN_FLIGHT`]); more are dropped and counted.
+    pub max_one_shot_in_flight: usize,
+    /// New message ids per second one connection may bring ([`NEW_ID_RATE`]).
+    pub new_id_rate: u32,
+    /// New message ids one connection may bring in a burst ([`NEW_ID_BURST`]).
+    pub new_id_burst: u32,
 }
 
 impl Default for NodeConfig {
@@ -127,13 +157,23 @@ impl Default for NodeConfig {
             event_buffer: EVENT_BUFFER,
             broadcast: BroadcastMode::default(),
             tree: TreeConfig::default(),
+            frame_headroom: FRAME_HEADROOM,
+            max_one_shot_in_flight: MAX_ONE_SHOT_IN_FLIGHT,
+            new_id_rate: NEW_ID_RATE,
+            new_id_burst: NEW_ID_BURST,
         }
     }
 }
 
 impl NodeConfig {
+    /// The longest frame this node makes: `max_frame_len` less `frame_headroom`.
+    pub fn max_sent_frame(&self) -> usize {
+        self.max_frame_len.saturating_sub(self.frame_headroom)
+    }
+
     /// Checks the values make sense together: intervals above zero, a peer
-    /// timeout longer than the probe interval, room for at least one peer.
+    /// timeout longer than the probe interval, room for at least one peer,
+    /// room for a frame below the headroom.
     pub fn validate(&self) -> Result<(), String> {
         let positive = [
             ("ping_interval", self.ping_interval),
@@ -157,9 +197,15 @@ impl NodeConfig {
             ("seen_capacity", self.seen_capacity),
             ("send_queue_bytes", self.send_queue_bytes),
             ("event_buffer", self.event_buffer),
+            ("max_one_shot_in_flight", self.max_one_shot_in_flight),
+            ("new_id_rate", self.new_id_rate as usize),
+            ("new_id_burst", self.new_id_burst as usize),
         ];
         if let Some((name, _)) = counts.iter().find(|(_, n)| *n == 0) {
             return Err(format!("{name} must be above zero"));
+        }
+        if self.frame_headroom >= self.max_frame_len {
+            return Err("frame_headroom must be below max_frame_len".into());
         }
         self.tree.validate()
     }

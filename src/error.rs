@@ -1,4 +1,8 @@
 //! The library's error type.
+//!
+//! Each error says what went wrong once: a variant that carries a cause
+//! either writes it in its message or exposes it as `source()`, never both,
+//! so printing the whole chain (`{:#}` with anyhow) repeats nothing.
 
 use crate::proto::{FrameError, MessageId, PeerId};
 
@@ -8,16 +12,16 @@ pub enum Error {
     /// The named peer is not registered with this node.
     #[error("unknown peer {0}")]
     UnknownPeer(PeerId),
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    /// The listen address could not be bound; the OS's reason is the `source()`.
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: String,
         #[source]
         source: std::io::Error,
     },
-    /// An address that is not `host:port`.
-    #[error("invalid address {0:?}: expected host:port")]
-    InvalidAddress(String),
+    /// An address that is not `host:port` (host an IP address, `[v6]` or a host name).
+    #[error("invalid address {addr:?}: {reason}")]
+    InvalidAddress { addr: String, reason: String },
     /// A configuration whose values do not fit together.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
@@ -29,13 +33,23 @@ pub enum Error {
     ReservedType(String),
     /// A message that cannot be put on the wire.
     #[error("invalid message: {0}")]
-    Frame(#[from] FrameError),
+    Frame(FrameError),
+    /// A message whose frame would be `len` bytes, over the `max` this node
+    /// sends (`max_frame_len` less `frame_headroom`); nothing was sent.
+    #[error("message too large: its frame would be {len} bytes, the most a node sends is {max}")]
+    FrameTooLarge { len: usize, max: usize },
     /// No `DIRECT_ACK` came back from `to` for message `id` within `direct_timeout`.
     #[error("message {id} to {to} was not acknowledged in time")]
     DeliveryTimeout { id: MessageId, to: PeerId },
     /// The node has shut down (or its actors stopped).
     #[error("the node has stopped")]
     Stopped,
+}
+
+impl From<FrameError> for Error {
+    fn from(e: FrameError) -> Self {
+        Error::Frame(e)
+    }
 }
 
 /// `Result` with [`Error`].

@@ -26,5 +26,7 @@ impl Reply {
 }
 
 /// Called with each frame of its type; returning `Some` answers the sender.
-/// It runs on the node's actor, so it should be quick.
+/// It runs on the node's actor, so it should be quick. A panic in it is
+/// caught (with the default `panic = "unwind"`), logged and counted in
+/// `Metrics::handler_panics`; the frame gets no answer and the node goes on.
 pub type MessageHandler = Arc<dyn Fn(&Envelope) -> Option<Reply> + Send + Sync>;

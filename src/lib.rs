@@ -33,10 +33,20 @@
 //! }
 //! ```
 //!
+//! # Errors, limits and panics
+//!
+//! A message too large to be sent whole is an [`Error::FrameTooLarge`]
+//! before anything reaches the wire; a subscriber that falls behind gets
+//! [`Event::Lagged`]; the limits of [`NodeConfig`] each say what happens
+//! past them. An application handler that panics is caught, logged and
+//! counted ([`Metrics::handler_panics`]) and the node goes on: this needs the
+//! default `panic = "unwind"` (with `panic = "abort"` the process ends).
+//!
 //! # Layout
 //!
 //! - [`proto`]: the protocol as a pure state machine ([`proto::NodeState`]):
 //!   envelope, frames, peer table, seen-cache. No actix, no sockets, no clock.
+//! - [`addr`]: the `host:port` syntax addresses are given in.
 //! - [`codec`]: newline-delimited JSON framing with a frame-length limit.
 //! - [`actors`]: the thin executors: `PeerActor` (one per node, runs the state
 //!   machine), `ConnectionActor` (one per connection: a TCP stream or an
@@ -51,6 +61,7 @@
 //!   `tally`, `workloads`, `churn`, `report`), reports, plots and progress.
 
 pub mod actors;
+pub mod addr;
 pub mod codec;
 pub mod config;
 pub mod error;
@@ -61,6 +72,7 @@ pub mod proto;
 pub mod sim;
 pub mod transport;
 
+pub use addr::parse_listen_addr;
 pub use config::NodeConfig;
 pub use error::{Error, Result};
 pub use events::EventStream;

@@ -199,6 +199,8 @@ impl NodeBuilder {
             let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
             return Ok((Listener::Memory(net.clone(), listener), unspecified, addr));
         }
+        // The syntax first: a typo is an `InvalidAddress`, not an OS error.
+        crate::addr::parse_listen_addr(&self.listen)?;
         let bind_error = |source| Error::Bind {
             addr: self.listen.clone(),
             source,
@@ -394,19 +396,9 @@ impl NodeHandle {
     }
 }
 
-/// Parses `host:port` (or `[v6]:port`) into a wire address.
+/// Parses `host:port` (or `[v6]:port`) into a wire address (see [`crate::addr`]).
 pub fn parse_addr(s: &str) -> Result<PeerAddr> {
-    let bad = || Error::InvalidAddress(s.to_string());
-    let (host, port) = s.trim().rsplit_once(':').ok_or_else(bad)?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err(bad());
-    }
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    if port == 0 {
-        return Err(bad());
-    }
-    Ok(PeerAddr::new(host, port))
+    crate::addr::parse_addr(s)
 }
 
 /// Application types must not be a protocol type (those have fixed meanings).

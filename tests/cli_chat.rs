@@ -109,20 +109,184 @@ async fn mistakes_get_one_line_answers() {
     assert!(c.child.wait().await.unwrap().success());
 }
 
-/// A listen address that cannot be bound is one clear error and a failing exit code.
+/// A `--listen` or `--bootstrap` that is not `host:port` is refused before
+/// any node starts: a clear error, nothing printed on stdout, a failing exit code.
 #[tokio::test]
-async fn bad_listen_address_is_a_clear_error() {
+async fn bad_addresses_are_a_clear_error() {
+    for (flag, bad) in [("--listen", "not-an-address"), ("--bootstrap", "foo:bar")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_peerchat"))
+            .args(["chat", flag, bad])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {bad}");
+        assert!(out.stdout.is_empty(), "a node started: {:?}", out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!(
+                "error: invalid value '{bad}' for '{flag} <HOST:PORT>': invalid address \"{bad}\""
+            )),
+            "{err}"
+        );
+    }
+}
+
+/// A port already taken: one line, the OS's reason once, a failing exit code.
+#[tokio::test]
+async fn port_in_use_is_one_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_peerchat"))
-        .args(["chat", "--listen", "not-an-address"])
+        .args(["chat", "--id", "late", "--listen", &addr])
         .stdin(Stdio::null())
         .output()
         .await
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.starts_with("peerchat: cannot start a node on not-an-address"),
+        err.starts_with(&format!(
+            "peerchat: starting node late: cannot listen on {addr}: "
+        )),
         "{err}"
     );
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.matches("in use").count(), 1, "{err}");
+}
+
+/// A line too large to send is one `!` line and the link stays up; one past
+/// what original peers read gets a note; a `/request` that brings nobody new says so.
+#[tokio::test]
+async fn too_large_lines_and_empty_requests_are_said() {
+    let mut alice = Chat::start(&["--id", "alice"]).await;
+    let banner = alice.wait_for("listening on").await;
+    let addr = banner.rsplit(' ').next().unwrap().to_string();
+    let mut bob = Chat::start(&["--id", "bob", "--bootstrap", &addr]).await;
+    alice.wait_for("bob joined").await;
+    bob.wait_for("alice joined").await;
+
+    alice.type_line(&"x".repeat(70_000)).await;
+    let said = alice.wait_for("! ").await;
+    assert!(
+        said.starts_with("! message too large: its frame would be "),
+        "{said}"
+    );
+    alice
+        .type_line(&format!("/msg bob {}", "y".repeat(70_000)))
+        .await;
+    assert!(alice
+        .wait_for("! ")
+        .await
+        .starts_with("! message too large"));
+
+    let long = "z".repeat(2_100);
+    alice.type_line(&long).await;
+    let note = alice.wait_for("note:").await;
+    assert!(
+        note.contains("original peers read 2048 bytes at most"),
+        "{note}"
+    );
+    assert!(bob.wait_for("<alice>").await.ends_with(&long));
+
+    alice.type_line("/request bob").await;
+    let said = alice.wait_for("nothing new").await;
+    assert!(
+        said.contains("bob knows no peer that you do not know already"),
+        "{said}"
+    );
+    alice.type_line("/quit").await;
+    alice.wait_for("bye").await;
+    bob.type_line("/quit").await;
+    bob.wait_for("bye").await;
+}
+
+/// At a terminal (a pty made by `script`): `/help` is aligned, and after
+/// `/quit` the goodbye is printed and no prompt is drawn again.
+#[tokio::test]
+async fn at_a_terminal_help_is_aligned_and_quit_draws_no_prompt() {
+    let bin = env!("CARGO_BIN_EXE_peerchat");
+    let mut child = Command::new("script")
+        .args(["-qfec", &format!("{bin} chat --id zed"), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("script(1) from util-linux makes the pty");
+    let mut chat = Chat {
+        stdin: child.stdin.take(),
+        stdout: BufReader::new(child.stdout.take().unwrap()).lines(),
+        child,
+    };
+    chat.wait_for("listening on").await;
+    chat.type_line("/help").await;
+    let mut help = Vec::new();
+    loop {
+        let line = shown(&chat.wait_for("").await);
+        if line.contains("broadcast TEXT to everyone") || !help.is_empty() {
+            help.push(line.clone());
+        }
+        if line.contains("/quit ") {
+            break;
+        }
+    }
+    assert_eq!(help.len(), 7, "{help:?}");
+    let column = help[0].find("broadcast").unwrap();
+    for (line, text) in help.iter().zip([
+        "broadcast",
+        "connect",
+        "list",
+        "ask",
+        "send",
+        "this",
+        "leave",
+    ]) {
+        assert!(line.starts_with("  "), "{help:?}");
+        assert_eq!(line.find(text), Some(column), "{help:?}");
+    }
+    chat.type_line("/quit").await;
+    let mut after = Vec::new();
+    while let Ok(Some(line)) = tokio::time::timeout(WAIT, chat.stdout.next_line())
+        .await
+        .unwrap()
+    {
+        after.push(shown(&line));
+    }
+    // The prompt that echoes /quit is the last one drawn; the goodbye ends the output.
+    assert_eq!(
+        after[after.len().saturating_sub(2)..],
+        ["leaving...", "bye"],
+        "{after:?}"
+    );
+    for line in &after {
+        assert!(
+            !line.contains("zed>") || line.contains("/quit"),
+            "a prompt after /quit: {after:?}"
+        );
+    }
+    assert!(chat.child.wait().await.unwrap().success());
+}
+
+/// What a terminal shows of one output line: escape sequences (colours,
+/// erase, cursor moves) taken out, and only what follows the last carriage return.
+fn shown(raw: &str) -> String {
+    let mut text = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' if chars.peek() == Some(&'[') => {
+                chars.next();
+                // Parameters, then one final byte in '@'..='~'.
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            '\r' => text.clear(),
+            c => text.push(c),
+        }
+    }
+    text
 }

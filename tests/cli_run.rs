@@ -158,3 +158,117 @@ async fn two_run_nodes_broadcast() {
     b.quit().await;
     a.quit().await;
 }
+
+/// Errors are `error` events naming the command (not echoing a 70 KB line);
+/// a message too large to send is one of them, and the link stays up;
+/// `test` confirms with `sent_test`; logs piped to a file carry no colour codes.
+#[tokio::test]
+async fn run_reports_errors_and_confirms_tests() {
+    let mut a = RunNode::start("a", &[]).await;
+    let addr = a.addr.clone();
+    let mut b = RunNode::start("b", &["--bootstrap", &addr]).await;
+    a.next_event("peer_connected").await;
+    b.next_event("peer_connected").await;
+
+    let huge = "x".repeat(70_000);
+    b.say(&format!("broadcast {huge}")).await;
+    let err = b.next_event("error").await;
+    assert_eq!(err["command"], "broadcast");
+    let message = err["message"].as_str().unwrap();
+    assert!(message.starts_with("message too large"), "{message}");
+    b.say(&format!("msg a {huge}")).await;
+    let err = b.next_event("error").await;
+    assert_eq!(err["command"], "msg");
+    assert!(err["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("message too large"));
+
+    b.say("test a are you there").await;
+    assert_eq!(
+        b.next_event("sent_test").await,
+        json!({"event": "sent_test", "to": "a"})
+    );
+    assert_eq!(a.next_event("test").await["text"], "are you there");
+    b.say("broadcast still here").await;
+    assert_eq!(a.next_event("broadcast").await["text"], "still here");
+    b.say("peers").await;
+    assert_eq!(b.next_event("peers").await["peers"][0]["id"], "a");
+
+    for stderr in [b.quit().await, a.quit().await] {
+        assert!(stderr.contains("DEBUG"), "-v logs: {stderr}");
+        assert!(
+            !stderr.contains('\u{1b}'),
+            "colour codes in piped logs: {stderr:?}"
+        );
+    }
+}
+
+/// Runs `peerchat ARGS` with no input; returns its exit code, stdout and stderr.
+async fn peerchat(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = tokio::time::timeout(
+        WAIT,
+        Command::new(env!("CARGO_BIN_EXE_peerchat"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("peerchat exits")
+    .unwrap();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
+/// A `--bootstrap` or `--listen` that is not `host:port`, or an empty `--id`,
+/// stops `run` before any node starts (no `listening` event) with a non-zero
+/// exit; a host name is syntax enough (it is resolved when dialled).
+#[tokio::test]
+async fn bad_addresses_are_refused_before_a_node_starts() {
+    for (flag, bad, why) in [
+        ("--bootstrap", "foo:bar", "the port must be a number"),
+        ("--bootstrap", "127.0.0.1", "expected host:port"),
+        ("--bootstrap", ":7001", "the host is missing"),
+        (
+            "--bootstrap",
+            "no_such host:7001",
+            "not an IP address or a host name",
+        ),
+        ("--listen", "not-an-address", "expected host:port"),
+    ] {
+        let (code, stdout, stderr) = peerchat(&["run", flag, bad]).await;
+        assert_eq!(code, Some(2), "{flag} {bad}: {stderr}");
+        assert_eq!(stdout, "", "{flag} {bad}: a node started");
+        assert!(
+            stderr.contains(&format!("invalid address \"{bad}\"")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(why), "{flag} {bad}: {stderr}");
+    }
+    let (code, stdout, stderr) = peerchat(&["run", "--id", ""]).await;
+    assert_eq!((code, stdout.as_str()), (Some(2), ""), "empty id: {stderr}");
+    // localhost resolves from /etc/hosts; nothing listens on port 1.
+    let mut named = RunNode::start("named", &["--bootstrap", "localhost:1"]).await;
+    named.say("peers").await;
+    assert_eq!(named.next_event("peers").await["peers"], json!([]));
+    named.quit().await;
+}
+
+/// A listen port already taken is one line naming the address and the OS's
+/// reason once, and a failing exit code.
+#[tokio::test]
+async fn port_in_use_is_said_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, stdout, stderr) = peerchat(&["run", "--id", "late", "--listen", &addr]).await;
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "peerchat: starting node late: cannot listen on {addr}: "
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
+}

@@ -325,8 +325,11 @@ async fn storm_full() {
 }
 
 async fn storm(count: usize, capacity: usize) {
+    // The seen-cache is what this measures: no rate limit on new ids.
     let config = NodeConfig {
         seen_capacity: capacity,
+        new_id_rate: u32::MAX,
+        new_id_burst: u32::MAX,
         ..NodeConfig::default()
     };
     let a = Node::builder("a").config(config).start().await.unwrap();
@@ -374,4 +377,47 @@ async fn storm(count: usize, capacity: usize) {
     .await;
     assert_eq!(metrics(&a).await.deliveries, count as u64);
     a.shutdown().await.unwrap();
+}
+
+/// One connection floods 1,000 new ids against a limit of 100 at once and 1
+/// a second: the ones past it are dropped and counted (`ids_rate_limited`)
+/// before the seen-cache, and the node keeps serving its real peer, whose
+/// link has a bucket of its own.
+#[actix_rt::test]
+async fn new_id_flood_is_rate_limited() {
+    let config = NodeConfig {
+        new_id_rate: 1,
+        new_id_burst: 100,
+        ..NodeConfig::default()
+    };
+    let (a, b, mut eb) = pair(config).await;
+    let mut ea = a.events().await.unwrap();
+    let mut c = RawClient::connect(&a).await;
+    c.send(json!({"msg_type": "PING", "msg": ["127.0.0.1", 4243], "originator": "x", "time": "t", "v": 1}))
+        .await;
+    c.recv_type("PONG").await;
+    let started = std::time::Instant::now();
+    let mut flood = String::new();
+    for n in 0..1_000 {
+        let id = format!("00000000-0000-4000-8000-{n:012}");
+        flood.push_str(&format!(
+            "{{\"msg_type\":\"BROADCAST\",\"msg\":\"flood\",\"originator\":\"x\",\"time\":\"t\",\"id\":\"{id}\"}}\n"
+        ));
+    }
+    c.send_raw(flood.as_bytes()).await;
+    until("every id delivered or dropped", || async {
+        let m = metrics(&a).await;
+        m.deliveries + m.ids_rate_limited == 1_000
+    })
+    .await;
+    let m = metrics(&a).await;
+    let refilled = started.elapsed().as_secs() + 1;
+    assert!(m.deliveries >= 100, "{m:?}");
+    assert!(m.deliveries <= 100 + refilled, "{m:?}");
+    assert!(m.ids_rate_limited >= 900 - refilled, "{m:?}");
+    b.broadcast("from b").await.unwrap();
+    broadcast_from(&mut ea, "from b").await;
+    still_serving(&a, &mut eb, "after the id flood").await;
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
 }

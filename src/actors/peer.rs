@@ -1,21 +1,23 @@
 //! `PeerActor`: one per node; runs the `NodeState` and carries out what it decides.
 
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, Span};
+use tokio::sync::oneshot;
+use tracing::{debug, error, Span};
 
 use super::acceptor::Acceptor;
 use super::connection::ToConnection;
 use super::registry::{Dial, OneShot, RegistryActor};
 use super::timers::Timers;
 use super::write_queue::{PushError, WriteQueue};
-use crate::handler::MessageHandler;
+use crate::events::{Offered, Subscriber};
+use crate::handler::{MessageHandler, Reply};
 use crate::proto::{
-    Command, ConnId, Direction, DisconnectReason, Event, Frame, FrameError, InEvent, Instant,
-    MessageId, NodeState, OutEvent, PeerAddr,
+    Command, ConnId, Direction, DisconnectReason, Envelope, Event, Frame, FrameError, InEvent,
+    Instant, MessageId, NodeState, OutEvent, PeerAddr,
 };
 
 mod api;
@@ -120,6 +122,19 @@ pub struct Malformed {
     pub error: FrameError,
 }
 
+/// A one-shot send the registry was handed is done (delivered or failed).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct OneShotFinished;
+
+impl Handler<OneShotFinished> for PeerActor {
+    type Result = ();
+
+    fn handle(&mut self, _: OneShotFinished, _ctx: &mut Context<Self>) {
+        self.state.one_shot_finished();
+    }
+}
+
 /// A dial that produced no connection.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -151,7 +166,7 @@ pub struct PeerActor {
     conns: HashMap<ConnId, ConnHandle>,
     registry: Option<Addr<RegistryActor>>,
     acceptor: Option<Acceptor>,
-    subscribers: Vec<mpsc::Sender<Event>>,
+    subscribers: Vec<Subscriber>,
     /// `send_to` callers waiting for their ack.
     pending_direct: HashMap<MessageId, oneshot::Sender<DirectOutcome>>,
     handlers: Arc<HashMap<String, MessageHandler>>,
@@ -237,7 +252,7 @@ impl PeerActor {
                 Some(registry) if self.stopping.is_none() => {
                     registry.do_send(OneShot { addr, frame })
                 }
-                _ => {}
+                _ => self.state.one_shot_finished(),
             },
             OutEvent::Dial(addr) => match &self.registry {
                 Some(registry) if self.stopping.is_none() => registry.do_send(Dial(addr)),
@@ -246,11 +261,7 @@ impl PeerActor {
             OutEvent::Emit(event) => self.emit(event),
             OutEvent::Handle { conn, frame } => {
                 let envelope = frame.envelope().clone();
-                let reply = self
-                    .handlers
-                    .get(&envelope.msg_type)
-                    .and_then(|handler| handler(&envelope));
-                if let Some(reply) = reply {
+                if let Some(reply) = self.run_handler(&envelope) {
                     let cmd = Command::Reply {
                         conn,
                         msg_type: reply.msg_type,
@@ -332,19 +343,42 @@ impl PeerActor {
             _ => {}
         }
         let mut dropped = 0;
-        self.subscribers
-            .retain(|tx| match tx.try_send(event.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    dropped += 1;
-                    true
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            });
+        self.subscribers.retain(|sub| match sub.offer(&event) {
+            Offered::Sent => true,
+            Offered::Missed => {
+                dropped += 1;
+                true
+            }
+            Offered::Closed => false,
+        });
         if dropped > 0 {
             let _e = self.span.enter();
             debug!(dropped, "event buffer full, subscriber missed an event");
             self.state.count_dropped_events(dropped);
+        }
+    }
+
+    /// Runs the application's handler for `envelope`. A handler that panics
+    /// is logged and counted, and the node goes on (this needs the default
+    /// `panic = "unwind"`: with `abort` the process ends).
+    fn run_handler(&mut self, envelope: &Envelope) -> Option<Reply> {
+        let handler = self.handlers.get(&envelope.msg_type)?;
+        // Unwind safe in fact: the handler borrows nothing of the node but an
+        // envelope without interior mutability, so a panic leaves no state of
+        // the node half-changed (its own captured state is the application's).
+        match catch_unwind(AssertUnwindSafe(|| handler(envelope))) {
+            Ok(reply) => reply,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a non-text panic".to_string());
+                let _e = self.span.enter();
+                error!(msg_type = %envelope.msg_type, from = %envelope.originator, panic = %what, "message handler panicked");
+                self.state.count_handler_panic();
+                None
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, Span};
 
 use super::connection::ConnectionSpawner;
-use super::peer::{DialFailed, PeerActor};
+use super::peer::{DialFailed, OneShotFinished, PeerActor};
 use crate::proto::{Direction, Frame, PeerAddr};
 use crate::transport::MemoryNetwork;
 
@@ -18,7 +18,8 @@ use crate::transport::MemoryNetwork;
 #[rtype(result = "()")]
 pub struct Dial(pub PeerAddr);
 
-/// Deliver one frame to an original peer: connect, write, close.
+/// Deliver one frame to an original peer: connect, write, close; then tell
+/// the PeerActor [`OneShotFinished`], however it went.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct OneShot {
@@ -136,8 +137,9 @@ impl Handler<OneShot> for RegistryActor {
             if let Some(link) = net.connect(&addr, self.spawner.config().send_queue_bytes) {
                 let _ = link.tx.push(frame);
             }
-            return;
+            return self.peer.do_send(OneShotFinished);
         }
+        let peer = self.peer.clone();
         // Bounded by the connect timeout for the dial and again for the write,
         // so a peer that accepts and never reads cannot hold the task.
         let send = async move {
@@ -162,6 +164,7 @@ impl Handler<OneShot> for RegistryActor {
             if let Err(error) = result {
                 debug!(parent: &span, %addr, %error, "one-shot send failed");
             }
+            peer.do_send(OneShotFinished);
         };
         ctx.spawn(send.into_actor(self));
     }

@@ -157,7 +157,9 @@ pub enum OutEvent {
     /// Write `frame` on `conn`.
     Send { conn: ConnId, frame: Frame },
     /// Deliver `frame` to an original (one-shot) peer: open a connection to
-    /// `addr`, write the frame, close. Nothing is reported back.
+    /// `addr`, write the frame, close. When that is done (or failed), call
+    /// [`NodeState::one_shot_finished`](super::NodeState::one_shot_finished):
+    /// at most `max_one_shot_in_flight` are under way at once.
     SendOneShot { addr: PeerAddr, frame: Frame },
     /// Open a connection to `addr`; report [`InEvent::Connected`] or [`InEvent::DialFailed`].
     Dial(PeerAddr),
@@ -225,6 +227,10 @@ pub enum Event {
     DeliveryTimeout { id: MessageId, to: PeerId },
     /// A frame of an application type that has a handler.
     Custom { from: PeerId, envelope: Envelope },
+    /// This subscriber fell `NodeConfig::event_buffer` events behind and
+    /// `missed` events were not given to it; it comes where they would have.
+    /// Made by the executor, never by the state machine.
+    Lagged { missed: u64 },
 }
 
 impl PartialEq for Frame {
@@ -253,6 +259,7 @@ impl std::fmt::Display for Event {
             Event::Custom { from, envelope } => {
                 write!(f, "{} from {from}: {}", envelope.msg_type, envelope.msg)
             }
+            Event::Lagged { missed } => write!(f, "missed {missed} events (read too slowly)"),
         }
     }
 }

@@ -33,7 +33,7 @@ pub struct Metrics {
     pub one_shot_oversized: u64,
     /// Connections closed because the peer read too slowly.
     pub slow_peer_drops: u64,
-    /// Events a subscriber missed because its buffer was full.
+    /// Events a subscriber missed because its buffer was full (each told to it as `Event::Lagged`).
     pub events_dropped: u64,
     /// `IHAVE` frames sent (tree).
     pub ihave_sent: u64,
@@ -63,6 +63,12 @@ pub struct Metrics {
     pub tree_repairs: u64,
     /// Messages in the message store now.
     pub stored_messages: u64,
+    /// Sends to one-shot peers dropped because `max_one_shot_in_flight` were already under way.
+    pub one_shot_dropped: u64,
+    /// New message ids dropped because their connection was past `new_id_rate`/`new_id_burst`.
+    pub ids_rate_limited: u64,
+    /// Application handlers that panicked (the panic was caught; the node went on).
+    pub handler_panics: u64,
     /// Registered peers now.
     pub peers: u64,
     /// Open connections now.

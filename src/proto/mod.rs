@@ -11,6 +11,7 @@ pub mod event;
 pub mod frame;
 pub mod metrics;
 pub mod peers;
+pub mod rate;
 pub mod state;
 pub mod store;
 pub mod wire;
@@ -22,5 +23,6 @@ pub use event::{Command, ConnId, Direction, DisconnectReason, Event, InEvent, Ou
 pub use frame::{types, Body, Frame, FrameError};
 pub use metrics::Metrics;
 pub use peers::{PeerEntry, PeerInfo, PeerTable};
+pub use rate::{Bucket, RateLimit};
 pub use state::NodeState;
 pub use wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};

@@ -14,6 +14,7 @@ use super::event::{Command, ConnId, Direction, DisconnectReason, Event, InEvent,
 use super::frame::{types, Body, Frame, FrameError};
 use super::metrics::Metrics;
 use super::peers::{Link, PeerEntry, PeerInfo, PeerTable};
+use super::rate::{Bucket, RateLimit};
 use super::store::MessageStore;
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};
 use crate::config::NodeConfig;
@@ -35,6 +36,8 @@ struct Conn {
     referrals: usize,
     /// Its place in the broadcast tree.
     tree: tree::TreeLink,
+    /// New message ids this connection may still bring (`new_id_rate`).
+    new_ids: Bucket,
 }
 
 /// The protocol state of one node: peers, connections, the seen-cache, counters.
@@ -68,6 +71,10 @@ pub struct NodeState {
     peak_connections: u64,
     /// `DIRECT`s sent and not yet acknowledged: target and send time.
     pending_direct: BTreeMap<MessageId, (PeerId, Instant)>,
+    /// How fast one connection may bring new message ids.
+    new_id_limit: RateLimit,
+    /// Sends to one-shot peers and their limits.
+    one_shots: OneShots,
     metrics: Metrics,
     /// Broadcasts kept to answer `GRAFT`s (tree mode).
     store: MessageStore,
@@ -95,6 +102,12 @@ impl NodeState {
         let config = config.into();
         let seen = SeenCache::new(config.seen_capacity, config.seen_ttl);
         let store = MessageStore::new(config.tree.store_bytes, config.tree.store_ttl);
+        let new_id_limit = RateLimit::new(config.new_id_rate, config.new_id_burst);
+        let one_shots = OneShots {
+            max_frame: config.one_shot_max_frame,
+            max_in_flight: config.max_one_shot_in_flight,
+            in_flight: 0,
+        };
         NodeState {
             id,
             addr,
@@ -111,6 +124,8 @@ impl NodeState {
             bootstrap: BTreeSet::new(),
             advertise_budget: BTreeMap::new(),
             rng: 0x9e37_79b9_7f4a_7c15,
+            new_id_limit,
+            one_shots,
             metrics: Metrics::default(),
             store,
             missing: BTreeMap::new(),
@@ -185,6 +200,11 @@ impl NodeState {
         self.metrics.slow_peer_drops += 1;
     }
 
+    /// Counts an application handler that panicked (the executor caught it).
+    pub fn count_handler_panic(&mut self) {
+        self.metrics.handler_panics += 1;
+    }
+
     /// Handles one event at time `now`, appending what to do to `out`.
     pub fn handle(&mut self, event: InEvent, now: Instant, out: &mut Vec<OutEvent>) {
         match event {
@@ -235,13 +255,13 @@ impl NodeState {
             Command::Broadcast { id, text } => {
                 let mut env = self.envelope(types::BROADCAST, Value::String(text), now);
                 env.id = Some(id);
-                let frame = Frame::encode(env)?;
+                let frame = self.app_frame(env)?;
                 self.seen.insert(SeenKey::of(frame.envelope()), now);
                 self.pass_on(&frame, None, None, 0, now, out);
                 Ok(())
             }
             Command::Send { to, msg_type, msg } => {
-                let frame = Frame::encode(self.envelope(&msg_type, msg, now))?;
+                let frame = self.app_frame(self.envelope(&msg_type, msg, now))?;
                 if to == self.id {
                     self.on_frame(None, frame, now, out);
                     return Ok(());
@@ -255,7 +275,7 @@ impl NodeState {
                 msg_type,
                 msg,
             } => {
-                let frame = Frame::encode(self.envelope(&msg_type, msg, now))?;
+                let frame = self.app_frame(self.envelope(&msg_type, msg, now))?;
                 match conn {
                     Some(conn) if self.conns.contains_key(&conn) => self.send(conn, frame, out),
                     Some(conn) => debug!(%conn, "reply to a closed connection dropped"),
@@ -308,6 +328,7 @@ impl NodeState {
                 } else {
                     0
                 },
+                new_ids: Bucket::default(),
             },
         );
         self.peak_connections = self.peak_connections.max(self.conns.len() as u64);
@@ -330,7 +351,12 @@ impl NodeState {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
-        if reason != DisconnectReason::Shutdown {
+        // This node's own shutdown needs no repair; nor does a duplicate
+        // connection, whose peer stays on the one kept.
+        if !matches!(
+            reason,
+            DisconnectReason::Shutdown | DisconnectReason::Duplicate
+        ) {
             self.tree_link_lost(&c, now, out);
         }
         let Some(peer) = c.peer else {
@@ -481,8 +507,8 @@ impl NodeState {
         // Straight from the peer table into `out`: no list of targets is built.
         for (id, p) in self.peers.iter() {
             if id != origin && (p.conn.is_none() || p.conn != src) {
-                let limit = self.config.one_shot_max_frame;
-                push_link(&mut self.metrics, limit, p.link(), frame.clone(), out);
+                let one_shots = &mut self.one_shots;
+                push_link(&mut self.metrics, one_shots, p.link(), frame.clone(), out);
             }
         }
     }
@@ -506,19 +532,13 @@ impl NodeState {
     }
 
     /// Sends `frame` on an open connection or, to a one-shot peer, on a fresh one
-    /// (unless it is larger than such a peer can read).
+    /// (unless it is larger than such a peer can read, or too many are under way).
     pub(super) fn send_link(&mut self, link: Link, frame: Frame, out: &mut Vec<OutEvent>) {
-        push_link(
-            &mut self.metrics,
-            self.config.one_shot_max_frame,
-            link,
-            frame,
-            out,
-        );
+        push_link(&mut self.metrics, &mut self.one_shots, link, frame, out);
     }
 
     pub(super) fn send(&mut self, conn: ConnId, frame: Frame, out: &mut Vec<OutEvent>) {
-        push_link(&mut self.metrics, 0, Link::Conn(conn), frame, out);
+        self.send_link(Link::Conn(conn), frame, out);
     }
 
     pub(super) fn close(
@@ -549,39 +569,14 @@ impl NodeState {
     }
 }
 
-/// Queues `frame` for `link`, counting it; a one-shot peer gets no frame
-/// longer than `one_shot_max` (it reads only so much), which is counted instead.
-fn push_link(
-    metrics: &mut Metrics,
-    one_shot_max: usize,
-    link: Link,
-    frame: Frame,
-    out: &mut Vec<OutEvent>,
-) {
-    match link {
-        Link::Conn(conn) => {
-            metrics.frames_out += 1;
-            metrics.bytes_out += frame.wire_len() as u64;
-            out.push(OutEvent::Send { conn, frame });
-        }
-        Link::OneShot(addr) => {
-            if frame.bytes().len() > one_shot_max {
-                metrics.one_shot_oversized += 1;
-                debug!(%addr, bytes = frame.bytes().len(), "frame too large for a one-shot peer, not sent");
-                return;
-            }
-            metrics.frames_out += 1;
-            metrics.bytes_out += frame.wire_len() as u64;
-            out.push(OutEvent::SendOneShot { addr, frame });
-        }
-    }
-}
-
 mod advertise;
 mod direct;
 mod hello;
+mod limits;
 mod liveness;
 mod tree;
+
+use limits::{push_link, OneShots};
 
 #[cfg(test)]
 mod tests;

@@ -294,6 +294,7 @@ impl Cluster {
                 bytes_out: t.bytes_out + m.bytes_out,
                 frames_in: t.frames_in + m.frames_in,
                 broadcasts_seen: t.broadcasts_seen + m.deliveries + m.duplicates_dropped,
+                ids_rate_limited: t.ids_rate_limited + m.ids_rate_limited,
             })
     }
 
@@ -397,6 +398,7 @@ impl Cluster {
             frames_per_delivery: per(after.frames_out - mark.traffic.frames_out),
             bytes_per_delivery: per(after.bytes_out - mark.traffic.bytes_out),
             frames_per_s: (after.frames_in - mark.traffic.frames_in) as f64 / run_s.max(1e-9),
+            ids_rate_limited: after.ids_rate_limited - mark.traffic.ids_rate_limited,
             deliveries_per_s: None,
             cpu_s_per_1000_deliveries: cpu.map(|c| c * 1000.0 / deliveries.max(1) as f64),
             churn_pct: None,
@@ -435,6 +437,8 @@ struct Traffic {
     frames_in: u64,
     /// Copies of broadcasts taken in: first deliveries and duplicates dropped.
     broadcasts_seen: u64,
+    /// New ids dropped over a link's rate (`Metrics::ids_rate_limited`).
+    ids_rate_limited: u64,
 }
 
 /// What a node's event reader records of one event.

@@ -196,7 +196,17 @@ impl Ev {
             | Ev::LocalClosed { .. }
             | Ev::RemoteClosed { .. } => true,
             Ev::Handshake { .. } | Ev::KeepAlive { .. } => false,
-            Ev::Other(slow) => matches!(**slow, Slow::DialFailed { .. } | Slow::QueueLow { .. }),
+            // The tree's timers are part of getting a broadcast everywhere
+            // (announcements, grafts): a run is not idle while one is due.
+            Ev::Other(slow) => matches!(
+                **slow,
+                Slow::DialFailed { .. }
+                    | Slow::QueueLow { .. }
+                    | Slow::Timer {
+                        timer: Timer::Graft(_) | Timer::TreeDispatch | Timer::TreeSweep,
+                        ..
+                    }
+            ),
         }
     }
 

@@ -176,8 +176,14 @@ impl<'a> Worker<'a> {
                 };
                 self.bufs.log.push(Effect::Push(end.arrival(now), ev));
             }
-            // Every model node speaks version 1: nobody is reached one frame per connection.
-            OutEvent::SendOneShot { addr, .. } => debug!(node, %addr, "one-shot send ignored"),
+            // Every model node speaks version 1: nobody is reached one frame
+            // per connection. Ignored, so finished at once.
+            OutEvent::SendOneShot { addr, .. } => {
+                debug!(node, %addr, "one-shot send ignored");
+                if let Some(state) = self.node(node).state.as_mut() {
+                    state.one_shot_finished();
+                }
+            }
             OutEvent::Dial(addr) => self.bufs.log.push(Effect::Dial(node, addr)),
             OutEvent::Close { conn, reason } => {
                 let conn = conn.0 as u32;

@@ -1,14 +1,14 @@
 //! The messages a `NodeHandle` sends its PeerActor: commands, queries, subscribe, shutdown.
 
 use actix::prelude::*;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::debug;
 
 use super::PeerActor;
 use crate::actors::connection::ToConnection;
 use crate::actors::registry::StopRegistry;
 use crate::error::Result;
-use crate::events::EventStream;
+use crate::events::{subscription, EventStream};
 use crate::proto::{Command, DisconnectReason, MessageId, Metrics, PeerId, PeerInfo};
 
 /// An application command.
@@ -123,9 +123,9 @@ impl Handler<Subscribe> for PeerActor {
     type Result = MessageResult<Subscribe>;
 
     fn handle(&mut self, _: Subscribe, _ctx: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = mpsc::channel(self.event_buffer);
-        self.subscribers.push(tx);
-        MessageResult(EventStream::new(rx))
+        let (sub, stream) = subscription(self.event_buffer);
+        self.subscribers.push(sub);
+        MessageResult(stream)
     }
 }
 

@@ -9,16 +9,31 @@ use peerchat::config::{self, NodeConfig};
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     /// This node's id (default: a generated one).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub id: Option<String>,
-    /// Address to listen on; port 0 lets the OS choose.
-    #[arg(long, default_value = "127.0.0.1:0")]
+    /// Address to listen on, HOST:PORT; port 0 lets the OS choose.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0", value_parser = listen_addr)]
     pub listen: String,
-    /// Addresses to join at start (repeatable); retried while the node has no peers.
-    #[arg(long)]
+    /// Addresses to join at start, HOST:PORT (repeatable); retried while the node has no peers.
+    #[arg(long, value_name = "HOST:PORT", value_parser = dial_addr)]
     pub bootstrap: Vec<String>,
     #[command(flatten)]
     pub limits: Limits,
+}
+
+/// `--bootstrap`: `host:port` syntax, checked before any node starts (a name
+/// is resolved only when it is dialled).
+fn dial_addr(s: &str) -> Result<String, String> {
+    peerchat::parse_addr(s)
+        .map(|_| s.trim().to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// `--listen`: as `--bootstrap`, port 0 allowed.
+fn listen_addr(s: &str) -> Result<String, String> {
+    peerchat::parse_listen_addr(s)
+        .map(|_| s.trim().to_string())
+        .map_err(|e| e.to_string())
 }
 
 impl NodeArgs {

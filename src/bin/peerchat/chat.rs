@@ -1,18 +1,26 @@
 //! `peerchat chat`: the interactive terminal chat.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use peerchat::{Event, Node, NodeHandle};
+use peerchat::config::ONE_SHOT_MAX_FRAME;
+use peerchat::proto::{types, Frame};
+use peerchat::{Envelope, Error, Event, MessageId, Node, NodeHandle, PeerId, WireTime};
 use rustyline::error::ReadlineError;
 use rustyline::ExternalPrinter;
 use tokio::sync::mpsc;
 
 use crate::args::NodeArgs;
 use crate::chat_input::{parse, Input, HELP};
+
+/// How long `/request` waits for answers before saying that none named a
+/// new peer: `ADVERTISE_REPLY` frames have no end marker, and they come
+/// back within a round trip (milliseconds, even from original peers).
+const REQUEST_WINDOW: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Args)]
 pub struct ChatArgs {
@@ -59,10 +67,11 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
         .config(args.limits.config())
         .start()
         .await
-        .with_context(|| format!("cannot start a node on {}", args.listen))?;
+        .with_context(|| format!("starting node {id}"))?;
     let mut events = node.events().await?;
     let (lines_tx, mut lines) = mpsc::unbounded_channel();
-    let screen = spawn_line_reader(&id, lines_tx);
+    let (handled, handled_rx) = std::sync::mpsc::channel();
+    let screen = spawn_line_reader(&id, lines_tx, handled_rx);
     screen.line(format!("you are {id}, listening on {}", node.local_addr()));
     screen.line(format!(
         "others join with: {1} chat --bootstrap {0}   (or /join {0}); /help lists commands",
@@ -72,17 +81,38 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
     if let Err(e) = node.bootstrap(&args.bootstrap).await {
         screen.line(format!("! {e}"));
     }
+    let mut request: Option<Request> = None;
     loop {
+        let answers_due = request.as_ref().map(|r| r.until);
         tokio::select! {
             event = events.next() => match event {
-                Some(event) => show(&screen, &event),
+                Some(event) => {
+                    if let Some(r) = &mut request {
+                        r.saw(&event);
+                    }
+                    show(&screen, &event)
+                }
                 None => break,
             },
-            input = lines.recv() => match input {
-                Some(Ok(Input::Quit)) | None => break,
-                Some(Ok(input)) => run(&node, &screen, input).await,
-                Some(Err(reason)) => screen.line(format!("! {reason}")),
-            },
+            input = lines.recv() => {
+                match input {
+                    Some(Ok(Input::Quit)) | None => break,
+                    Some(Ok(Input::Request(peer))) => {
+                        if let Some(asked) = ask(&node, &screen, peer, &id).await {
+                            request = Some(asked);
+                        }
+                    }
+                    Some(Ok(input)) => run(&node, &screen, &id, input).await,
+                    Some(Err(reason)) => screen.line(format!("! {reason}")),
+                }
+                // Its output is out: the reader may draw the next prompt.
+                let _ = handled.send(());
+            }
+            _ = sleep_until(answers_due), if answers_due.is_some() => {
+                if let Some(r) = request.take() {
+                    r.finish(&screen);
+                }
+            }
             _ = tokio::signal::ctrl_c() => break,
         }
     }
@@ -92,15 +122,85 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
     Ok(())
 }
 
-/// Reads lines on a thread of its own (line editing blocks); each arrives parsed.
-fn spawn_line_reader(id: &str, tx: mpsc::UnboundedSender<Result<Input, String>>) -> Screen {
+/// Sleeps until `at`; never returns without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A `/request` waiting for its answers.
+struct Request {
+    /// Who was asked.
+    peer: PeerId,
+    /// This node and the peers it knew when it asked, and those named since.
+    known: HashSet<PeerId>,
+    /// Peers named that this node did not know.
+    new: usize,
+    /// When to stop waiting.
+    until: tokio::time::Instant,
+}
+
+impl Request {
+    fn saw(&mut self, event: &Event) {
+        if let Event::PeerAdvertised { by, peer, .. } = event {
+            if by == &self.peer && self.known.insert(peer.clone()) {
+                self.new += 1;
+            }
+        }
+    }
+
+    fn finish(self, screen: &Screen) {
+        if self.new == 0 {
+            screen.line(format!(
+                "  nothing new: {} knows no peer that you do not know already",
+                self.peer
+            ));
+        }
+    }
+}
+
+/// `/request PEER`: asks, and notes whom this node knew, to tell later whether the answers brought anyone new.
+async fn ask(node: &NodeHandle, screen: &Screen, peer: String, me: &str) -> Option<Request> {
+    let mut known: HashSet<PeerId> = match node.peers().await {
+        Ok(peers) => peers.into_iter().map(|p| p.id).collect(),
+        Err(e) => {
+            screen.line(format!("! {e}"));
+            return None;
+        }
+    };
+    known.insert(PeerId::new(me));
+    if let Err(e) = node.get_peers_from(peer.as_str()).await {
+        screen.line(format!("! {e}"));
+        return None;
+    }
+    Some(Request {
+        peer: PeerId::new(peer),
+        known,
+        new: 0,
+        until: tokio::time::Instant::now() + REQUEST_WINDOW,
+    })
+}
+
+/// Reads lines on a thread of its own (line editing blocks); each arrives
+/// parsed. At a terminal the next prompt is drawn only once the main loop
+/// says the line was `handled`, so what a command prints comes before it,
+/// not raced against it; and none is drawn after `/quit`.
+fn spawn_line_reader(
+    id: &str,
+    tx: mpsc::UnboundedSender<Result<Input, String>>,
+    handled: std::sync::mpsc::Receiver<()>,
+) -> Screen {
     let editor = rustyline::DefaultEditor::new();
     let Ok(mut editor) = editor else {
         // No line editor (unusual terminal): plain lines from stdin.
         std::thread::spawn(move || {
             for line in std::io::stdin().lines() {
                 let Ok(line) = line else { break };
-                if tx.send(parse(&line)).is_err() {
+                let input = parse(&line);
+                let quit = input == Ok(Input::Quit);
+                if tx.send(input).is_err() || quit {
                     return;
                 }
             }
@@ -119,7 +219,9 @@ fn spawn_line_reader(id: &str, tx: mpsc::UnboundedSender<Result<Input, String>>)
                 if !line.trim().is_empty() {
                     let _ = editor.add_history_entry(line.as_str());
                 }
-                if tx.send(parse(&line)).is_err() {
+                let input = parse(&line);
+                let quit = input == Ok(Input::Quit);
+                if tx.send(input).is_err() || quit || handled.recv().is_err() {
                     return;
                 }
             }
@@ -149,10 +251,20 @@ fn show(screen: &Screen, event: &Event) {
     }
 }
 
-async fn run(node: &NodeHandle, screen: &Screen, input: Input) {
+async fn run(node: &NodeHandle, screen: &Screen, me: &str, input: Input) {
     let result = match input {
-        Input::Nothing | Input::Quit => Ok(()),
-        Input::Say(text) => node.broadcast(text).await.map(|_| ()),
+        // `/request` is the loop's: it waits for the answers.
+        Input::Nothing | Input::Quit | Input::Request(_) => Ok(()),
+        Input::Say(text) => {
+            let len = broadcast_frame_len(me, &text);
+            node.broadcast(text).await.map(|_| {
+                if len > ONE_SHOT_MAX_FRAME {
+                    screen.line(format!(
+                        "  note: this message is {len} bytes on the wire; original peers read {ONE_SHOT_MAX_FRAME} bytes at most and do not get it"
+                    ));
+                }
+            })
+        }
         Input::Join(addr) => node
             .join(&addr)
             .await
@@ -171,23 +283,38 @@ async fn run(node: &NodeHandle, screen: &Screen, input: Input) {
                 ));
             }
         }),
-        Input::Request(peer) => node.get_peers_from(peer.as_str()).await,
         Input::Msg { peer, text } => {
-            // The outcome arrives as a Delivered or DeliveryTimeout event.
-            let node = node.clone();
+            // The outcome arrives as a Delivered or DeliveryTimeout event; a
+            // message that cannot be sent at all is said here.
+            let (node, screen) = (node.clone(), screen.clone());
             actix_rt::spawn(async move {
-                let _ = node.send_to(peer, text).await;
+                match node.send_to(peer, text).await {
+                    Ok(_) | Err(Error::DeliveryTimeout { .. }) => {}
+                    Err(e) => screen.line(format!("! {e}")),
+                }
             });
             Ok(())
         }
         Input::Help => {
-            screen.line(HELP);
+            // One line at a time: the line editor prints each above the prompt.
+            for line in HELP.lines() {
+                screen.line(line);
+            }
             Ok(())
         }
     };
     if let Err(e) = result {
         screen.line(format!("! {e}"));
     }
+}
+
+/// Bytes of the `BROADCAST` frame that `text` from `me` makes (its `time`
+/// and `id` always have the same length), as the peers receive it.
+fn broadcast_frame_len(me: &str, text: &str) -> usize {
+    let time = WireTime::Text("2026-01-01T00:00:00.000Z".to_string());
+    let mut env = Envelope::new(types::BROADCAST, text.into(), PeerId::new(me), time);
+    env.id = Some(MessageId::from_u128(0));
+    Frame::encode(env).map_or(0, |f| f.bytes().len())
 }
 
 fn ago(d: Duration) -> String {

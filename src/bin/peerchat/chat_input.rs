@@ -21,9 +21,9 @@ pub enum Input {
     Nothing,
 }
 
-/// The commands table shown by `/help`.
-pub const HELP: &str = "\
-  TEXT              broadcast TEXT to everyone
+/// The commands table shown by `/help`. (Not a `"\` literal: that would eat
+/// the first line's indent.)
+pub const HELP: &str = "  TEXT              broadcast TEXT to everyone
   /join HOST:PORT   connect to a node
   /peers            list the peers this node knows
   /request PEER     ask PEER for its peers, and connect to them
@@ -97,5 +97,29 @@ mod tests {
         assert!(parse("/frobnicate")
             .unwrap_err()
             .starts_with("unknown command /frobnicate"));
+    }
+
+    /// Every `/help` line is indented alike and its explanation starts in one column.
+    #[test]
+    fn help_is_aligned() {
+        let lines: Vec<&str> = HELP.lines().collect();
+        assert_eq!(lines.len(), 7);
+        for line in &lines {
+            assert!(
+                line.starts_with("  ") && !line.starts_with("   "),
+                "{line:?}"
+            );
+        }
+        // Where the explanation starts: after the command and the spaces that follow it.
+        let column = |line: &str| {
+            let body = &line[2..];
+            let gap = body.find("  ")?;
+            Some(2 + gap + body[gap..].len() - body[gap..].trim_start().len())
+        };
+        let first = column(lines[0]);
+        assert!(first.is_some());
+        for line in &lines {
+            assert_eq!(column(line), first, "{line:?}");
+        }
     }
 }

@@ -8,6 +8,8 @@ mod progress;
 mod run;
 mod sim;
 
+use std::io::IsTerminal;
+
 use clap::{Parser, Subcommand};
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
@@ -62,7 +64,8 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Logs go to stderr, warnings only unless asked, so they never mix with output.
+/// Logs go to stderr, warnings only unless asked, so they never mix with
+/// output; coloured only when stderr is a terminal (a file or pipe gets plain text).
 fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => LevelFilter::WARN,
@@ -74,7 +77,11 @@ fn init_logging(verbose: u8) {
         .and_then(|s| s.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(default));
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
         .with(filter)
         .init();
 }

@@ -78,12 +78,14 @@ async fn command(node: &NodeHandle, line: &str) -> bool {
             .map(|p| Some(json!({"event": "peers", "peers": p}))),
         "request" => node.get_peers_from(rest).await.map(|()| None),
         "msg" => match rest.split_once(' ') {
-            // The outcome arrives as a `delivered` or `timeout` event.
+            // The outcome arrives as a `delivered` or `timeout` event; a
+            // message that cannot be sent at all is an `error` event.
             Some((peer, text)) => {
                 let (node, peer, text) = (node.clone(), peer.to_string(), text.to_string());
                 actix_rt::spawn(async move {
-                    if let Err(e @ peerchat::Error::Stopped) = node.send_to(peer, text).await {
-                        emit(&json!({"event": "error", "command": "msg", "message": e.to_string()}));
+                    match node.send_to(peer, text).await {
+                        Ok(_) | Err(peerchat::Error::DeliveryTimeout { .. }) => {}
+                        Err(e) => error("msg", &e),
                     }
                 });
                 Ok(None)
@@ -91,7 +93,10 @@ async fn command(node: &NodeHandle, line: &str) -> bool {
             None => return usage(line, "msg PEER TEXT"),
         },
         "test" => match rest.split_once(' ') {
-            Some((peer, text)) => node.send_test(peer, text).await.map(|()| None),
+            Some((peer, text)) => node
+                .send_test(peer, text)
+                .await
+                .map(|()| Some(json!({"event": "sent_test", "to": peer}))),
             None => return usage(line, "test PEER TEXT"),
         },
         "metrics" => node
@@ -106,13 +111,20 @@ async fn command(node: &NodeHandle, line: &str) -> bool {
     match result {
         Ok(Some(v)) => emit(&v),
         Ok(None) => {}
-        Err(e) => emit(&json!({"event": "error", "command": line, "message": e.to_string()})),
+        Err(e) => error(verb, &e),
     }
     true
 }
 
+/// Reports a command that failed, by its verb (not the whole line, which
+/// may be a 100 KB message); the node goes on.
+fn error(verb: &str, e: &peerchat::Error) {
+    emit(&json!({"event": "error", "command": verb, "message": e.to_string()}));
+}
+
 /// Reports a command that could not be understood; the node goes on.
 fn usage(line: &str, expected: &str) -> bool {
-    emit(&json!({"event": "error", "command": line, "message": format!("usage: {expected}")}));
+    let verb = line.split_once(' ').map_or(line, |(verb, _)| verb);
+    emit(&json!({"event": "error", "command": verb, "message": format!("usage: {expected}")}));
     true
 }

@@ -22,7 +22,7 @@ impl NodeState {
         env.id = Some(id);
         env.to = Some(to.clone());
         env.hops = Some(self.config.direct_hops);
-        let frame = Frame::encode(env)?;
+        let frame = self.app_frame(env)?;
         if to == self.id {
             self.metrics.deliveries += 1;
             let time = frame.envelope().time.clone();
@@ -58,7 +58,7 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
-        if !self.first_sight(&frame, now) {
+        if !self.first_sight(src, &frame, false, now) {
             return;
         }
         let env = frame.envelope();
@@ -99,7 +99,10 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
-        if !self.first_sight(&frame, now) {
+        // The answer to this node's own request is not charged to the link.
+        let ours = frame.envelope().to.as_ref() == Some(&self.id)
+            && self.pending_direct.contains_key(&acked);
+        if !self.first_sight(src, &frame, ours, now) {
             return;
         }
         if frame.envelope().to.as_ref() != Some(&self.id) {
@@ -120,16 +123,6 @@ impl NodeState {
             debug!(%id, %to, "direct message not acknowledged in time");
             out.push(OutEvent::Emit(Event::DeliveryTimeout { id, to }));
         }
-    }
-
-    /// Records the frame's key; `false` (and counted) if it was seen before.
-    fn first_sight(&mut self, frame: &Frame, now: Instant) -> bool {
-        if self.seen.insert(SeenKey::of(frame.envelope()), now) {
-            return true;
-        }
-        self.metrics.duplicates_dropped += 1;
-        trace!(id = ?frame.envelope().id, "duplicate direct frame dropped");
-        false
     }
 
     /// Passes a `DIRECT`/`DIRECT_ACK` towards its `to`: straight to it when it is

@@ -830,6 +830,7 @@ fn bodies_parse() {
 }
 
 mod direct;
+mod limits;
 mod liveness;
 mod one_shot;
 mod tree;

@@ -83,10 +83,16 @@ impl NodeState {
         let tree_src = src
             .and_then(|c| self.conns.get(&c))
             .is_some_and(|c| c.tree.on);
-        if !self.seen.insert(SeenKey::of(frame.envelope()), now) {
-            self.metrics.duplicates_dropped += 1;
-            trace!(%from, "duplicate broadcast dropped");
-            if let Some(conn) = src.filter(|_| tree_src) {
+        // A broadcast this node grafted answers its own request: not charged
+        // against the link's rate of new ids.
+        let grafted = frame
+            .envelope()
+            .id
+            .is_some_and(|id| self.missing.contains_key(&id));
+        if !self.first_sight(src, frame, grafted, now) {
+            let duplicate = self.seen.contains(&SeenKey::of(frame.envelope()));
+            if let Some(conn) = src.filter(|_| tree_src && duplicate) {
+                trace!(%from, "duplicate broadcast on a tree link");
                 self.prune_if_eager(conn, now, out);
             }
             return;
@@ -144,7 +150,6 @@ impl NodeState {
         let eager = frame.with_round(round);
         let mut lazy = std::mem::take(&mut self.scratch);
         lazy.clear();
-        let limit = self.config.one_shot_max_frame;
         for (peer, p) in self.peers.iter() {
             if peer == origin || (p.conn.is_some() && p.conn == src) {
                 continue;
@@ -155,12 +160,18 @@ impl NodeState {
                 (Link::Conn(conn), Some(t)) if t.on && !t.eager => lazy.push(conn),
                 (Link::Conn(conn), Some(t)) if t.on => push_link(
                     &mut self.metrics,
-                    limit,
+                    &mut self.one_shots,
                     Link::Conn(conn),
                     eager.clone(),
                     out,
                 ),
-                (link, _) => push_link(&mut self.metrics, limit, link, plain.clone(), out),
+                (link, _) => push_link(
+                    &mut self.metrics,
+                    &mut self.one_shots,
+                    link,
+                    plain.clone(),
+                    out,
+                ),
             }
         }
         let fanout = self.config.tree.lazy_fanout.min(lazy.len());

@@ -36,6 +36,9 @@ pub struct ClusterReport {
     pub bytes_per_delivery: f64,
     /// Frames the nodes handled (received) per wall second of the measured part.
     pub frames_per_s: f64,
+    /// New message ids dropped because a link brought them faster than
+    /// `new_id_rate` allows (must be 0 under the default limits).
+    pub ids_rate_limited: u64,
     /// W2: application deliveries per second across all nodes.
     pub deliveries_per_s: Option<f64>,
     /// Process CPU seconds per 1,000 deliveries.
@@ -98,6 +101,13 @@ impl std::fmt::Display for ClusterReport {
             self.delivery_ratio,
             self.duplicates_delivered
         )?;
+        if self.ids_rate_limited > 0 {
+            writeln!(
+                f,
+                "  new ids dropped over a link's rate {}",
+                self.ids_rate_limited
+            )?;
+        }
         if let Some(r) = self.delivery_ratio_survivors {
             writeln!(f, "  ratio over survivors {r:.6}")?;
         }
