@@ -172,3 +172,65 @@ fn jitter_is_seeded() {
     assert_eq!(delays(7), delays(7));
     assert_ne!(delays(7), delays(8));
 }
+
+/// An inbound connection without a hello is closed when its handshake timer fires.
+#[test]
+fn handshake_timeout_closes_silent_connection() {
+    let mut s = node();
+    connect_in(&mut s, 1);
+    let out = step(
+        &mut s,
+        InEvent::TimerFired(Timer::Handshake(ConnId(1))),
+        at(5000),
+    );
+    assert_eq!(
+        out,
+        vec![OutEvent::Close {
+            conn: ConnId(1),
+            reason: DisconnectReason::HandshakeTimeout
+        }]
+    );
+    register(&mut s, 2, "a", 6001);
+    assert!(step(
+        &mut s,
+        InEvent::TimerFired(Timer::Handshake(ConnId(2))),
+        at(5000)
+    )
+    .is_empty());
+}
+
+/// Keep-alive: a quiet peer is probed, a silent one dropped, and the timer rescheduled.
+#[test]
+fn keep_alive_probes_then_drops() {
+    let mut s = node();
+    register(&mut s, 1, "a", 6001);
+    let interval = config().ping_interval;
+    let out = step(&mut s, InEvent::TimerFired(Timer::KeepAlive), at(5000));
+    assert_eq!(
+        out,
+        vec![
+            OutEvent::Send {
+                conn: ConnId(1),
+                frame: hello("PING", ME, 5000, "2026-11-28T04:42:04.000Z")
+            },
+            OutEvent::Schedule {
+                delay: interval,
+                timer: Timer::KeepAlive
+            },
+        ]
+    );
+    let out = step(&mut s, InEvent::TimerFired(Timer::KeepAlive), at(15000));
+    assert_eq!(
+        out,
+        vec![
+            OutEvent::Close {
+                conn: ConnId(1),
+                reason: DisconnectReason::Timeout
+            },
+            OutEvent::Schedule {
+                delay: interval,
+                timer: Timer::KeepAlive
+            },
+        ]
+    );
+}
