@@ -4,7 +4,7 @@
 //! either writes it in its message or exposes it as `source()`, never both,
 //! so printing the whole chain (`{:#}` with anyhow) repeats nothing.
 
-use crate::proto::{FrameError, MessageId, PeerId};
+use crate::proto::{FrameError, MessageId, PeerId, ProtoError};
 
 /// What can go wrong when using a node.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,16 @@ pub enum Error {
     /// The node has shut down (or its actors stopped).
     #[error("the node has stopped")]
     Stopped,
+}
+
+impl From<ProtoError> for Error {
+    fn from(e: ProtoError) -> Self {
+        match e {
+            ProtoError::UnknownPeer(peer) => Error::UnknownPeer(peer),
+            ProtoError::Frame(frame) => Error::Frame(frame),
+            ProtoError::FrameTooLarge { len, max } => Error::FrameTooLarge { len, max },
+        }
+    }
 }
 
 impl From<FrameError> for Error {

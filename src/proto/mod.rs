@@ -7,6 +7,7 @@
 pub mod caps;
 pub mod clock;
 pub mod dedup;
+pub mod error;
 pub mod event;
 pub mod frame;
 pub mod metrics;
@@ -19,6 +20,7 @@ pub mod wire;
 pub use caps::Caps;
 pub use clock::Instant;
 pub use dedup::{SeenCache, SeenKey};
+pub use error::ProtoError;
 pub use event::{Command, ConnId, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer};
 pub use frame::{types, Body, Frame, FrameError};
 pub use metrics::Metrics;

@@ -10,6 +10,7 @@ use tracing::{debug, trace};
 use super::caps::Caps;
 use super::clock::Instant;
 use super::dedup::{SeenCache, SeenKey};
+use super::error::{ProtoError, Result};
 use super::event::{Command, ConnId, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer};
 use super::frame::{types, Body, Frame, FrameError};
 use super::metrics::Metrics;
@@ -18,7 +19,6 @@ use super::rate::{Bucket, RateLimit};
 use super::store::MessageStore;
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};
 use crate::config::NodeConfig;
-use crate::error::{Error, Result};
 
 /// One open connection, as the protocol sees it.
 #[derive(Debug)]
@@ -299,7 +299,7 @@ impl NodeState {
         self.peers
             .get(peer)
             .map(|p| p.link())
-            .ok_or_else(|| Error::UnknownPeer(peer.clone()))
+            .ok_or_else(|| ProtoError::UnknownPeer(peer.clone()))
     }
 
     fn on_connected(

@@ -65,7 +65,7 @@ impl Handler<Apply> for PeerActor {
             self.state.command(cmd, now, &mut out)
         };
         self.execute(out, ctx);
-        result
+        result.map_err(Into::into)
     }
 }
 
@@ -91,7 +91,7 @@ impl Handler<SendDirect> for PeerActor {
             self.pending_direct.remove(&id);
         }
         self.execute(out, ctx);
-        result.map(|()| rx)
+        result.map(|()| rx).map_err(Into::into)
     }
 }
 

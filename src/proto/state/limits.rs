@@ -23,7 +23,7 @@ impl NodeState {
         let (len, max) = (frame.bytes().len(), self.config.max_sent_frame());
         if len > max {
             debug!(len, max, "message too large, not sent");
-            return Err(Error::FrameTooLarge { len, max });
+            return Err(ProtoError::FrameTooLarge { len, max });
         }
         Ok(frame)
     }

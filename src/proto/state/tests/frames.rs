@@ -94,7 +94,7 @@ fn unknown_peer_is_an_error() {
     let err = s
         .command(Command::GetPeersFrom(PeerId::new("ghost")), at(0), &mut out)
         .unwrap_err();
-    assert!(matches!(err, Error::UnknownPeer(p) if p.as_str() == "ghost"));
+    assert!(matches!(err, ProtoError::UnknownPeer(p) if p.as_str() == "ghost"));
     assert!(out.is_empty());
 }
 

@@ -1,7 +1,6 @@
 //! Unit tests of the limits: frame size of what the application sends, new ids per link, one-shot sends in flight.
 
 use super::*;
-use crate::error::Error;
 
 fn mid(n: u128) -> MessageId {
     MessageId::from_u128(n)
@@ -52,7 +51,8 @@ fn too_large_broadcast_is_refused_before_anything_is_sent() {
     register(&mut s, 1, "a", 6001);
     let before = s.metrics();
     let mut out = Vec::new();
-    let Err(Error::FrameTooLarge { len, max }) = broadcast_cmd(&mut s, 1, 900, &mut out) else {
+    let Err(ProtoError::FrameTooLarge { len, max }) = broadcast_cmd(&mut s, 1, 900, &mut out)
+    else {
         panic!("a 900-byte text makes a frame over 900 bytes");
     };
     assert_eq!(max, 900);
@@ -67,7 +67,8 @@ fn too_large_broadcast_is_refused_before_anything_is_sent() {
         panic!("one frame to a: {out:?}");
     };
     assert_eq!(frame.bytes().len(), 900);
-    let Err(Error::FrameTooLarge { len, .. }) = broadcast_cmd(&mut s, 3, fits + 1, &mut out) else {
+    let Err(ProtoError::FrameTooLarge { len, .. }) = broadcast_cmd(&mut s, 3, fits + 1, &mut out)
+    else {
         panic!("one byte more is refused");
     };
     assert_eq!(len, 901);
@@ -110,7 +111,7 @@ fn every_message_the_application_sends_is_held_to_the_size() {
         let mut out = Vec::new();
         let result = s.command(cmd.clone(), at(0), &mut out);
         assert!(
-            matches!(result, Err(Error::FrameTooLarge { max: 900, .. })),
+            matches!(result, Err(ProtoError::FrameTooLarge { max: 900, .. })),
             "{cmd:?}: {result:?}"
         );
         assert!(out.is_empty(), "{cmd:?} sent {out:?}");
