@@ -112,14 +112,21 @@ impl Cell for Percentiles {
     }
 }
 
-/// One line each (the table indents the lines after the first); `none` when empty.
+/// Items of a list the table shows; the JSON has them all.
+pub const TABLE_LIST_MAX: usize = 5;
+
+/// One line each, at most [`TABLE_LIST_MAX`] (the table indents the lines
+/// after the first); `none` when empty.
 impl Cell for Vec<String> {
     fn cell(&self, _key: &str) -> String {
         if self.is_empty() {
-            "none".into()
-        } else {
-            self.join("\n")
+            return "none".into();
         }
+        let mut lines: Vec<String> = self.iter().take(TABLE_LIST_MAX).cloned().collect();
+        if self.len() > TABLE_LIST_MAX {
+            lines.push(format!("({} more in --json)", self.len() - TABLE_LIST_MAX));
+        }
+        lines.join("\n")
     }
 }
 
@@ -156,6 +163,11 @@ mod tests {
         assert_eq!(1234.4f64.cell("deliveries_per_s"), "1234 per second");
         assert_eq!(None::<f64>.cell("hops_mean"), "-");
         assert_eq!(Vec::<String>::new().cell("violation_samples"), "none");
+        let many: Vec<String> = (0..8).map(|i| format!("v{i}")).collect();
+        assert_eq!(
+            many.cell("violation_samples"),
+            "v0\nv1\nv2\nv3\nv4\n(3 more in --json)"
+        );
         let p = Percentiles {
             p50: 1.0,
             p90: 2.0,
