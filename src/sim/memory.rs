@@ -76,13 +76,6 @@ pub fn cpu_seconds() -> Option<f64> {
     Some((utime + stime) / CLOCK_TICKS_PER_SEC)
 }
 
-/// Process CPU milliseconds since `before` (a [`cpu_seconds`] reading) per
-/// delivery; `None` when `/proc` could not be read or nothing was delivered.
-pub fn cpu_ms_per_delivery(before: Option<f64>, deliveries: u64) -> Option<f64> {
-    let spent = cpu_seconds()? - before?;
-    (deliveries > 0).then(|| spent * 1000.0 / deliveries as f64)
-}
-
 /// Peak RSS less `before` (a [`current_rss`] reading from before the first
 /// node was built), over `nodes`: what each node took at most, with its links.
 pub fn rss_per_node(before: Option<u64>, nodes: u64) -> u64 {
@@ -115,8 +108,6 @@ mod tests {
         let before = cpu_seconds().unwrap();
         let spin = (0..2_000_000u64).fold(0u64, |a, x| a.wrapping_add(x * x));
         assert!(spin > 0 && cpu_seconds().unwrap() >= before);
-        assert_eq!(cpu_ms_per_delivery(Some(before), 0), None);
-        assert!(cpu_ms_per_delivery(Some(before), 10).unwrap() >= 0.0);
         assert!(rss_per_node(current_rss(), 1) <= peak_rss().unwrap());
     }
 

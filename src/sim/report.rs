@@ -290,6 +290,13 @@ pub(crate) fn per_delivery(x: u64, deliveries: u64) -> f64 {
     }
 }
 
+/// `cpu_s` CPU seconds in milliseconds per delivery (`None` when the CPU
+/// time is unknown or nothing was delivered).
+pub(crate) fn cpu_ms_per_delivery(cpu_s: Option<f64>, deliveries: u64) -> Option<f64> {
+    let cpu_s = cpu_s?;
+    (deliveries > 0).then(|| cpu_s * 1000.0 / deliveries as f64)
+}
+
 /// `a / b`, 1 when `b` is 0 (nothing was expected, nothing is missing).
 pub(crate) fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 {

@@ -15,7 +15,7 @@ use super::latency::Latency;
 use super::network::{Network, PARALLEL_MIN_EVENTS};
 use super::node::sim_node_config;
 use super::progress::{FinishOnDrop, NoProgress, Progress};
-use super::report::{per_delivery, Percentiles, Report, Run, Traffic, Wall};
+use super::report::{cpu_ms_per_delivery, per_delivery, Percentiles, Report, Run, Traffic, Wall};
 use super::topology::{TopologySpec, BENCH_SEED, DEFAULT_DEGREE};
 use super::{memory, Fault, SimError};
 use crate::config::NodeConfig;
@@ -249,6 +249,7 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
     };
     net.check_broadcasts();
     let run_s = run_wall.elapsed().as_secs_f64();
+    let cpu_s = memory::cpu_seconds().zip(cpu_before).map(|(b, a)| b - a);
 
     let t = &net.tracker;
     let mut deliveries = t.log.summary();
@@ -281,7 +282,7 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
         events_per_s: Some(total.events as f64 / (setup_s + run_s).max(1e-9)),
         frames_handled_per_s: frames_handled as f64 / run_s.max(1e-9),
         deliveries_per_s: None,
-        cpu_ms_per_delivery: memory::cpu_ms_per_delivery(cpu_before, deliveries.deliveries),
+        cpu_ms_per_delivery: cpu_ms_per_delivery(cpu_s, deliveries.deliveries),
         peak_rss_bytes: memory::peak_rss().unwrap_or(0),
         rss_per_node_bytes: memory::rss_per_node(rss_before, u64::from(n)),
     };

@@ -84,8 +84,9 @@ impl Cluster {
             self.stop_node(v);
         }
         self.drain(&sent, victims.len()).await;
+        let phase = self.phase(&mark).await;
         let log = self.log(&sent, t0);
-        let mut report = self.report(&mark, &log, "w4", u64::from(count)).await;
+        let mut report = self.report(&phase, &log, "w4", u64::from(count));
         report.run.churn_pct = churn_pct;
         report.run.seed = Some(seed);
         report.traffic.dead_peer_drop_ms = self.dead_peer_drops();

@@ -8,7 +8,7 @@ use crate::proto::{MessageId, Metrics};
 use crate::sim::deliveries::DeliveryLog;
 use crate::sim::memory;
 use crate::sim::reach::Bitset;
-use crate::sim::report::{per_delivery, Report, Run, Traffic, Wall};
+use crate::sim::report::{cpu_ms_per_delivery, per_delivery, Report, Run, Traffic, Wall};
 
 /// Where a measured phase started.
 pub(super) struct Mark {
@@ -17,6 +17,18 @@ pub(super) struct Mark {
     cpu: Option<f64>,
     /// The phase's start: the delivery log's times are nanoseconds since it.
     pub(super) at: Instant,
+}
+
+/// What the measured phase since a [`Mark`] took, read as it ends (before
+/// the delivery log is built, which is not part of it).
+pub(super) struct Phase {
+    run_s: f64,
+    /// Process CPU seconds it took.
+    cpu_s: Option<f64>,
+    /// The counters' growth over it.
+    frames_out: u64,
+    bytes_out: u64,
+    frames_in: u64,
 }
 
 /// Counters summed over the nodes.
@@ -97,6 +109,21 @@ impl Cluster {
         }
     }
 
+    /// Ends the measured phase that began at `mark`: its wall and CPU time
+    /// and the traffic over it.
+    pub(super) async fn phase(&self, mark: &Mark) -> Phase {
+        let run_s = mark.at.elapsed().as_secs_f64();
+        let cpu_s = memory::cpu_seconds().zip(mark.cpu).map(|(b, a)| b - a);
+        let after = self.counts().await;
+        Phase {
+            run_s,
+            cpu_s,
+            frames_out: after.frames_out.saturating_sub(mark.counts.frames_out),
+            bytes_out: after.bytes_out.saturating_sub(mark.counts.bytes_out),
+            frames_in: after.frames_in.saturating_sub(mark.counts.frames_in),
+        }
+    }
+
     /// The delivery log of `sent`, from what the tallies recorded, checked
     /// against the nodes running now: each node still connected to a
     /// broadcast's sender (over links between running nodes, which only ever
@@ -125,25 +152,22 @@ impl Cluster {
         log
     }
 
-    /// The report of the phase since `mark` whose broadcasts `log` holds:
-    /// the run, the deliveries, the traffic, wall and CPU time and memory.
+    /// The report of a measured `phase` whose broadcasts `log` holds: the
+    /// run, the deliveries, the traffic, wall and CPU time and memory.
     /// Fields only some workloads measure (W2's rate, W4's churn) are left
     /// for the workload to fill in.
-    pub(super) async fn report(
+    pub(super) fn report(
         &self,
-        mark: &Mark,
+        phase: &Phase,
         log: &DeliveryLog,
         workload: &str,
         broadcasts_asked: u64,
     ) -> Report {
-        let run_s = mark.at.elapsed().as_secs_f64();
-        let after = self.counts().await;
         let deliveries = log.summary();
         let n = self.nodes.len() as u64;
-        let frames = after.frames_out.saturating_sub(mark.counts.frames_out);
-        let bytes = after.bytes_out.saturating_sub(mark.counts.bytes_out);
-        let frames_in = after.frames_in.saturating_sub(mark.counts.frames_in);
+        let (frames, bytes, run_s) = (phase.frames_out, phase.bytes_out, phase.run_s);
         let per = |x: u64| per_delivery(x, deliveries.deliveries);
+        let cpu_ms_per_delivery = cpu_ms_per_delivery(phase.cpu_s, deliveries.deliveries);
         Report {
             run: Run {
                 engine: "cluster".into(),
@@ -176,9 +200,9 @@ impl Cluster {
                 run_wall_ms: run_s * 1e3,
                 per_broadcast_wall_ms: None,
                 events_per_s: None,
-                frames_handled_per_s: frames_in as f64 / run_s.max(1e-9),
+                frames_handled_per_s: phase.frames_in as f64 / run_s.max(1e-9),
                 deliveries_per_s: None,
-                cpu_ms_per_delivery: memory::cpu_ms_per_delivery(mark.cpu, deliveries.deliveries),
+                cpu_ms_per_delivery,
                 peak_rss_bytes: memory::peak_rss().unwrap_or(0),
                 rss_per_node_bytes: memory::rss_per_node(self.rss_before, n),
             },

@@ -53,8 +53,9 @@ impl Cluster {
             progress.advance(u64::from(k) + 1);
             self.settle().await;
         }
+        let phase = self.phase(&mark).await;
         let log = self.log(&sent, mark.at);
-        self.report(&mark, &log, "w1", u64::from(count)).await
+        self.report(&phase, &log, "w1", u64::from(count))
     }
 
     /// W2: every node broadcasts `per_node` 256-byte texts as fast as the API
@@ -70,13 +71,16 @@ impl Cluster {
         for (i, node) in self.nodes.iter().enumerate() {
             let (node, text, sends) = (node.clone(), text.clone(), sends.clone());
             actix_rt::spawn(async move {
+                let mut mine = Vec::with_capacity(per_node as usize);
                 for _ in 0..per_node {
                     let at = Instant::now();
                     let Ok(id) = node.broadcast(text.clone()).await else {
-                        return;
+                        break;
                     };
-                    lock(&sends).push((i as u32, at, id));
+                    mine.push((i as u32, at, id));
                 }
+                // One lock per node, once its broadcasts are all handed over.
+                lock(&sends).extend(mine);
             });
         }
         let deadline = Instant::now() + THROUGHPUT_DEADLINE;
@@ -89,6 +93,7 @@ impl Cluster {
             deliveries = self.total();
             progress.advance(deliveries);
         }
+        let phase = self.phase(&mark).await;
         let running = self.running();
         let mut reach_of: Vec<Option<Bitset>> = vec![None; self.nodes.len()];
         let sends = std::mem::take(&mut *lock(&sends));
@@ -105,7 +110,7 @@ impl Cluster {
             });
         }
         let log = self.log(&sent, mark.at);
-        let mut report = self.report(&mark, &log, "w2", u64::from(per_node)).await;
+        let mut report = self.report(&phase, &log, "w2", u64::from(per_node));
         let run_s = report.wall.run_wall_ms / 1e3;
         report.wall.deliveries_per_s = Some(report.deliveries.deliveries as f64 / run_s.max(1e-9));
         report
