@@ -58,7 +58,9 @@
 //! - [`sim`]: many nodes in one process: the deterministic `Network` of
 //!   pure states (`network`, `exec`, `worker`, `order`, `queue`, `track`,
 //!   `faults`, `topology`, `latency`), the real-actor `Cluster` (`cluster`:
-//!   `tally`, `workloads`, `churn`, `report`), reports, plots and progress.
+//!   `tally`, `workloads`, `churn`, `measure`), and what both share: the
+//!   delivery log (`deliveries`), who can reach whom (`reach`), the one
+//!   report (`report`), plots and progress.
 
 pub mod actors;
 pub mod addr;

@@ -20,9 +20,16 @@ async fn memory_cluster_of_200_delivers_everything_once() {
     let mut cluster = start(200, 42, Transport::Memory).await;
     let report = cluster.broadcast_latency(0, 5, &NoProgress).await;
     println!("{report}");
-    assert_eq!(report.delivery_ratio, 1.0);
-    assert_eq!(report.duplicates_delivered, 0);
-    assert_eq!(report.time_to_all_ms.as_ref().map(|t| t.count), Some(5));
+    assert!(report.passed(), "{report}");
+    assert_eq!(report.deliveries.delivery_ratio, 1.0);
+    assert_eq!(report.deliveries.duplicates_delivered, 0);
+    assert_eq!(report.deliveries.broadcasts_complete, 5);
+    assert_eq!(
+        report.deliveries.time_to_all_ms.as_ref().map(|t| t.count),
+        Some(5)
+    );
+    assert_eq!(report.run.topology, "random");
+    assert_eq!(report.run.seed, Some(42));
     cluster.shutdown().await;
 }
 
@@ -32,8 +39,8 @@ async fn tcp_cluster_of_50_delivers_everything_once() {
     let mut cluster = start(50, 42, Transport::Tcp).await;
     let report = cluster.broadcast_latency(0, 5, &NoProgress).await;
     println!("{report}");
-    assert_eq!(report.delivery_ratio, 1.0);
-    assert_eq!(report.duplicates_delivered, 0);
+    assert_eq!(report.deliveries.delivery_ratio, 1.0);
+    assert_eq!(report.deliveries.duplicates_delivered, 0);
     cluster.shutdown().await;
 }
 
@@ -70,13 +77,20 @@ async fn memory_cluster_churn_delivers_to_every_connected_survivor() {
         .await
         .unwrap();
     println!("{report}");
-    assert_eq!(report.workload, "w4");
-    assert_eq!(report.stopped, 20);
-    assert_eq!(report.broadcasts, 20);
-    assert_eq!(report.duplicates_delivered, 0);
-    assert_eq!(report.delivery_ratio_survivors, Some(1.0));
-    assert!(report.delivery_ratio > 0.9, "{}", report.delivery_ratio);
+    assert_eq!(report.run.workload, "w4");
+    assert_eq!(report.traffic.nodes_stopped, 20);
+    assert_eq!(report.deliveries.broadcasts_sent, 20);
+    assert_eq!(report.deliveries.duplicates_delivered, 0);
+    assert!(report.passed(), "{report}");
+    assert_eq!(report.deliveries.delivery_ratio_survivors, 1.0);
+    assert_eq!(report.run.churn_pct, 20.0);
+    assert!(
+        report.deliveries.delivery_ratio > 0.9,
+        "{}",
+        report.deliveries.delivery_ratio
+    );
     let drops = report
+        .traffic
         .dead_peer_drop_ms
         .expect("neighbours of stopped nodes dropped them");
     assert!(drops.count >= 20, "{drops:?}");
@@ -93,9 +107,12 @@ async fn cluster_w1_curves_reach_every_node() {
     for c in &report.delivery_curves {
         assert_eq!(c.end_fraction(), 1.0, "{c:?}");
     }
-    let lat = report.delivery_latency_ms.expect("latencies recorded");
+    let lat = report
+        .deliveries
+        .delivery_latency_ms
+        .expect("latencies recorded");
     assert_eq!(lat.count, 3 * 59);
-    assert!(lat.max > 0.0 && lat.max <= report.time_to_all_ms.unwrap().max);
+    assert!(lat.max > 0.0 && lat.max <= report.deliveries.time_to_all_ms.unwrap().max);
     cluster.shutdown().await;
 }
 

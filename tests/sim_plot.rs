@@ -28,6 +28,35 @@ fn long_polylines(svg: &str) -> usize {
         .count()
 }
 
+/// The text of every `<text>` element, in order.
+fn texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|el| el.split_once('>'))
+        .map(|(_, rest)| {
+            rest.split("</text>")
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
+/// The `y` of the `<text>` element whose text is `text`.
+fn text_y(svg: &str, text: &str) -> f64 {
+    svg.split("<text")
+        .skip(1)
+        .find(|el| {
+            el.split_once('>')
+                .is_some_and(|(_, r)| r.trim_start().starts_with(text))
+        })
+        .and_then(|el| el.split("y=\"").nth(1))
+        .and_then(|y| y.split('"').next())
+        .and_then(|y| y.parse().ok())
+        .unwrap_or_else(|| panic!("no text {text:?}"))
+}
+
 fn assert_svg(svg: &str) {
     assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
     assert!(svg.trim_end().ends_with("</svg>"));
@@ -43,13 +72,13 @@ fn model_run_plots_its_broadcasts() {
         ..SimParams::default()
     };
     let report = workload::run(&params).unwrap();
-    let curves = &report.outcome.delivery_curves;
+    let curves = &report.delivery_curves;
     assert_eq!(curves.len(), 3);
     for c in curves {
         assert!(c.points.len() <= MAX_CURVE_POINTS);
         assert_eq!(c.points[0], (0.0, 0.0));
         assert_eq!(c.end_fraction(), 1.0, "{c:?}");
-        let tta = report.outcome.time_to_all_ms.as_ref().unwrap();
+        let tta = report.deliveries.time_to_all_ms.as_ref().unwrap();
         assert_eq!(
             c.end_ms(),
             tta.max,
@@ -63,7 +92,7 @@ fn model_run_plots_its_broadcasts() {
 
     let dir = scratch("plot-model");
     let path = dir.join("curve.svg");
-    let p = &report.params;
+    let p = &report.run;
     let title = plot::title(&p.engine, &p.workload, p.nodes, p.mean_degree);
     plot::write_svg(&path, &title, curves).unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
@@ -81,7 +110,8 @@ fn model_run_plots_its_broadcasts() {
 }
 
 /// Distinct curves get a line and a legend entry each; more than MAX_LINES
-/// become a shaded band with its median.
+/// become a shaded band with its median. The legend sits under the chart,
+/// off the data, and tick labels are plain milliseconds.
 #[test]
 fn lines_then_a_band() {
     let curve = |k: u32| {
@@ -99,12 +129,20 @@ fn lines_then_a_band() {
     }
 
     let many: Vec<Curve> = (0..plot::MAX_LINES as u32 + 10).map(curve).collect();
+    assert_eq!(many.len(), 15);
     plot::write_svg(&dir.join("many.svg"), "many", &many).unwrap();
     let svg = std::fs::read_to_string(dir.join("many.svg")).unwrap();
     assert_svg(&svg);
     assert!(svg.contains("<polygon"), "the band is shaded");
-    assert!(svg.contains("min to max of 30 broadcasts") && svg.contains("median"));
+    assert!(svg.contains("min to max of 15 broadcasts") && svg.contains("median"));
     assert_eq!(long_polylines(&svg), 3, "min, median and max lines");
+    let axis_title = text_y(&svg, "time since the broadcast (ms)");
+    assert!(
+        text_y(&svg, "median") > axis_title,
+        "the legend is under the axis title"
+    );
+    let ticks = texts(&svg);
+    assert!(ticks.iter().any(|t| t == "10") && !ticks.iter().any(|t| t.ends_with(".00")));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -117,6 +155,13 @@ fn plot_errors() {
     let curve = Curve::from_offsets("b", &[1.0], 1);
     let nowhere = plot::write_svg(&dir.join("no/such/dir/x.svg"), "t", &[curve]);
     assert!(matches!(nowhere, Err(SimError::Plot(_))), "{nowhere:?}");
+    let checked = plot::check_target(&dir.join("no/such/dir/x.svg"));
+    assert!(matches!(checked, Err(SimError::Plot(_))), "{checked:?}");
+    plot::check_target(&dir.join("fine.svg")).unwrap();
+    assert!(
+        !dir.join("fine.svg").exists(),
+        "the check leaves nothing behind"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -148,7 +193,7 @@ fn progress_hears_every_stage() {
         ..SimParams::default()
     };
     let told = workload::run(&params(Some(log.clone()))).unwrap();
-    let links = told.params.links;
+    let links = told.run.links;
     let calls = log.0.lock().unwrap().clone();
     let expected = [
         "building of 0".to_string(),
@@ -184,7 +229,7 @@ fn w4_progress_per_interval() {
         .unwrap();
     let steps: Vec<String> = (1..=10).map(|k| k.to_string()).collect();
     assert_eq!(calls[at + 1..at + 11], steps[..]);
-    assert_eq!(told.outcome.delivery_curves.len(), 10);
+    assert_eq!(told.delivery_curves.len(), 10);
     let untold = workload::run(&params(None)).unwrap();
     assert_eq!(told.deterministic_json(), untold.deterministic_json());
 }
@@ -206,7 +251,7 @@ fn w2_and_w3_need_the_cluster() {
 }
 
 /// `peerchat sim --plot FILE --json`: one JSON line on stdout, nothing else,
-/// and the SVG on disk.
+/// and the SVG on disk (churn makes the curves differ: a band).
 #[test]
 fn cli_plot_keeps_json_clean() {
     let dir = scratch("plot-cli");
@@ -218,6 +263,10 @@ fn cli_plot_keeps_json_clean() {
             "200",
             "--broadcasts",
             "25",
+            "--churn",
+            "10",
+            "--latency",
+            "2ms..10ms",
             "--json",
             "--plot",
         ])
@@ -233,6 +282,7 @@ fn cli_plot_keeps_json_clean() {
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["broadcasts_sent"], 25);
+    assert_eq!(report["nodes_stopped"], 20);
     let svg = std::fs::read_to_string(&path).unwrap();
     assert_svg(&svg);
     assert!(svg.contains("min to max of 25 broadcasts"));

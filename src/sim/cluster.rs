@@ -2,32 +2,33 @@
 //! actix System, spread over a few arbiters, linked over TCP on loopback or
 //! over an in-memory network: the end-to-end check of the real stack. The
 //! workloads it runs are in `cluster/workloads.rs` (W1, W2) and
-//! `cluster/churn.rs` (W4).
+//! `cluster/churn.rs` (W4); `cluster/measure.rs` turns what they saw into
+//! the same [`Report`](super::Report) as the model's.
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actix::{Arbiter, ArbiterHandle};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use super::memory::{current_rss, peak_rss};
+use super::memory::current_rss;
 use super::node::parse_node_id;
 use super::progress::Progress;
-use super::report::per_delivery;
+use super::reach::{reachable, Bitset};
 use super::{SimError, Topology};
 use crate::config::NodeConfig;
-use crate::proto::Event;
+use crate::proto::{Event, Metrics};
 use crate::transport::MemoryNetwork;
 use crate::{Node, NodeHandle};
 
 mod churn;
-mod report;
+mod measure;
 mod tally;
 mod workloads;
 
 pub use churn::W4_DRAIN;
-pub use report::ClusterReport;
 use tally::Tally;
 pub use workloads::{BROADCAST_DEADLINE, THROUGHPUT_DEADLINE};
 
@@ -61,6 +62,15 @@ pub enum Transport {
     Memory,
 }
 
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::Memory => "memory",
+        })
+    }
+}
+
 impl std::str::FromStr for Transport {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -78,11 +88,33 @@ pub struct Cluster {
     arbiters: Vec<ArbiterHandle>,
     /// One per arbiter, so recording a delivery never contends across threads.
     tallies: Vec<Arc<Tally>>,
-    /// The topology's links, for setup and for who can reach whom (W4).
+    /// The topology's links, for setup; its neighbour lists, for who can reach whom.
     edges: Vec<(u32, u32)>,
+    adjacency: Vec<Vec<u32>>,
+    /// What built the topology, and its seed (for the report).
+    topology: (String, Option<u64>),
     transport: Transport,
     setup: Duration,
-    rss_per_node_kib: f64,
+    /// RSS before the first node started.
+    rss_before: Option<u64>,
+    /// Nodes stopped (W4): they are no longer asked for their counters.
+    stopped: Bitset,
+    /// Each stopped node: when it began shutting down, and its counters just before.
+    stops: Arc<Mutex<Vec<Stop>>>,
+}
+
+/// A node stopped during a run.
+struct Stop {
+    node: u32,
+    /// When it began shutting down.
+    at: Instant,
+    /// Its counters just before (`None` if it did not answer).
+    last: Option<Metrics>,
+}
+
+/// Locks `m`; nothing panics while holding these locks, so a poisoned one still holds good data.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Open files this process may hold (`ulimit -n`), from `/proc/self/limits`.
@@ -166,7 +198,7 @@ impl Cluster {
             check_fds(u64::from(n), topology.mean_degree())?;
         }
         check_memory(u64::from(n))?;
-        let rss_before = current_rss().unwrap_or(0);
+        let rss_before = current_rss();
         let started = Instant::now();
         let arbiters: Vec<ArbiterHandle> = (0..arbiters.max(1))
             .map(|_| Arbiter::new().handle())
@@ -229,15 +261,16 @@ impl Cluster {
             arbiters,
             tallies,
             edges: topology.edges().to_vec(),
+            adjacency: topology.adjacency(),
+            topology: (topology.name().to_string(), topology.seed()),
             transport,
             setup: Duration::ZERO,
-            rss_per_node_kib: 0.0,
+            rss_before,
+            stopped: Bitset::new(n as usize),
+            stops: Default::default(),
         };
         cluster.wait_for_links(started, progress).await?;
         cluster.setup = started.elapsed();
-        let rss_after = current_rss().unwrap_or(0);
-        cluster.rss_per_node_kib =
-            rss_after.saturating_sub(rss_before) as f64 / 1024.0 / f64::from(n.max(1));
         Ok(cluster)
     }
 
@@ -273,10 +306,15 @@ impl Cluster {
         }
     }
 
-    /// Every running node's counters, asked of [`ASK_BATCH`] nodes at a time.
-    async fn metrics(&self) -> Vec<crate::proto::Metrics> {
-        let mut all = Vec::with_capacity(self.nodes.len());
-        for batch in self.nodes.chunks(ASK_BATCH) {
+    /// Every running node's counters, asked of [`ASK_BATCH`] nodes at a time
+    /// (a stopped node is not asked).
+    async fn metrics(&self) -> Vec<Metrics> {
+        let running: Vec<NodeHandle> = (0..self.nodes.len())
+            .filter(|&i| !self.stopped.get(i as u32))
+            .map(|i| self.nodes[i].clone())
+            .collect();
+        let mut all = Vec::with_capacity(running.len());
+        for batch in running.chunks(ASK_BATCH) {
             let asks = batch.iter().map(|node| node.metrics());
             let answers = futures_util::future::join_all(asks).await;
             all.extend(answers.into_iter().filter_map(Result::ok));
@@ -284,43 +322,9 @@ impl Cluster {
         all
     }
 
-    /// Frames and bytes the nodes have sent, and frames they have received.
-    async fn traffic(&self) -> Traffic {
-        self.metrics()
-            .await
-            .iter()
-            .fold(Traffic::default(), |t, m| Traffic {
-                frames_out: t.frames_out + m.frames_out,
-                bytes_out: t.bytes_out + m.bytes_out,
-                frames_in: t.frames_in + m.frames_in,
-                broadcasts_seen: t.broadcasts_seen + m.deliveries + m.duplicates_dropped,
-                ids_rate_limited: t.ids_rate_limited + m.ids_rate_limited,
-            })
-    }
-
-    /// Waits (at most [`SETTLE_DEADLINE`]) until every frame sent has been
-    /// received, or, on a network busy with keep-alives, until no node has
-    /// taken in another copy of a broadcast between two looks: the flood's
-    /// duplicates are drained, so the next measurement starts without them.
-    async fn settle(&self) {
-        let deadline = Instant::now() + SETTLE_DEADLINE;
-        let mut seen = None;
-        while Instant::now() < deadline {
-            let t = self.traffic().await;
-            if t.frames_in >= t.frames_out || seen == Some(t.broadcasts_seen) {
-                return;
-            }
-            seen = Some(t.broadcasts_seen);
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Nodes that delivered `id`, over all arbiters, and when the last did.
-    fn progress(&self, id: crate::proto::MessageId) -> (u64, Option<Instant>) {
-        self.tallies.iter().fold((0, None), |(n, last), t| {
-            let (m, l) = t.progress(id);
-            (n + m, last.max(l))
-        })
+    /// Nodes that delivered `id`, over all arbiters.
+    fn delivered_count(&self, id: crate::proto::MessageId) -> u64 {
+        self.tallies.iter().map(|t| t.count(id)).sum()
     }
 
     /// Who delivered `id`, and when, over all arbiters.
@@ -338,8 +342,12 @@ impl Cluster {
     }
 
     /// Second deliveries of an id at a node, over all arbiters.
-    fn duplicates(&self) -> u64 {
-        self.tallies.iter().map(|t| t.duplicates()).sum()
+    fn duplicates(&self) -> Vec<(crate::proto::MessageId, u32, Instant)> {
+        let mut all = Vec::new();
+        for t in &self.tallies {
+            t.duplicates(&mut all);
+        }
+        all
     }
 
     fn clear_tallies(&self) {
@@ -356,59 +364,20 @@ impl Cluster {
         &self.nodes
     }
 
-    /// Marks the start of a measured phase.
-    async fn mark(&self) -> Mark {
-        let traffic = self.traffic().await;
-        Mark {
-            traffic,
-            cpu: cpu_seconds(),
-            at: Instant::now(),
-        }
+    /// The running nodes a flood from `from` can reach now, over the
+    /// topology's links between running nodes.
+    fn reachable(&self, from: u32, running: &Bitset) -> Bitset {
+        reachable(
+            self.nodes.len(),
+            from,
+            |i| running.get(i),
+            |i| &self.adjacency[i as usize],
+        )
     }
 
-    /// A report of the phase since `mark`, in which `deliveries` happened:
-    /// the cluster, its wall and CPU time and the traffic per delivery filled
-    /// in, the workload's own fields (zero or `None` here) left for the caller.
-    async fn measured(
-        &self,
-        mark: &Mark,
-        deliveries: u64,
-        workload: &'static str,
-    ) -> ClusterReport {
-        let run_s = mark.at.elapsed().as_secs_f64();
-        let cpu = cpu_seconds().zip(mark.cpu).map(|(b, a)| b - a);
-        let after = self.traffic().await;
-        let per = |x: u64| per_delivery(x, deliveries);
-        ClusterReport {
-            engine: "cluster",
-            workload,
-            transport: self.transport,
-            nodes: self.nodes.len() as u64,
-            links: self.links(),
-            arbiters: self.arbiters.len(),
-            setup_s: self.setup.as_secs_f64(),
-            broadcasts: 0,
-            deliveries,
-            expected_deliveries: 0,
-            delivery_ratio: 0.0,
-            delivery_ratio_survivors: None,
-            duplicates_delivered: self.duplicates(),
-            time_to_all_ms: None,
-            delivery_latency_ms: None,
-            frames_per_delivery: per(after.frames_out - mark.traffic.frames_out),
-            bytes_per_delivery: per(after.bytes_out - mark.traffic.bytes_out),
-            frames_per_s: (after.frames_in - mark.traffic.frames_in) as f64 / run_s.max(1e-9),
-            ids_rate_limited: after.ids_rate_limited - mark.traffic.ids_rate_limited,
-            deliveries_per_s: None,
-            cpu_s_per_1000_deliveries: cpu.map(|c| c * 1000.0 / deliveries.max(1) as f64),
-            churn_pct: None,
-            stopped: 0,
-            dead_peer_drop_ms: None,
-            run_s,
-            peak_rss_mib: peak_rss().unwrap_or(0) as f64 / (1024.0 * 1024.0),
-            rss_per_node_kib: self.rss_per_node_kib,
-            delivery_curves: Vec::new(),
-        }
+    /// The nodes not stopped.
+    fn running(&self) -> Bitset {
+        Bitset::from_fn(self.nodes.len(), |i| !self.stopped.get(i as u32))
     }
 
     /// Shuts every node down and stops the arbiters.
@@ -419,26 +388,6 @@ impl Cluster {
             arbiter.stop();
         }
     }
-}
-
-/// Where a measured phase started.
-struct Mark {
-    traffic: Traffic,
-    /// Process CPU seconds then.
-    cpu: Option<f64>,
-    at: Instant,
-}
-
-/// Traffic counters summed over the nodes.
-#[derive(Debug, Clone, Copy, Default)]
-struct Traffic {
-    frames_out: u64,
-    bytes_out: u64,
-    frames_in: u64,
-    /// Copies of broadcasts taken in: first deliveries and duplicates dropped.
-    broadcasts_seen: u64,
-    /// New ids dropped over a link's rate (`Metrics::ids_rate_limited`).
-    ids_rate_limited: u64,
 }
 
 /// What a node's event reader records of one event.
@@ -454,17 +403,3 @@ fn record(tally: &Tally, node: u32, event: Event) {
         _ => {}
     }
 }
-
-/// User plus system CPU seconds of this process so far (Linux `/proc/self/stat`).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which may contain spaces) start after ")".
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / CLOCK_TICKS_PER_SEC)
-}
-
-/// Linux's clock tick for `/proc/self/stat` CPU times.
-const CLOCK_TICKS_PER_SEC: f64 = 100.0;

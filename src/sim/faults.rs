@@ -6,7 +6,7 @@ use tracing::debug;
 
 use super::network::Network;
 use super::node::{nanos, node_addr, Ev, Slow};
-use super::track::Bitset;
+use super::reach::{reachable, Bitset};
 use crate::proto::{Command, DisconnectReason};
 
 /// Something that goes wrong (or right again) in the network.
@@ -136,18 +136,13 @@ impl Network {
         if let Some(hit) = self.tracker.cached_reach(from) {
             return hit;
         }
-        let mut seen = Bitset::new(self.nodes.len());
-        if self.is_alive(from) {
-            let mut stack = vec![from];
-            seen.set(from);
-            while let Some(x) = stack.pop() {
-                for &y in &self.nodes[x as usize].registered {
-                    if self.nodes[y as usize].state.is_some() && seen.set(y) {
-                        stack.push(y);
-                    }
-                }
-            }
-        }
+        let nodes = &self.nodes;
+        let seen = reachable(
+            nodes.len(),
+            from,
+            |i| nodes[i as usize].state.is_some(),
+            |i| &nodes[i as usize].registered,
+        );
         self.tracker.cache_reach(from, &seen);
         seen
     }
@@ -159,14 +154,14 @@ impl Network {
     /// its whole flood.
     pub fn check_broadcasts(&mut self) {
         let alive = Bitset::from_fn(self.nodes.len(), |i| self.nodes[i].state.is_some());
-        for b in self.tracker.unchecked() {
+        for b in self.tracker.log.unchecked() {
             let (sender, grown) = self.tracker.sender_of(b);
             let now_reach = if grown {
                 None
             } else {
                 Some(self.reachable(sender))
             };
-            self.tracker.check(b, now_reach.as_ref(), &alive);
+            self.tracker.log.check(b, now_reach.as_ref(), &alive);
         }
     }
 }

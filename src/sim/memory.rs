@@ -1,4 +1,4 @@
-//! Memory: peak and current RSS and MemAvailable from `/proc`, and the estimate that refuses runs that cannot fit.
+//! What the process uses, from `/proc`: peak and current RSS, CPU time, MemAvailable; and the estimate that refuses runs that cannot fit.
 
 use super::SimError;
 
@@ -62,6 +62,27 @@ pub fn check_fits(nodes: u64, degree: f64) -> Result<(), SimError> {
     })
 }
 
+/// Linux's clock tick for `/proc/self/stat` CPU times.
+const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+
+/// User plus system CPU seconds of this process so far (Linux `/proc/self/stat`).
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start after ")".
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / CLOCK_TICKS_PER_SEC)
+}
+
+/// Peak RSS less `before` (a [`current_rss`] reading from before the first
+/// node was built), over `nodes`: what each node took at most, with its links.
+pub fn rss_per_node(before: Option<u64>, nodes: u64) -> u64 {
+    let grown = peak_rss().unwrap_or(0).saturating_sub(before.unwrap_or(0));
+    grown / nodes.max(1)
+}
+
 /// Reads a `Key:   123 kB` line of a `/proc` file, in bytes.
 fn proc_kib(path: &str, key: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
@@ -84,6 +105,10 @@ mod tests {
     fn reads_proc() {
         assert!(peak_rss().unwrap() >= current_rss().unwrap() / 2);
         assert!(mem_available().unwrap() > 0);
+        let before = cpu_seconds().unwrap();
+        let spin = (0..2_000_000u64).fold(0u64, |a, x| a.wrapping_add(x * x));
+        assert!(spin > 0 && cpu_seconds().unwrap() >= before);
+        assert!(rss_per_node(current_rss(), 1) <= peak_rss().unwrap());
     }
 
     /// A run far beyond any machine is refused with the largest size that fits.

@@ -1,4 +1,4 @@
-//! Simulation: many nodes in one process (the deterministic `Network` of pure `NodeState`s).
+//! Simulation: many nodes in one process (the deterministic `Network` of pure `NodeState`s, or the real-actor `Cluster`).
 //!
 //! [`Network`] runs thousands to millions of [`crate::proto::NodeState`]s under
 //! a virtual clock with one seeded RNG: the same seed replays the same run,
@@ -10,6 +10,11 @@
 //! registers itself. [`workload`] runs BENCH.md's W1 and W4 and returns a
 //! [`Report`], whose delivery [`Curve`]s [`plot::write_svg`] draws; a
 //! [`Progress`] hook hears how far setup and the run have got.
+//!
+//! [`cluster::Cluster`] runs the same workloads (and W2, W3) on real actors
+//! and returns the same [`Report`]: both engines keep one delivery log
+//! (`deliveries`) and ask one reachability search (`reach`) who was
+//! connected to the sender, so their tables and JSON have the same fields.
 //!
 //! ```
 //! use peerchat::sim::{Latency, Network, Topology, sim_node_config};
@@ -26,6 +31,7 @@
 //! ```
 
 pub mod cluster;
+mod deliveries;
 mod exec;
 mod faults;
 pub mod latency;
@@ -36,6 +42,7 @@ mod order;
 pub mod plot;
 pub mod progress;
 mod queue;
+mod reach;
 pub mod report;
 pub mod topology;
 mod track;
@@ -53,7 +60,7 @@ pub use node::{
 };
 pub use plot::Curve;
 pub use progress::{NoProgress, Progress};
-pub use report::{Percentiles, Report};
+pub use report::{Deliveries, Percentiles, Report, Run, Traffic, Wall};
 pub use topology::{Topology, TopologySpec};
 pub use workload::{SimParams, Workload};
 
@@ -98,21 +105,21 @@ pub enum SimError {
 impl Network {
     /// Invariant violations seen so far (each is also logged at `warn`).
     pub fn violations(&self) -> u64 {
-        self.tracker.violations
+        self.tracker.log.violations()
     }
 
     /// Descriptions of the first violations (the first hundred; all are counted).
     pub fn violation_samples(&self) -> &[String] {
-        &self.tracker.violation_samples
+        self.tracker.log.violation_samples()
     }
 
     /// Deliveries of each tracked broadcast so far (first deliveries only).
     pub fn deliveries(&self) -> u64 {
-        self.tracker.deliveries
+        self.tracker.log.deliveries()
     }
 
     /// Second deliveries of one id at one node (a violation; must stay 0).
     pub fn duplicates(&self) -> u64 {
-        self.tracker.duplicates
+        self.tracker.log.duplicates()
     }
 }

@@ -1,15 +1,23 @@
-//! The report of a run: what replays exactly (parameters, deliveries, virtual times) and what the wall clock saw.
+//! `Report`: what one run of either engine measured, as one table for people and one flat JSON object for scripts, with the same fields in both.
+//!
+//! Both engines fill the same four sections; a field an engine cannot
+//! measure is `None`: `null` in the JSON, `-` in the table. The fields are
+//! declared once, with their table labels, in the `section!` blocks below;
+//! a key ends in its unit (`_ms`: milliseconds, `_bytes`: bytes, `_pct`:
+//! percent, `_per_s`: per second).
+
+mod table;
 
 use std::fmt;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::network::Counters;
+use super::cluster::Transport;
 use super::plot::Curve;
-use super::track::Tracker;
+use table::section;
 
-/// Percentiles of a distribution of virtual times, in milliseconds.
+/// Percentiles of a distribution of times, in milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Percentiles {
     pub p50: f64,
@@ -39,70 +47,238 @@ impl Percentiles {
     }
 }
 
-/// What was run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Params {
-    /// Always `model` here.
-    pub engine: String,
-    /// `w1` or `w4`.
-    pub workload: String,
-    pub nodes: u64,
-    /// Links in the topology.
-    pub links: u64,
-    pub mean_degree: f64,
-    pub topology: String,
-    pub latency: String,
-    pub seed: u64,
-    /// Broadcasts asked for.
-    pub broadcasts: u64,
-    /// Share of nodes crashed during the run, in percent.
-    pub churn_pct: f64,
+section! {
+    /// What was run.
+    pub struct Run {
+        /// `model` or `cluster`.
+        engine: String => "engine",
+        /// `w1`, `w2`, `w3` or `w4`.
+        workload: String => "workload",
+        /// Cluster: how the nodes are linked (`tcp` or `memory`).
+        transport: Option<Transport> => "transport",
+        /// The clock the times of the deliveries section are on: `virtual`
+        /// (the model's) or `wall`.
+        clock: String => "clock of the delivery times",
+        nodes: u64 => "nodes",
+        /// Links in the topology.
+        links: u64 => "links",
+        mean_degree: f64 => "mean degree",
+        /// `random`, `ring`, `star`, `line`, `edge list` or `file:PATH`.
+        topology: String => "topology",
+        /// Model: the one-way latency of a link (`5ms`, or a range `2ms..10ms`).
+        latency: Option<String> => "link latency",
+        /// The seed of the run's random draws (model: topology, latencies,
+        /// ids and churn; cluster: the random topology's, or W4's churn).
+        seed: Option<u64> => "seed",
+        /// Broadcasts asked for (W2: per node).
+        broadcasts_asked: u64 => "broadcasts asked",
+        /// Share of the nodes other than the sender stopped during the run.
+        churn_pct: f64 => "churn",
+    }
 }
 
-/// What happened, in virtual time and counts: the same seed gives the same outcome.
+section! {
+    /// Who delivered what. "Connected at send": the nodes reachable from the
+    /// sender over links between running nodes when a broadcast was sent,
+    /// the sender not counted. "Survivors": those of them still running when
+    /// the broadcast was checked, after its flood (W1) or at the end of the
+    /// run (W4). In the model all of it replays exactly from the seed.
+    pub struct Deliveries {
+        broadcasts_sent: u64 => "broadcasts sent",
+        /// Broadcasts that every node connected at send delivered.
+        broadcasts_complete: u64 => "complete: all connected at send had it",
+        /// Broadcasts that every survivor delivered.
+        broadcasts_complete_survivors: u64 => "complete: all survivors had it",
+        /// First deliveries of the broadcasts, at nodes other than the sender.
+        deliveries: u64 => "deliveries",
+        /// Nodes connected at send, summed over the broadcasts.
+        expected_deliveries: u64 => "expected: connected at send",
+        /// Deliveries by the nodes connected at send over `expected_deliveries`
+        /// (BENCH.md's ratio).
+        delivery_ratio: f64 => "delivery ratio",
+        /// The same over the survivors.
+        delivery_ratio_survivors: f64 => "delivery ratio over survivors",
+        /// Second deliveries of one id at one node (must be 0).
+        duplicates_delivered: u64 => "duplicates delivered",
+        /// Broken invariants (must be 0): a duplicate, a delivery of a node's
+        /// own broadcast, a node still connected to the sender when the
+        /// broadcast was checked that did not deliver it, a node that
+        /// registered itself (model).
+        violations: u64 => "invariant violations",
+        /// The first of them, described.
+        violation_samples: Vec<String> => "first violations",
+        /// Per broadcast that every survivor had: time from the send until the
+        /// last node connected at send had it.
+        time_to_all_ms: Option<Percentiles> => "time to all",
+        /// Per delivery: time from the send.
+        delivery_latency_ms: Option<Percentiles> => "delivery latency",
+        /// Model: links the first copy to reach a node crossed, most and mean.
+        hops_max: Option<u32> => "hops, most",
+        hops_mean: Option<f64> => "hops, mean",
+    }
+}
+
+section! {
+    /// What the nodes sent and what stopped. In the model all of it replays exactly.
+    pub struct Traffic {
+        /// Frames the nodes sent during the measured run (every kind).
+        frames_sent: u64 => "frames sent",
+        /// Bytes of those frames, newlines included.
+        bytes_sent: u64 => "bytes sent",
+        frames_per_delivery: f64 => "frames / delivery",
+        bytes_per_delivery: f64 => "bytes / delivery",
+        /// Nodes stopped during the run (model: crashed; cluster: shut down).
+        nodes_stopped: u64 => "nodes stopped",
+        /// Per running neighbour of a stopped node: time until it dropped the dead peer.
+        dead_peer_drop_ms: Option<Percentiles> => "dead peer dropped after",
+        /// Model: events handled, setup included.
+        events: Option<u64> => "events",
+        /// Model: virtual time when every link was registered at both ends.
+        setup_virtual_ms: Option<f64> => "links up at (virtual)",
+        /// Model: virtual time at the end of the run.
+        end_virtual_ms: Option<f64> => "run ended at (virtual)",
+    }
+}
+
+section! {
+    /// What the wall clock and the machine saw: differs from run to run.
+    pub struct Wall {
+        /// Threads the run used: the model's workers (the run is the same
+        /// whatever their number), the cluster's arbiters.
+        threads: u64 => "threads",
+        /// Starting the nodes until every link was registered at both ends.
+        setup_wall_ms: f64 => "setup (wall)",
+        /// The measured run after setup (broadcasts, stops, drains).
+        run_wall_ms: f64 => "run (wall)",
+        /// Model: per broadcast, the wall time the simulator took for it (W4:
+        /// the run over the broadcasts).
+        per_broadcast_wall_ms: Option<Percentiles> => "per broadcast (wall)",
+        /// Model: events handled per wall second, setup included.
+        events_per_s: Option<f64> => "events handled",
+        /// Frames the nodes took in per wall second of the run.
+        frames_handled_per_s: f64 => "frames handled",
+        /// W2: deliveries per wall second across all nodes.
+        deliveries_per_s: Option<f64> => "deliveries (w2)",
+        /// Process CPU time of the run over its deliveries.
+        cpu_ms_per_delivery: Option<f64> => "CPU / delivery",
+        /// Peak resident set of the process (VmHWM).
+        peak_rss_bytes: u64 => "peak RSS",
+        /// Peak RSS less the RSS before the first node was built, over the nodes.
+        rss_per_node_bytes: u64 => "RSS / node",
+    }
+}
+
+/// A run's report: `Display` prints the table, [`Report::to_json`] one JSON
+/// object with the same fields (the sections flattened into it).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Outcome {
-    pub broadcasts_sent: u64,
-    /// Broadcasts that every node reachable at send delivered.
-    pub broadcasts_complete: u64,
-    pub deliveries: u64,
-    /// Nodes reachable from the sender when each broadcast was sent, summed.
-    pub expected_deliveries: u64,
-    /// Deliveries by those nodes over `expected_deliveries` (BENCH.md's ratio).
-    pub delivery_ratio: f64,
-    /// The same over those still alive when the broadcast was checked.
-    pub delivery_ratio_survivors: f64,
-    /// Second deliveries of an id at a node (must be 0).
-    pub duplicates_delivered: u64,
-    /// Per broadcast: time until every reachable node had it.
-    pub time_to_all_ms: Option<Percentiles>,
-    /// Per delivery: time from the broadcast.
-    pub delivery_latency_ms: Option<Percentiles>,
-    /// Frames sent after setup (every kind), over deliveries.
-    pub frames_per_delivery: f64,
-    pub bytes_per_delivery: f64,
-    pub frames_sent: u64,
-    pub bytes_sent: u64,
-    /// Links the first copy to reach a node crossed: most, and mean over deliveries.
-    pub hops_max: u32,
-    pub hops_mean: f64,
-    /// Virtual time until every link was registered at both ends.
-    pub setup_virtual_ms: f64,
-    /// Virtual time at the end of the run.
-    pub end_virtual_ms: f64,
-    /// Events handled, setup included.
-    pub events: u64,
-    pub crashes: u64,
-    /// Per survivor of a crashed neighbour: time until it dropped the dead peer.
-    pub dead_peer_drop_ms: Option<Percentiles>,
-    /// Invariant violations (must be 0), and the first of them.
-    pub violations: u64,
-    pub violation_samples: Vec<String>,
-    /// Per broadcast: the fraction of the nodes reachable at send that had
-    /// it, over virtual ms since the send ([`super::plot::write_svg`] draws
-    /// them). Left out of the JSON, which stays one line of figures.
+pub struct Report {
+    #[serde(flatten)]
+    pub run: Run,
+    #[serde(flatten)]
+    pub deliveries: Deliveries,
+    #[serde(flatten)]
+    pub traffic: Traffic,
+    #[serde(flatten)]
+    pub wall: Wall,
+    /// Per broadcast: the fraction of the nodes connected at send that had it,
+    /// over ms since the send ([`super::plot::write_svg`] draws them). Left
+    /// out of the JSON, which stays one line of figures.
     #[serde(skip)]
     pub delivery_curves: Vec<Curve>,
+}
+
+/// The part of a report that replays exactly in the model.
+#[derive(Serialize)]
+struct Deterministic<'a> {
+    #[serde(flatten)]
+    run: &'a Run,
+    #[serde(flatten)]
+    deliveries: &'a Deliveries,
+    #[serde(flatten)]
+    traffic: &'a Traffic,
+}
+
+impl Report {
+    /// Every JSON key, in table order.
+    pub fn keys() -> impl Iterator<Item = &'static str> {
+        [Run::KEYS, Deliveries::KEYS, Traffic::KEYS, Wall::KEYS]
+            .into_iter()
+            .flatten()
+            .copied()
+    }
+
+    /// One JSON object with every field.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// Everything but the wall section, as JSON: in the model the same seed
+    /// gives the same text, byte for byte.
+    pub fn deterministic_json(&self) -> String {
+        let d = Deterministic {
+            run: &self.run,
+            deliveries: &self.deliveries,
+            traffic: &self.traffic,
+        };
+        serde_json::to_string(&d).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The title of its delivery-curve plot: engine, workload, nodes and
+    /// degree (see [`super::plot::title`]), then the links (the model's
+    /// latency, the cluster's transport) and the churn, if any.
+    pub fn plot_title(&self) -> String {
+        let r = &self.run;
+        let mut title = super::plot::title(&r.engine, &r.workload, r.nodes, r.mean_degree);
+        if let Some(latency) = &r.latency {
+            title.push_str(&format!(", {latency} links"));
+        }
+        match r.transport {
+            Some(Transport::Tcp) => title.push_str(", TCP"),
+            Some(Transport::Memory) => title.push_str(", in memory"),
+            None => {}
+        }
+        if r.churn_pct > 0.0 {
+            title.push_str(&format!(", {}% churn", r.churn_pct));
+        }
+        title
+    }
+
+    /// True when no invariant broke and nothing was delivered twice: every
+    /// node still connected to the sender when a broadcast was checked had it.
+    pub fn passed(&self) -> bool {
+        self.deliveries.violations == 0 && self.deliveries.duplicates_delivered == 0
+    }
+}
+
+/// Width of the label column.
+const LABEL_WIDTH: usize = 40;
+
+/// What the table's "connected at send" and "survivors" mean, printed under it.
+const NOTE: &str = "connected at send: reachable from the sender over links between running nodes when \
+it was sent (the sender not counted)\nsurvivors: those of them still running when the broadcast was \
+checked, after its flood (w1) or at the end of the run (w4)";
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sections = [
+            ("run", self.run.rows()),
+            ("deliveries", self.deliveries.rows()),
+            ("traffic and churn", self.traffic.rows()),
+            ("wall clock and memory", self.wall.rows()),
+        ];
+        for (title, rows) in sections {
+            writeln!(f, "{title}")?;
+            for (label, value) in rows {
+                let mut lines = value.lines();
+                let first = lines.next().unwrap_or("");
+                writeln!(f, "  {label:<LABEL_WIDTH$} {first}")?;
+                for more in lines {
+                    writeln!(f, "  {:<LABEL_WIDTH$} {more}", "")?;
+                }
+            }
+        }
+        writeln!(f, "{NOTE}")
+    }
 }
 
 /// `x` per delivery (0 when nothing was delivered).
@@ -114,211 +290,18 @@ pub(crate) fn per_delivery(x: u64, deliveries: u64) -> f64 {
     }
 }
 
+/// `cpu_s` CPU seconds in milliseconds per delivery (`None` when the CPU
+/// time is unknown or nothing was delivered).
+pub(crate) fn cpu_ms_per_delivery(cpu_s: Option<f64>, deliveries: u64) -> Option<f64> {
+    let cpu_s = cpu_s?;
+    (deliveries > 0).then(|| cpu_s * 1000.0 / deliveries as f64)
+}
+
 /// `a / b`, 1 when `b` is 0 (nothing was expected, nothing is missing).
 pub(crate) fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 {
         1.0
     } else {
         a as f64 / b as f64
-    }
-}
-
-impl Outcome {
-    /// Gathers the outcome from a finished run.
-    pub(crate) fn gather(
-        t: &Tracker,
-        total: &Counters,
-        after_setup: &Counters,
-        setup_ns: u64,
-        end_ns: u64,
-    ) -> Outcome {
-        let frames = total.frames_sent - after_setup.frames_sent;
-        let bytes = total.bytes_sent - after_setup.bytes_sent;
-        let per = |x: u64| per_delivery(x, t.deliveries);
-        Outcome {
-            broadcasts_sent: t.sent() as u64,
-            broadcasts_complete: t.complete,
-            deliveries: t.deliveries,
-            expected_deliveries: t.expected,
-            delivery_ratio: ratio(t.expected_delivered, t.expected),
-            delivery_ratio_survivors: ratio(t.survivors_delivered, t.survivors),
-            duplicates_delivered: t.duplicates,
-            time_to_all_ms: Percentiles::from_micros(&t.time_to_all),
-            delivery_latency_ms: Percentiles::from_micros(&t.latency),
-            frames_per_delivery: per(frames),
-            bytes_per_delivery: per(bytes),
-            frames_sent: frames,
-            bytes_sent: bytes,
-            hops_max: t.hop_max,
-            hops_mean: per(t.hop_sum),
-            setup_virtual_ms: setup_ns as f64 / 1e6,
-            end_virtual_ms: end_ns as f64 / 1e6,
-            events: total.events,
-            crashes: t.crashes,
-            dead_peer_drop_ms: Percentiles::from_micros(&t.dead_peer_drop),
-            violations: t.violations,
-            violation_samples: t.violation_samples.clone(),
-            delivery_curves: t.curves(),
-        }
-    }
-}
-
-/// What the wall clock and the kernel saw: differs between runs of one seed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Wall {
-    /// Building the topology and nodes, and running the handshakes.
-    pub setup_s: f64,
-    /// The measured phase (broadcasts, faults, drains).
-    pub run_s: f64,
-    /// W1: median and worst wall time of one broadcast (sent until quiet).
-    pub per_broadcast_s: f64,
-    pub per_broadcast_max_s: f64,
-    /// Events handled per wall second, over setup and run.
-    pub events_per_s: f64,
-    /// Peak resident set of the process (VmHWM).
-    pub peak_rss_bytes: u64,
-    pub rss_per_node_bytes: u64,
-}
-
-/// A run's report: `Display` prints a table for people, `serde` one JSON object.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
-    #[serde(flatten)]
-    pub params: Params,
-    #[serde(flatten)]
-    pub outcome: Outcome,
-    pub wall: Wall,
-}
-
-/// The part of a report that replays exactly.
-#[derive(Serialize)]
-struct Deterministic<'a> {
-    #[serde(flatten)]
-    params: &'a Params,
-    #[serde(flatten)]
-    outcome: &'a Outcome,
-}
-
-impl Report {
-    /// One JSON object with every field.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-    }
-
-    /// The parameters and outcome only, as JSON: the same seed gives the same
-    /// text, byte for byte.
-    pub fn deterministic_json(&self) -> String {
-        let d = Deterministic {
-            params: &self.params,
-            outcome: &self.outcome,
-        };
-        serde_json::to_string(&d).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-    }
-
-    /// True when no invariant broke and nothing was delivered twice.
-    pub fn passed(&self) -> bool {
-        self.outcome.violations == 0 && self.outcome.duplicates_delivered == 0
-    }
-}
-
-fn pct(p: &Option<Percentiles>) -> String {
-    match p {
-        Some(p) => format!(
-            "p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  (n={})",
-            p.p50, p.p90, p.p99, p.max, p.count
-        ),
-        None => "-".into(),
-    }
-}
-
-fn mib(b: u64) -> String {
-    format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (p, o, w) = (&self.params, &self.outcome, &self.wall);
-        let rows: Vec<(&str, String)> = vec![
-            (
-                "engine / workload",
-                format!("{} / {}", p.engine, p.workload),
-            ),
-            (
-                "network",
-                format!(
-                    "{} nodes, {} links (mean degree {:.2}), {}",
-                    p.nodes, p.links, p.mean_degree, p.topology
-                ),
-            ),
-            ("latency / seed", format!("{} / {}", p.latency, p.seed)),
-            (
-                "broadcasts",
-                format!(
-                    "{} sent, {} complete (asked {}, churn {}%)",
-                    o.broadcasts_sent, o.broadcasts_complete, p.broadcasts, p.churn_pct
-                ),
-            ),
-            (
-                "delivery ratio",
-                format!(
-                    "{:.6} ({} of {}); survivors {:.6}",
-                    o.delivery_ratio,
-                    o.deliveries,
-                    o.expected_deliveries,
-                    o.delivery_ratio_survivors
-                ),
-            ),
-            ("duplicates delivered", o.duplicates_delivered.to_string()),
-            ("time to all (virtual ms)", pct(&o.time_to_all_ms)),
-            ("delivery latency (virtual ms)", pct(&o.delivery_latency_ms)),
-            (
-                "frames / delivery",
-                format!(
-                    "{:.3} ({:.1} bytes / delivery)",
-                    o.frames_per_delivery, o.bytes_per_delivery
-                ),
-            ),
-            (
-                "hops",
-                format!("max {}  mean {:.3}", o.hops_max, o.hops_mean),
-            ),
-            (
-                "virtual time",
-                format!(
-                    "setup {:.3} ms, end {:.3} ms",
-                    o.setup_virtual_ms, o.end_virtual_ms
-                ),
-            ),
-            ("crashes", o.crashes.to_string()),
-            ("dead peer dropped after (ms)", pct(&o.dead_peer_drop_ms)),
-            ("violations", o.violations.to_string()),
-            ("setup (wall)", format!("{:.3} s", w.setup_s)),
-            (
-                "per broadcast (wall)",
-                format!(
-                    "median {:.3} s, max {:.3} s",
-                    w.per_broadcast_s, w.per_broadcast_max_s
-                ),
-            ),
-            (
-                "events",
-                format!("{} ({:.0} per wall second)", o.events, w.events_per_s),
-            ),
-            (
-                "peak RSS",
-                format!(
-                    "{} ({} bytes per node)",
-                    mib(w.peak_rss_bytes),
-                    w.rss_per_node_bytes
-                ),
-            ),
-        ];
-        for (k, v) in rows {
-            writeln!(f, "{k:<30} {v}")?;
-        }
-        for v in &o.violation_samples {
-            writeln!(f, "  violation: {v}")?;
-        }
-        Ok(())
     }
 }

@@ -30,6 +30,10 @@ pub struct Topology {
     edges: Vec<(u32, u32)>,
     /// Latencies that the edge list gave for single links, by `(min, max)` pair.
     link_latency: BTreeMap<(u32, u32), Duration>,
+    /// What built it, as `--topology` names it (`random`, `ring`, `file:PATH`, ...).
+    name: String,
+    /// The seed it was drawn with (the random graph only).
+    seed: Option<u64>,
 }
 
 impl Topology {
@@ -62,7 +66,15 @@ impl Topology {
             n,
             edges,
             link_latency: BTreeMap::new(),
+            name: "edge list".into(),
+            seed: None,
         })
+    }
+
+    /// The same links under another name (what built them).
+    fn named(mut self, name: &str) -> Topology {
+        self.name = name.into();
+        self
     }
 
     /// Node i dials node i+1, and the last dials node 0.
@@ -72,17 +84,17 @@ impl Topology {
         } else {
             (0..n).map(|i| (i, (i + 1) % n)).collect()
         };
-        Topology::from_edges(n, edges)
+        Ok(Topology::from_edges(n, edges)?.named("ring"))
     }
 
     /// Node i dials node i+1: a path.
     pub fn line(n: u32) -> Result<Topology, SimError> {
-        Topology::from_edges(n, (1..n).map(|i| (i - 1, i)).collect())
+        Ok(Topology::from_edges(n, (1..n).map(|i| (i - 1, i)).collect())?.named("line"))
     }
 
     /// Every other node dials node 0.
     pub fn star(n: u32) -> Result<Topology, SimError> {
-        Topology::from_edges(n, (1..n).map(|i| (i, 0)).collect())
+        Ok(Topology::from_edges(n, (1..n).map(|i| (i, 0)).collect())?.named("star"))
     }
 
     /// BENCH.md's graph: node i dials (i+1) mod n (so the graph is connected)
@@ -113,7 +125,9 @@ impl Topology {
             }
             edges.extend(picked.iter().map(|&j| (i, j)));
         }
-        Topology::from_edges(n, edges)
+        let mut topo = Topology::from_edges(n, edges)?.named("random");
+        topo.seed = Some(seed);
+        Ok(topo)
     }
 
     /// Reads an edge list: one link `a b` per line (node indices from 0), an
@@ -163,7 +177,19 @@ impl Topology {
     pub fn load(path: &Path) -> Result<Topology, SimError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SimError::Topology(format!("cannot read {}: {e}", path.display())))?;
-        Topology::parse_edge_list(&text)
+        Ok(Topology::parse_edge_list(&text)?.named(&format!("file:{}", path.display())))
+    }
+
+    /// What built it, as `--topology` names it: `random`, `ring`, `star`,
+    /// `line`, `file:PATH`, or `edge list` (from [`Topology::from_edges`] or
+    /// [`Topology::parse_edge_list`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The seed the random graph was drawn with (`None` for the other shapes).
+    pub fn seed(&self) -> Option<u64> {
+        self.seed
     }
 
     /// How many nodes.
@@ -318,5 +344,8 @@ mod tests {
         assert_eq!(Topology::line(4).unwrap().edges().len(), 3);
         assert_eq!(Topology::star(4).unwrap().degrees(), vec![3, 1, 1, 1]);
         assert_eq!("file:x.txt".parse(), Ok(TopologySpec::File("x.txt".into())));
+        assert_eq!(Topology::star(4).unwrap().name(), "star");
+        let random = Topology::random(10, 4, 9).unwrap();
+        assert_eq!((random.name(), random.seed()), ("random", Some(9)));
     }
 }

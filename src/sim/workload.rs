@@ -5,15 +5,17 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant as WallInstant};
 
+use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tracing::info;
 
+use super::deliveries::histogram;
 use super::latency::Latency;
 use super::network::{Network, PARALLEL_MIN_EVENTS};
 use super::node::sim_node_config;
 use super::progress::{FinishOnDrop, NoProgress, Progress};
-use super::report::{Outcome, Params, Report, Wall};
+use super::report::{cpu_ms_per_delivery, per_delivery, Percentiles, Report, Run, Traffic, Wall};
 use super::topology::{TopologySpec, BENCH_SEED, DEFAULT_DEGREE};
 use super::{memory, Fault, SimError};
 use crate::config::NodeConfig;
@@ -188,6 +190,7 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
     if p.check_memory && !matches!(p.topology, TopologySpec::File(_)) {
         memory::check_fits(u64::from(p.nodes), f64::from(p.degree))?;
     }
+    let rss_before = memory::current_rss();
     let wall = WallInstant::now();
     progress.stage("building", 0);
     let topo = p.topology.build(p.nodes, p.degree, p.seed)?;
@@ -202,16 +205,18 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
         Some(c) => c.clone(),
         None => sim_node_config(max_degree),
     };
-    let params = Params {
+    let run = Run {
         engine: "model".into(),
         workload: p.workload.to_string(),
+        transport: None,
+        clock: "virtual".into(),
         nodes: u64::from(n),
         links: topo.edges().len() as u64,
         mean_degree: topo.mean_degree(),
-        topology: p.topology.to_string(),
-        latency: p.latency.to_string(),
-        seed: p.seed,
-        broadcasts: p.broadcasts(),
+        topology: topo.name().to_string(),
+        latency: Some(p.latency.to_string()),
+        seed: Some(p.seed),
+        broadcasts_asked: p.broadcasts(),
         churn_pct: churn,
     };
     let mut net = Network::new(topo, p.latency, p.seed, config)?;
@@ -227,10 +232,11 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
     info!(setup_s, rss_mib, "connected");
 
     let run_wall = WallInstant::now();
+    let cpu_before = memory::cpu_seconds();
     let mut churn_rng = StdRng::seed_from_u64(p.seed ^ CHURN_SALT);
     let victims = victims(&mut churn_rng, n, churn);
     progress.stage("broadcasting", p.broadcasts());
-    let mut per_broadcast = match p.workload {
+    let per_broadcast = match p.workload {
         Workload::W4 => w4(&mut net, p.broadcasts(), &victims, &mut churn_rng, progress)?,
         Workload::W1 | Workload::W2 | Workload::W3 => w1(
             &mut net,
@@ -243,33 +249,55 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
     };
     net.check_broadcasts();
     let run_s = run_wall.elapsed().as_secs_f64();
+    let cpu_s = memory::cpu_seconds().zip(cpu_before).map(|(b, a)| b - a);
 
-    per_broadcast.sort_by(f64::total_cmp);
-    let median = per_broadcast
-        .get(per_broadcast.len() / 2)
-        .copied()
-        .unwrap_or(0.0);
-    let peak = memory::peak_rss().unwrap_or(0);
-    let outcome = Outcome::gather(&net.tracker, &net.counters, &after_setup, setup_ns, net.now);
+    let t = &net.tracker;
+    let mut deliveries = t.log.summary();
+    deliveries.hops_max = Some(t.hop_max);
+    deliveries.hops_mean = Some(per_delivery(t.hop_sum, deliveries.deliveries));
+    let (total, frames, bytes) = (
+        &net.counters,
+        after_setup.frames_sent,
+        after_setup.bytes_sent,
+    );
+    let frames_sent = total.frames_sent - frames;
+    let per = |x: u64| per_delivery(x, deliveries.deliveries);
+    let traffic = Traffic {
+        frames_sent,
+        bytes_sent: total.bytes_sent - bytes,
+        frames_per_delivery: per(frames_sent),
+        bytes_per_delivery: per(total.bytes_sent - bytes),
+        nodes_stopped: t.crashes,
+        dead_peer_drop_ms: Percentiles::from_micros(&t.dead_peer_drop),
+        events: Some(total.events),
+        setup_virtual_ms: Some(setup_ns as f64 / 1e6),
+        end_virtual_ms: Some(net.now as f64 / 1e6),
+    };
+    let frames_handled = frames_sent - (total.frames_lost - after_setup.frames_lost);
     let wall = Wall {
-        setup_s,
-        run_s,
-        per_broadcast_s: median,
-        per_broadcast_max_s: per_broadcast.last().copied().unwrap_or(0.0),
-        events_per_s: outcome.events as f64 / (setup_s + run_s).max(1e-9),
-        peak_rss_bytes: peak,
-        rss_per_node_bytes: peak / u64::from(n),
+        threads: net.workers as u64,
+        setup_wall_ms: setup_s * 1e3,
+        run_wall_ms: run_s * 1e3,
+        per_broadcast_wall_ms: Percentiles::from_micros(&per_broadcast),
+        events_per_s: Some(total.events as f64 / (setup_s + run_s).max(1e-9)),
+        frames_handled_per_s: frames_handled as f64 / run_s.max(1e-9),
+        deliveries_per_s: None,
+        cpu_ms_per_delivery: cpu_ms_per_delivery(cpu_s, deliveries.deliveries),
+        peak_rss_bytes: memory::peak_rss().unwrap_or(0),
+        rss_per_node_bytes: memory::rss_per_node(rss_before, u64::from(n)),
     };
     Ok(Report {
-        params,
-        outcome,
+        run,
+        deliveries,
+        traffic,
         wall,
+        delivery_curves: t.log.curves(),
     })
 }
 
 /// W1: one broadcast at a time from node 0, each run until the network is
 /// quiet. Victims crash at random points of random broadcasts' floods.
-/// Returns the wall seconds each broadcast took.
+/// Returns the wall µs each broadcast took.
 fn w1(
     net: &mut Network,
     broadcasts: u64,
@@ -277,7 +305,7 @@ fn w1(
     rng: &mut StdRng,
     latency: Latency,
     progress: &dyn Progress,
-) -> Result<Vec<f64>, SimError> {
+) -> Result<Histogram<u64>, SimError> {
     let window = latency.max() * W1_CRASH_WINDOW_LATENCIES;
     let mut slots: Vec<Vec<(Duration, u32)>> = vec![Vec::new(); broadcasts as usize];
     if broadcasts > 0 {
@@ -287,7 +315,7 @@ fn w1(
             slots[k].push((at, v));
         }
     }
-    let mut walls = Vec::with_capacity(broadcasts as usize);
+    let mut walls = histogram();
     for (k, slot) in slots.into_iter().enumerate() {
         let started = WallInstant::now();
         for (at, v) in slot {
@@ -296,28 +324,28 @@ fn w1(
         net.broadcast(0, text(k as u64));
         net.run_until_idle()?;
         net.check_broadcasts();
-        let took = started.elapsed().as_secs_f64();
+        let took = started.elapsed();
         info!(
             broadcast = k,
-            wall_s = took,
+            wall_s = took.as_secs_f64(),
             virtual_ms = net.now().as_secs_f64() * 1e3,
             "broadcast done"
         );
-        walls.push(took);
+        walls.saturating_record(took.as_micros() as u64);
         progress.advance(k as u64 + 1);
     }
     Ok(walls)
 }
 
 /// W4: node 0 broadcasts every [`W4_INTERVAL`]; victims stop at random times
-/// within the run. Returns the wall seconds per broadcast (run time / count).
+/// within the run. Returns the wall µs per broadcast (run time / count), once per broadcast.
 fn w4(
     net: &mut Network,
     broadcasts: u64,
     victims: &[u32],
     rng: &mut StdRng,
     progress: &dyn Progress,
-) -> Result<Vec<f64>, SimError> {
+) -> Result<Histogram<u64>, SimError> {
     let started = WallInstant::now();
     let t0 = net.now();
     let span = W4_INTERVAL * broadcasts as u32;
@@ -336,6 +364,10 @@ fn w4(
     }
     net.run_until(t0 + span);
     net.run_until_idle()?;
-    let each = started.elapsed().as_secs_f64() / broadcasts.max(1) as f64;
-    Ok(vec![each; broadcasts as usize])
+    let each = started.elapsed().as_micros() as u64 / broadcasts.max(1);
+    let mut walls = histogram();
+    if broadcasts > 0 {
+        walls.saturating_record_n(each, broadcasts);
+    }
+    Ok(walls)
 }

@@ -1,4 +1,4 @@
-//! `peerchat sim`: runs a BENCH.md workload on the simulator and prints a table (or one JSON object), optionally plotting its delivery curves.
+//! `peerchat sim`: runs a BENCH.md workload on either engine and prints its report as a table (or one JSON object), optionally plotting its delivery curves.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
 use peerchat::sim::workload::{self, SimParams, Workload};
-use peerchat::sim::{plot, Latency, TopologySpec};
+use peerchat::sim::{plot, Latency, Report, TopologySpec};
 
 use crate::progress::Bar;
 use peerchat::sim::Progress;
@@ -62,8 +62,9 @@ pub struct SimArgs {
     #[arg(long)]
     json: bool,
     /// Draw the delivery curves (fraction of nodes reached over ms since each
-    /// broadcast) as an SVG file: a line per broadcast, or a min/median/max
-    /// band over more than 20.
+    /// broadcast) as an SVG file: a line per distinct curve, or a
+    /// min/median/max band over more than 5. Its folder must exist and be
+    /// writable (checked before the run).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
     /// Threads sharing each instant's events (default: one per core); the run is the same either way.
@@ -90,7 +91,7 @@ const W2_PER_NODE: u64 = 200;
 const W3_BROADCASTS: u64 = 5;
 
 /// The cluster engine: real actors per node, running W1, W2, W3 or W4.
-async fn cluster(args: &SimArgs) -> Result<()> {
+async fn cluster(args: &SimArgs) -> Result<Report> {
     use peerchat::sim::cluster::{self, Cluster, Transport};
     let nodes = match (args.workload, args.nodes) {
         (_, Some(n)) => n,
@@ -129,7 +130,7 @@ async fn cluster(args: &SimArgs) -> Result<()> {
         Workload::W3 => {
             let count = args.broadcasts.unwrap_or(W3_BROADCASTS) as u32;
             let mut r = cluster.broadcast_latency(0, count, &bar).await;
-            r.workload = "w3";
+            r.run.workload = "w3".into();
             r
         }
         Workload::W4 => {
@@ -141,41 +142,16 @@ async fn cluster(args: &SimArgs) -> Result<()> {
     };
     bar.finish();
     cluster.shutdown().await;
-    if let Some(path) = &args.plot {
-        let mut title = plot::title(
-            "cluster",
-            report.workload,
-            report.nodes,
-            topology.mean_degree(),
-        );
-        title.push_str(match report.transport {
-            Transport::Tcp => ", TCP",
-            Transport::Memory => ", in memory",
-        });
-        plot::write_svg(path, &title, &report.delivery_curves)
-            .with_context(|| "writing the delivery curves")?;
-    }
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!("{report}");
-    }
-    if !report.passed() {
-        bail!("not every expected delivery happened exactly once");
-    }
-    Ok(())
+    Ok(report)
 }
 
-/// Runs the simulation and prints its report; fails if an invariant broke.
-pub async fn sim(args: SimArgs) -> Result<()> {
-    if args.engine == Engine::Cluster {
-        return cluster(&args).await;
-    }
+/// The model engine: pure protocol states under virtual time, running W1 or W4.
+fn model(args: &SimArgs) -> Result<Report> {
     let params = SimParams {
         workload: args.workload,
         nodes: args.nodes.unwrap_or(DEFAULT_NODES),
         degree: args.degree,
-        topology: args.topology,
+        topology: args.topology.clone(),
         latency: args.latency,
         broadcasts: args.broadcasts,
         churn_pct: args.churn,
@@ -185,15 +161,22 @@ pub async fn sim(args: SimArgs) -> Result<()> {
         threads: args.threads,
         progress: Some(Arc::new(Bar::new()?)),
     };
-    let report = workload::run(&params)?;
+    Ok(workload::run(&params)?)
+}
+
+/// Runs the simulation on either engine and prints its report (the same
+/// table or JSON for both); fails if an invariant broke. A `--plot` file
+/// that could not be written is refused before anything runs.
+pub async fn sim(args: SimArgs) -> Result<()> {
     if let Some(path) = &args.plot {
-        let p = &report.params;
-        let mut title = plot::title(&p.engine, &p.workload, p.nodes, p.mean_degree);
-        title.push_str(&format!(", {} links", p.latency));
-        if p.churn_pct > 0.0 {
-            title.push_str(&format!(", {}% churn", p.churn_pct));
-        }
-        plot::write_svg(path, &title, &report.outcome.delivery_curves)
+        plot::check_target(path)?;
+    }
+    let report = match args.engine {
+        Engine::Model => model(&args)?,
+        Engine::Cluster => cluster(&args).await?,
+    };
+    if let Some(path) = &args.plot {
+        plot::write_svg(path, &report.plot_title(), &report.delivery_curves)
             .with_context(|| "writing the delivery curves")?;
     }
     if args.json {
@@ -204,8 +187,8 @@ pub async fn sim(args: SimArgs) -> Result<()> {
     if !report.passed() {
         bail!(
             "{} invariant violations, {} duplicate deliveries",
-            report.outcome.violations,
-            report.outcome.duplicates_delivered
+            report.deliveries.violations,
+            report.deliveries.duplicates_delivered
         );
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! `Tally`: what the nodes' event readers record (deliveries and dropped peers), shared per arbiter under a lock.
+//! `Tally`: what the nodes' event readers record (deliveries and dropped peers), shared per arbiter under a lock, until the run's `DeliveryLog` is built from it.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -20,7 +20,8 @@ struct TallyInner {
     /// Per message id: each node that delivered it, and when.
     by_id: HashMap<MessageId, Deliveries>,
     total: u64,
-    duplicates: u64,
+    /// `(id, node, when)`: `node` delivered `id` again.
+    duplicates: Vec<(MessageId, u32, Instant)>,
     /// `(node, peer, when)`: `node` dropped its peer `peer`.
     drops: Vec<(u32, u32, Instant)>,
     /// Peers registered minus peers dropped, over this tally's nodes.
@@ -30,7 +31,6 @@ struct TallyInner {
 #[derive(Default)]
 struct Deliveries {
     at: HashMap<u32, Instant>,
-    last: Option<Instant>,
 }
 
 impl Tally {
@@ -46,7 +46,6 @@ impl Tally {
         let fresh = match d.at.entry(node) {
             Entry::Vacant(slot) => {
                 slot.insert(at);
-                d.last = d.last.max(Some(at));
                 true
             }
             Entry::Occupied(_) => false,
@@ -54,7 +53,7 @@ impl Tally {
         if fresh {
             t.total += 1;
         } else {
-            t.duplicates += 1;
+            t.duplicates.push((id, node, at));
         }
     }
 
@@ -75,15 +74,12 @@ impl Tally {
         self.lock().registered
     }
 
-    /// Nodes that delivered `id`, and when the last of them did.
-    pub(super) fn progress(&self, id: MessageId) -> (u64, Option<Instant>) {
-        let t = self.lock();
-        t.by_id
-            .get(&id)
-            .map_or((0, None), |d| (d.at.len() as u64, d.last))
+    /// Nodes that delivered `id`.
+    pub(super) fn count(&self, id: MessageId) -> u64 {
+        self.lock().by_id.get(&id).map_or(0, |d| d.at.len() as u64)
     }
 
-    /// Adds each node that delivered `id`, with when, to `into`.
+    /// Adds each node that delivered `id` (its first delivery), with when, to `into`.
     pub(super) fn deliveries_of(&self, id: MessageId, into: &mut Vec<(u32, Instant)>) {
         if let Some(d) = self.lock().by_id.get(&id) {
             into.extend(d.at.iter().map(|(&node, &at)| (node, at)));
@@ -99,8 +95,9 @@ impl Tally {
         self.lock().total
     }
 
-    pub(super) fn duplicates(&self) -> u64 {
-        self.lock().duplicates
+    /// Adds every second delivery recorded to `into`.
+    pub(super) fn duplicates(&self, into: &mut Vec<(MessageId, u32, Instant)>) {
+        into.extend_from_slice(&self.lock().duplicates);
     }
 
     /// Forgets deliveries and drops (not the registrations).

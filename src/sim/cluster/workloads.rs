@@ -1,135 +1,118 @@
 //! W1 (broadcast latency) and W2 (throughput) on a running `Cluster`.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
-
-use super::{Cluster, ClusterReport, POLL};
-use crate::sim::plot::Curve;
+use super::measure::Sent;
+use super::{lock, Cluster, POLL};
+use crate::proto::MessageId;
 use crate::sim::progress::Progress;
-use crate::sim::report::ratio;
-use crate::sim::report::Percentiles;
+use crate::sim::reach::Bitset;
+use crate::sim::report::Report;
 use crate::sim::workload::text;
+
 /// How long one broadcast may take to reach every node before it counts as incomplete.
 pub const BROADCAST_DEADLINE: Duration = Duration::from_secs(30);
 /// W2's cap on the whole run (BENCH.md: 60 s).
 pub const THROUGHPUT_DEADLINE: Duration = Duration::from_secs(60);
-/// Significant digits of the latency histograms (values in microseconds).
-const HIST_SIGFIG: u8 = 3;
-
-/// Largest time the histograms track: ten minutes, in microseconds (larger values are recorded as this).
-const HIST_MAX_US: u64 = 600_000_000;
-
-/// An empty histogram of microseconds, from 1 µs to [`HIST_MAX_US`].
-pub(super) fn histogram() -> Histogram<u64> {
-    // Bounds are refused only when low < 1, high < 2 * low or sigfig > 5:
-    // 1, HIST_MAX_US and HIST_SIGFIG are none of these.
-    Histogram::new_with_bounds(1, HIST_MAX_US, HIST_SIGFIG)
-        .unwrap_or_else(|_| unreachable!("constant histogram bounds are valid"))
-}
-
-/// Microseconds from `t0` to `t` (0 if `t` is earlier).
-pub(super) fn micros_since(t0: Instant, t: Instant) -> u64 {
-    t.saturating_duration_since(t0).as_micros() as u64
-}
 
 impl Cluster {
     /// W1: `from` broadcasts a 256-byte text `count` times, one at a time;
-    /// each is timed until the last other node delivers it, and the network
-    /// is let go quiet (its duplicates drained) before the next.
+    /// each is timed until the last node connected to `from` delivers it (or
+    /// [`BROADCAST_DEADLINE`] passes), and the network is let go quiet (its
+    /// duplicates drained) before the next.
     pub async fn broadcast_latency(
         &mut self,
         from: usize,
         count: u32,
         progress: &dyn Progress,
-    ) -> ClusterReport {
-        let others = self.nodes.len() as u64 - 1;
-        let (mut times, mut latency) = (histogram(), histogram());
-        let mut curves = Vec::new();
+    ) -> Report {
+        let sender = from as u32;
+        let reach = self.reachable(sender, &self.running());
+        let expected = reach.count() - u64::from(reach.get(sender));
+        let mut sent = Vec::with_capacity(count as usize);
         self.clear_tallies();
         let mark = self.mark().await;
-        let mut deliveries = 0u64;
         progress.stage("broadcasting", u64::from(count));
         for k in 0..count {
-            let t0 = Instant::now();
+            let at = Instant::now();
             let Ok(id) = self.nodes[from].broadcast(text(u64::from(k))).await else {
                 break;
             };
             let deadline = Instant::now() + BROADCAST_DEADLINE;
-            let (got, last) = loop {
-                let (got, last) = self.progress(id);
-                if got >= others || Instant::now() > deadline {
-                    break (got, last);
-                }
+            while self.delivered_count(id) < expected && Instant::now() <= deadline {
                 tokio::time::sleep(POLL).await;
-            };
-            deliveries += got;
-            if let (true, Some(last)) = (got == others, last) {
-                times.saturating_record(micros_since(t0, last));
             }
-            let mut offsets: Vec<f64> = self
-                .deliveries_of(id)
-                .into_iter()
-                .map(|(_, at)| {
-                    let us = micros_since(t0, at);
-                    latency.saturating_record(us);
-                    us as f64 / 1000.0
-                })
-                .collect();
-            offsets.sort_by(f64::total_cmp);
-            curves.push(Curve::from_offsets(
-                format!("broadcast {k}"),
-                &offsets,
-                others,
-            ));
+            let reach = reach.clone();
+            sent.push(Sent {
+                id,
+                sender,
+                at,
+                reach,
+            });
             progress.advance(u64::from(k) + 1);
             self.settle().await;
         }
-        let expected = others * u64::from(count);
-        ClusterReport {
-            broadcasts: u64::from(count),
-            expected_deliveries: expected,
-            delivery_ratio: ratio(deliveries, expected),
-            time_to_all_ms: Percentiles::from_micros(&times),
-            delivery_latency_ms: Percentiles::from_micros(&latency),
-            delivery_curves: curves,
-            ..self.measured(&mark, deliveries, "w1").await
-        }
+        let phase = self.phase(&mark).await;
+        let log = self.log(&sent, mark.at);
+        self.report(&phase, &log, "w1", u64::from(count))
     }
 
     /// W2: every node broadcasts `per_node` 256-byte texts as fast as the API
     /// takes them; counts deliveries until all N × (N-1) × K are in (or 60 s).
-    pub async fn throughput(&mut self, per_node: u32, progress: &dyn Progress) -> ClusterReport {
+    pub async fn throughput(&mut self, per_node: u32, progress: &dyn Progress) -> Report {
         let n = self.nodes.len() as u64;
         let expected = n * (n - 1) * u64::from(per_node);
         let text = text(0);
+        let sends: Arc<Mutex<Vec<(u32, Instant, MessageId)>>> = Arc::default();
         self.clear_tallies();
         progress.stage("deliveries", expected);
         let mark = self.mark().await;
-        for node in &self.nodes {
-            let (node, text) = (node.clone(), text.clone());
+        for (i, node) in self.nodes.iter().enumerate() {
+            let (node, text, sends) = (node.clone(), text.clone(), sends.clone());
             actix_rt::spawn(async move {
+                let mut mine = Vec::with_capacity(per_node as usize);
                 for _ in 0..per_node {
-                    if node.broadcast(text.clone()).await.is_err() {
-                        return;
-                    }
+                    let at = Instant::now();
+                    let Ok(id) = node.broadcast(text.clone()).await else {
+                        break;
+                    };
+                    mine.push((i as u32, at, id));
                 }
+                // One lock per node, once its broadcasts are all handed over.
+                lock(&sends).extend(mine);
             });
         }
         let deadline = Instant::now() + THROUGHPUT_DEADLINE;
+        let all_sent = n * u64::from(per_node);
         let mut deliveries = self.total();
-        while deliveries < expected && Instant::now() < deadline {
+        while (deliveries < expected || (lock(&sends).len() as u64) < all_sent)
+            && Instant::now() < deadline
+        {
             tokio::time::sleep(POLL).await;
             deliveries = self.total();
             progress.advance(deliveries);
         }
-        let report = self.measured(&mark, deliveries, "w2").await;
-        ClusterReport {
-            broadcasts: n * u64::from(per_node),
-            expected_deliveries: expected,
-            delivery_ratio: ratio(deliveries, expected),
-            deliveries_per_s: Some(deliveries as f64 / report.run_s.max(1e-9)),
-            ..report
+        let phase = self.phase(&mark).await;
+        let running = self.running();
+        let mut reach_of: Vec<Option<Bitset>> = vec![None; self.nodes.len()];
+        let sends = std::mem::take(&mut *lock(&sends));
+        let mut sent = Vec::with_capacity(sends.len());
+        for (sender, at, id) in sends {
+            let reach = reach_of[sender as usize]
+                .get_or_insert_with(|| self.reachable(sender, &running))
+                .clone();
+            sent.push(Sent {
+                id,
+                sender,
+                at,
+                reach,
+            });
         }
+        let log = self.log(&sent, mark.at);
+        let mut report = self.report(&phase, &log, "w2", u64::from(per_node));
+        let run_s = report.wall.run_wall_ms / 1e3;
+        report.wall.deliveries_per_s = Some(report.deliveries.deliveries as f64 / run_s.max(1e-9));
+        report
     }
 }
