@@ -39,7 +39,10 @@ impl std::fmt::Display for BroadcastMode {
 /// How long announcements for one link are gathered before they go out as one `IHAVE`.
 pub const IHAVE_WINDOW: Duration = Duration::from_millis(25);
 /// Lazy links each new broadcast is announced on at once (after `ihave_window`).
-pub const LAZY_FANOUT: usize = 2;
+/// None by default: every announcement waits for the sweep, which costs
+/// frames per link and period instead of per message (docs/PROTOCOL.md says
+/// why, from measurements).
+pub const LAZY_FANOUT: usize = 0;
 /// How often every lazy link is told, in one `IHAVE`, of every broadcast the
 /// node got since the last time: the announcement that reaches every link,
 /// whose cost is per link and period, not per message.

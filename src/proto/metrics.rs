@@ -35,6 +35,8 @@ pub struct Metrics {
     pub slow_peer_drops: u64,
     /// Events a subscriber missed because its buffer was full (each told to it as `Event::Lagged`).
     pub events_dropped: u64,
+    /// `BROADCAST` frames sent (flooded, eager, or answering a `GRAFT`): the payload copies.
+    pub broadcast_frames_out: u64,
     /// `IHAVE` frames sent (tree).
     pub ihave_sent: u64,
     /// Ids announced in them.

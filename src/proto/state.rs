@@ -82,6 +82,9 @@ pub struct NodeState {
     missing: BTreeMap<MessageId, tree::Missing>,
     /// The `IHAVE` dispatch timer is set.
     dispatch_armed: bool,
+    /// Until then this node is repairing its part of the tree (it lost an
+    /// eager link): announced ids it lacks are grafted at once.
+    repair_until: Instant,
     /// The sweep timer is set; the last sweep covered what arrived before this.
     sweep_armed: bool,
     last_sweep: Instant,
@@ -130,6 +133,7 @@ impl NodeState {
             store,
             missing: BTreeMap::new(),
             dispatch_armed: false,
+            repair_until: Instant::ZERO,
             sweep_armed: false,
             last_sweep: Instant::ZERO,
             scratch: Vec::new(),

@@ -101,6 +101,10 @@ pub struct Cluster {
     stopped: Bitset,
     /// Each stopped node: when it began shutting down, and its counters just before.
     stops: Arc<Mutex<Vec<Stop>>>,
+    /// How the nodes pass broadcasts on.
+    broadcast: crate::config::BroadcastMode,
+    /// In a tree: the longest a deferred announcement waits (sweep and window).
+    deferred: Duration,
 }
 
 /// A node stopped during a run.
@@ -268,6 +272,8 @@ impl Cluster {
             rss_before,
             stopped: Bitset::new(n as usize),
             stops: Default::default(),
+            broadcast: config.broadcast,
+            deferred: config.tree.ihave_sweep + config.tree.ihave_window,
         };
         cluster.wait_for_links(started, progress).await?;
         cluster.setup = started.elapsed();

@@ -113,6 +113,12 @@ impl Network {
         self.counters.frames_sent += tally.frames_sent;
         self.counters.bytes_sent += tally.bytes_sent;
         self.counters.frames_lost += tally.frames_lost;
+        let k = &mut self.counters.kinds;
+        k.payload_sent += tally.kinds.payload_sent;
+        k.control_sent += tally.kinds.control_sent;
+        k.payload_received += tally.kinds.payload_received;
+        k.grafts += tally.kinds.grafts;
+        k.prunes += tally.kinds.prunes;
         let mut log = std::mem::take(&mut bufs.log);
         for effect in log.drain(..) {
             match effect {

@@ -10,6 +10,7 @@ use super::latency::Latency;
 use super::node::{nanos, node_addr, node_id, parse_node_addr, Ev, LinkEnd, SimNode, Slow};
 use super::progress::{NoProgress, Progress};
 use super::queue::Queue;
+use super::report::KindCounts;
 use super::topology::Topology;
 use super::track::Tracker;
 use super::worker::Buffers;
@@ -51,6 +52,8 @@ pub struct Counters {
     pub links_created: u64,
     /// Faults applied (crashes, restarts, cuts, partitions, heals).
     pub faults: u64,
+    /// Frames by kind, and broadcast copies taken in.
+    pub kinds: KindCounts,
 }
 
 /// A deterministic network of pure `NodeState`s under virtual time.
@@ -397,6 +400,20 @@ impl Network {
     /// The run's counters so far.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// The configuration every node runs.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// New message ids the running nodes dropped over a link's rate.
+    pub fn ids_rate_limited(&self) -> u64 {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.state.as_ref())
+            .map(|s| s.metrics().ids_rate_limited)
+            .sum()
     }
 
     /// Events still queued (timers included).

@@ -196,14 +196,16 @@ impl Ev {
             | Ev::LocalClosed { .. }
             | Ev::RemoteClosed { .. } => true,
             Ev::Handshake { .. } | Ev::KeepAlive { .. } => false,
-            // The tree's timers are part of getting a broadcast everywhere
-            // (announcements, grafts): a run is not idle while one is due.
+            // The tree's announcement window and graft timers are part of
+            // getting a broadcast everywhere: a run is not idle while one is
+            // due. Its periodic sweep is not (a workload lets the last one
+            // fire before it counts the traffic).
             Ev::Other(slow) => matches!(
                 **slow,
                 Slow::DialFailed { .. }
                     | Slow::QueueLow { .. }
                     | Slow::Timer {
-                        timer: Timer::Graft(_) | Timer::TreeDispatch | Timer::TreeSweep,
+                        timer: Timer::Graft(_) | Timer::TreeDispatch,
                         ..
                     }
             ),

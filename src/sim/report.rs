@@ -70,6 +70,10 @@ section! {
         /// The seed of the run's random draws (model: topology, latencies,
         /// ids and churn; cluster: the random topology's, or W4's churn).
         seed: Option<u64> => "seed",
+        /// How broadcasts travel: `tree` or `flood`.
+        broadcast: String => "broadcast",
+        /// Who sent W1's broadcasts: a node number, or `random`; `all` for W2.
+        sender: String => "sender",
         /// Broadcasts asked for (W2: per node).
         broadcasts_asked: u64 => "broadcasts asked",
         /// Share of the nodes other than the sender stopped during the run.
@@ -127,6 +131,24 @@ section! {
         bytes_sent: u64 => "bytes sent",
         frames_per_delivery: f64 => "frames / delivery",
         bytes_per_delivery: f64 => "bytes / delivery",
+        /// `BROADCAST` frames sent per delivery (flooded, eager, grafted).
+        payload_frames_per_delivery: f64 => "payload frames / delivery",
+        /// `IHAVE`, `GRAFT` and `PRUNE` frames sent per delivery.
+        control_frames_per_delivery: f64 => "control frames / delivery",
+        /// Copies of broadcasts taken in per delivery, less one (0: each
+        /// node got each message once).
+        redundancy: f64 => "relative message redundancy",
+        /// `GRAFT` frames sent per broadcast.
+        grafts_per_broadcast: f64 => "grafts / broadcast",
+        /// `PRUNE` frames sent per broadcast.
+        prunes_per_broadcast: f64 => "prunes / broadcast",
+        /// W1: frames per delivery of the broadcasts after the first (which,
+        /// in a tree, builds the tree).
+        frames_per_delivery_after_first: Option<f64> => "frames / delivery after the first",
+        /// W1: relative message redundancy after the first broadcast.
+        redundancy_after_first: Option<f64> => "redundancy after the first",
+        /// New message ids dropped over a link's rate (`new_id_rate`).
+        ids_rate_limited: u64 => "new ids over a link's rate",
         /// Nodes stopped during the run (model: crashed; cluster: shut down).
         nodes_stopped: u64 => "nodes stopped",
         /// Per running neighbour of a stopped node: time until it dropped the dead peer.
@@ -282,6 +304,70 @@ impl fmt::Display for Report {
 }
 
 /// `x` per delivery (0 when nothing was delivered).
+/// Frames of each kind a measured phase moved, summed over the nodes: what
+/// the traffic section's per-kind fields are made of, on either engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindCounts {
+    /// `BROADCAST` frames sent.
+    pub payload_sent: u64,
+    /// `IHAVE`, `GRAFT` and `PRUNE` frames sent.
+    pub control_sent: u64,
+    /// `BROADCAST` copies taken in by running nodes.
+    pub payload_received: u64,
+    /// `GRAFT` frames sent.
+    pub grafts: u64,
+    /// `PRUNE` frames sent.
+    pub prunes: u64,
+    /// New ids dropped over a link's rate.
+    pub ids_rate_limited: u64,
+}
+
+impl KindCounts {
+    /// The growth from `before` to `self`.
+    pub fn since(self, before: KindCounts) -> KindCounts {
+        KindCounts {
+            payload_sent: self.payload_sent - before.payload_sent,
+            control_sent: self.control_sent - before.control_sent,
+            payload_received: self.payload_received - before.payload_received,
+            grafts: self.grafts - before.grafts,
+            prunes: self.prunes - before.prunes,
+            ids_rate_limited: self.ids_rate_limited - before.ids_rate_limited,
+        }
+    }
+
+    /// Sets the "after the first" fields from the phase's totals and what
+    /// the first broadcast alone took (`first`: its frames, counts and deliveries).
+    pub fn fill_after_first(
+        &self,
+        t: &mut Traffic,
+        (frames, deliveries): (u64, u64),
+        first: (u64, KindCounts, u64),
+    ) {
+        let (first_frames, first_kinds, first_deliveries) = first;
+        let rest = deliveries.saturating_sub(first_deliveries);
+        if rest == 0 {
+            return;
+        }
+        t.frames_per_delivery_after_first = Some(per_delivery(frames - first_frames, rest));
+        let received = self.payload_received - first_kinds.payload_received;
+        t.redundancy_after_first = Some(per_delivery(received, rest) - 1.0);
+    }
+
+    /// Sets the traffic section's per-kind fields for `deliveries` deliveries of `broadcasts`.
+    pub fn fill(&self, t: &mut Traffic, deliveries: u64, broadcasts: u64) {
+        t.payload_frames_per_delivery = per_delivery(self.payload_sent, deliveries);
+        t.control_frames_per_delivery = per_delivery(self.control_sent, deliveries);
+        t.redundancy = if deliveries == 0 {
+            0.0
+        } else {
+            per_delivery(self.payload_received, deliveries) - 1.0
+        };
+        t.grafts_per_broadcast = per_delivery(self.grafts, broadcasts);
+        t.prunes_per_broadcast = per_delivery(self.prunes, broadcasts);
+        t.ids_rate_limited = self.ids_rate_limited;
+    }
+}
+
 pub(crate) fn per_delivery(x: u64, deliveries: u64) -> f64 {
     if deliveries == 0 {
         0.0

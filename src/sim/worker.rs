@@ -12,9 +12,10 @@ use tracing::{debug, trace};
 use std::time::Duration;
 
 use super::node::{nanos, node_addr, parse_node_id, Ev, SimNode, Slow};
+use super::report::KindCounts;
 use crate::proto::{
-    ConnId, Direction, DisconnectReason, Event, InEvent, Instant, MessageId, OutEvent, PeerAddr,
-    Timer,
+    Body, ConnId, Direction, DisconnectReason, Event, InEvent, Instant, MessageId, OutEvent,
+    PeerAddr, Timer,
 };
 
 /// Something handling a node's event asks of the rest of the network, in order.
@@ -45,6 +46,8 @@ pub(super) struct Tally {
     pub(super) frames_sent: u64,
     pub(super) bytes_sent: u64,
     pub(super) frames_lost: u64,
+    /// Frames by kind (payload, control) and payload taken in.
+    pub(super) kinds: KindCounts,
 }
 
 /// Handles events for the nodes `base..base + nodes.len()`.
@@ -81,6 +84,10 @@ impl<'a> Worker<'a> {
                 frame,
             } => {
                 let conn = ConnId(conn.into());
+                if matches!(frame.body(), Body::Broadcast { .. }) && self.node(node).state.is_some()
+                {
+                    self.tally.kinds.payload_received += 1;
+                }
                 self.deliver(node, InEvent::Received { conn, frame }, hop);
             }
             Ev::Handshake { node, conn } => {
@@ -167,6 +174,19 @@ impl<'a> Worker<'a> {
                     return trace!(node, %conn, "frame for a link that is gone");
                 };
                 self.tally.frames_sent += 1;
+                match frame.body() {
+                    Body::Broadcast { .. } => self.tally.kinds.payload_sent += 1,
+                    Body::IHave { .. } => self.tally.kinds.control_sent += 1,
+                    Body::Graft { .. } => {
+                        self.tally.kinds.control_sent += 1;
+                        self.tally.kinds.grafts += 1;
+                    }
+                    Body::Prune => {
+                        self.tally.kinds.control_sent += 1;
+                        self.tally.kinds.prunes += 1;
+                    }
+                    _ => {}
+                }
                 self.tally.bytes_sent += frame.wire_len() as u64;
                 let ev = Ev::Frame {
                     node: end.peer,

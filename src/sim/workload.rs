@@ -12,13 +12,15 @@ use tracing::info;
 
 use super::deliveries::histogram;
 use super::latency::Latency;
-use super::network::{Network, PARALLEL_MIN_EVENTS};
+use super::network::{Counters, Network, PARALLEL_MIN_EVENTS};
 use super::node::sim_node_config;
 use super::progress::{FinishOnDrop, NoProgress, Progress};
-use super::report::{cpu_ms_per_delivery, per_delivery, Percentiles, Report, Run, Traffic, Wall};
+use super::report::{
+    cpu_ms_per_delivery, per_delivery, KindCounts, Percentiles, Report, Run, Traffic, Wall,
+};
 use super::topology::{TopologySpec, BENCH_SEED, DEFAULT_DEGREE};
 use super::{memory, Fault, SimError};
-use crate::config::NodeConfig;
+use crate::config::{BroadcastMode, NodeConfig};
 
 /// Broadcasts W1 sends when not told otherwise.
 pub const W1_BROADCASTS: u64 = 20;
@@ -82,6 +84,52 @@ impl fmt::Display for Workload {
     }
 }
 
+/// Who sends W1's broadcasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sender {
+    /// Always this node (BENCH.md: node 0).
+    Node(u32),
+    /// A node drawn at random (seeded) for each broadcast, so the tree is
+    /// judged under many sources.
+    #[default]
+    Random,
+}
+
+impl Sender {
+    /// The sender of one broadcast in a network of `n` nodes.
+    pub fn pick(self, rng: &mut StdRng, n: u32) -> u32 {
+        match self {
+            Sender::Node(node) => node,
+            Sender::Random => rng.random_range(0..n),
+        }
+    }
+}
+
+impl FromStr for Sender {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "random" => Ok(Sender::Random),
+            n => n
+                .parse()
+                .map(Sender::Node)
+                .map_err(|_| format!("unknown sender {s:?}: expected a node number or random")),
+        }
+    }
+}
+
+impl fmt::Display for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sender::Node(n) => write!(f, "{n}"),
+            Sender::Random => f.write_str("random"),
+        }
+    }
+}
+
+/// Salt for the random-sender generator, so drawing senders leaves the network's RNG alone.
+pub(crate) const SENDER_SALT: u64 = 0x5e4d_e125_a17e_0001;
+
 /// One model run.
 #[derive(Debug, Clone)]
 pub struct SimParams {
@@ -97,8 +145,15 @@ pub struct SimParams {
     /// Share of nodes other than the sender to crash, in percent (default: 0 for W1, 20 for W4).
     pub churn_pct: Option<f64>,
     pub seed: u64,
-    /// The nodes' configuration (default: [`sim_node_config`]).
+    /// The nodes' configuration (default: [`sim_node_config`]); its
+    /// `broadcast` is set from [`SimParams::broadcast`].
     pub node_config: Option<NodeConfig>,
+    /// Flood or tree.
+    pub broadcast: BroadcastMode,
+    /// W1's sender (W4 always sends from node 0).
+    pub sender: Sender,
+    /// The tree's settings, over the configuration's (default: as it has them).
+    pub tree: Option<crate::config::TreeConfig>,
     /// Refuse to start when the estimate exceeds the memory available.
     pub check_memory: bool,
     /// Threads that share the work of one instant (default: the machine's
@@ -122,6 +177,9 @@ impl Default for SimParams {
             churn_pct: None,
             seed: BENCH_SEED,
             node_config: None,
+            broadcast: BroadcastMode::default(),
+            sender: Sender::Node(0),
+            tree: None,
             check_memory: true,
             threads: None,
             progress: None,
@@ -201,10 +259,26 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
         )));
     }
     let max_degree = topo.degrees().into_iter().max().unwrap_or(0);
-    let config = match &p.node_config {
+    let mut config = match &p.node_config {
         Some(c) => c.clone(),
         None => sim_node_config(max_degree),
     };
+    config.broadcast = p.broadcast;
+    if let Some(tree) = &p.tree {
+        config.tree = tree.clone();
+    }
+    if let Sender::Node(s) = p.sender {
+        if s >= n {
+            return Err(SimError::Params(format!(
+                "sender {s}: the network has {n} nodes"
+            )));
+        }
+    }
+    if p.sender != Sender::Node(0) && p.workload == Workload::W4 {
+        return Err(SimError::Params(
+            "w4 sends from node 0 (its churn spares it); --sender is for w1".into(),
+        ));
+    }
     let run = Run {
         engine: "model".into(),
         workload: p.workload.to_string(),
@@ -217,6 +291,8 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
         latency: Some(p.latency.to_string()),
         seed: Some(p.seed),
         broadcasts_asked: p.broadcasts(),
+        broadcast: p.broadcast.to_string(),
+        sender: p.sender.to_string(),
         churn_pct: churn,
     };
     let mut net = Network::new(topo, p.latency, p.seed, config)?;
@@ -236,17 +312,24 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
     let mut churn_rng = StdRng::seed_from_u64(p.seed ^ CHURN_SALT);
     let victims = victims(&mut churn_rng, n, churn);
     progress.stage("broadcasting", p.broadcasts());
+    let mut first = None;
     let per_broadcast = match p.workload {
         Workload::W4 => w4(&mut net, p.broadcasts(), &victims, &mut churn_rng, progress)?,
         Workload::W1 | Workload::W2 | Workload::W3 => w1(
             &mut net,
-            p.broadcasts(),
+            (p.broadcasts(), p.sender, p.seed),
+            &mut first,
             &victims,
             &mut churn_rng,
             p.latency,
             progress,
         )?,
     };
+    if p.broadcast == BroadcastMode::Tree {
+        // The whole run's traffic: the sweep still due, and what it causes.
+        net.run_for(net.config().tree.ihave_sweep);
+        net.run_until_idle()?;
+    }
     net.check_broadcasts();
     let run_s = run_wall.elapsed().as_secs_f64();
     let cpu_s = memory::cpu_seconds().zip(cpu_before).map(|(b, a)| b - a);
@@ -272,7 +355,28 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
         events: Some(total.events),
         setup_virtual_ms: Some(setup_ns as f64 / 1e6),
         end_virtual_ms: Some(net.now as f64 / 1e6),
+        ..Traffic::default()
     };
+    let mut traffic = traffic;
+    let kinds = KindCounts {
+        ids_rate_limited: net.ids_rate_limited(),
+        ..total.kinds
+    };
+    kinds
+        .since(KindCounts {
+            ids_rate_limited: 0,
+            ..after_setup.kinds
+        })
+        .fill(
+            &mut traffic,
+            deliveries.deliveries,
+            deliveries.broadcasts_sent,
+        );
+    if let Some((c, d)) = first {
+        let totals = (total.frames_sent - frames, deliveries.deliveries);
+        let first = (c.frames_sent - frames, c.kinds, d);
+        total.kinds.fill_after_first(&mut traffic, totals, first);
+    }
     let frames_handled = frames_sent - (total.frames_lost - after_setup.frames_lost);
     let wall = Wall {
         threads: net.workers as u64,
@@ -300,7 +404,8 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
 /// Returns the wall µs each broadcast took.
 fn w1(
     net: &mut Network,
-    broadcasts: u64,
+    (broadcasts, sender, seed): (u64, Sender, u64),
+    first: &mut Option<(Counters, u64)>,
     victims: &[u32],
     rng: &mut StdRng,
     latency: Latency,
@@ -316,14 +421,23 @@ fn w1(
         }
     }
     let mut walls = histogram();
+    let mut senders = StdRng::seed_from_u64(seed ^ SENDER_SALT);
     for (k, slot) in slots.into_iter().enumerate() {
         let started = WallInstant::now();
         for (at, v) in slot {
             net.schedule_fault(net.now() + at, Fault::Crash(v));
         }
-        net.broadcast(0, text(k as u64));
+        let mut from = sender.pick(&mut senders, net.len());
+        // A crashed node sends nothing: draw again (node 0 never crashes).
+        while !net.is_alive(from) {
+            from = Sender::Random.pick(&mut senders, net.len());
+        }
+        net.broadcast(from, text(k as u64));
         net.run_until_idle()?;
         net.check_broadcasts();
+        if k == 0 {
+            *first = Some((net.counters().clone(), net.deliveries()));
+        }
         let took = started.elapsed();
         info!(
             broadcast = k,

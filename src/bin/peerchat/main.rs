@@ -7,6 +7,7 @@ mod demo;
 mod progress;
 mod run;
 mod sim;
+mod tree_args;
 
 use std::io::IsTerminal;
 

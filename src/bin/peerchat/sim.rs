@@ -6,7 +6,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
-use peerchat::sim::workload::{self, SimParams, Workload};
+use peerchat::config::BroadcastMode;
+use peerchat::sim::workload::{self, Sender, SimParams, Workload};
 use peerchat::sim::{plot, Latency, Report, TopologySpec};
 
 use crate::progress::Bar;
@@ -58,6 +59,13 @@ pub struct SimArgs {
     /// Seed of the topology, latencies, message ids and churn.
     #[arg(long, default_value_t = peerchat::sim::topology::BENCH_SEED)]
     seed: u64,
+    /// How broadcasts travel: tree (the default) or flood.
+    #[arg(long, default_value = "tree")]
+    broadcast: BroadcastMode,
+    /// W1's sender: a node number (0, BENCH.md's) or random (one drawn per
+    /// broadcast, seeded by --seed).
+    #[arg(long, default_value = "0")]
+    sender: Sender,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -80,6 +88,9 @@ pub struct SimArgs {
     /// keep-alive out of the way and sizes peer tables to the topology).
     #[command(flatten, next_help_heading = "Cluster node limits")]
     limits: crate::args::Limits,
+    /// The broadcast tree's settings (both engines; ignored with --broadcast flood).
+    #[command(flatten, next_help_heading = "Tree settings")]
+    tree: crate::tree_args::TreeArgs,
     /// Cluster engine: arbiters (threads) the nodes are spread over.
     #[arg(long, default_value_t = peerchat::sim::cluster::DEFAULT_ARBITERS)]
     arbiters: usize,
@@ -114,14 +125,20 @@ async fn cluster(args: &SimArgs) -> Result<Report> {
         &topology,
         args.transport,
         args.arbiters,
-        args.limits.config(),
+        peerchat::NodeConfig {
+            broadcast: args.broadcast,
+            tree: args.tree.config(),
+            ..args.limits.config()
+        },
         &bar,
     )
     .await?;
     let report = match args.workload {
         Workload::W1 => {
             let count = args.broadcasts.unwrap_or(20) as u32;
-            cluster.broadcast_latency(0, count, &bar).await
+            cluster
+                .broadcast_latency_from(args.sender, args.seed, count, &bar)
+                .await
         }
         Workload::W2 => {
             let per_node = args.broadcasts.unwrap_or(W2_PER_NODE) as u32;
@@ -129,7 +146,9 @@ async fn cluster(args: &SimArgs) -> Result<Report> {
         }
         Workload::W3 => {
             let count = args.broadcasts.unwrap_or(W3_BROADCASTS) as u32;
-            let mut r = cluster.broadcast_latency(0, count, &bar).await;
+            let mut r = cluster
+                .broadcast_latency_from(args.sender, args.seed, count, &bar)
+                .await;
             r.run.workload = "w3".into();
             r
         }
@@ -148,6 +167,9 @@ async fn cluster(args: &SimArgs) -> Result<Report> {
 /// The model engine: pure protocol states under virtual time, running W1 or W4.
 fn model(args: &SimArgs) -> Result<Report> {
     let params = SimParams {
+        broadcast: args.broadcast,
+        sender: args.sender,
+        tree: Some(args.tree.config()),
         workload: args.workload,
         nodes: args.nodes.unwrap_or(DEFAULT_NODES),
         degree: args.degree,

@@ -77,6 +77,9 @@ pub(super) fn push_link(
 ) {
     match link {
         Link::Conn(conn) => {
+            if matches!(frame.body(), Body::Broadcast { .. }) {
+                metrics.broadcast_frames_out += 1;
+            }
             metrics.frames_out += 1;
             metrics.bytes_out += frame.wire_len() as u64;
             out.push(OutEvent::Send { conn, frame });
@@ -93,6 +96,9 @@ pub(super) fn push_link(
                 return;
             }
             one_shots.in_flight += 1;
+            if matches!(frame.body(), Body::Broadcast { .. }) {
+                metrics.broadcast_frames_out += 1;
+            }
             metrics.frames_out += 1;
             metrics.bytes_out += frame.wire_len() as u64;
             out.push(OutEvent::SendOneShot { addr, frame });

@@ -10,6 +10,7 @@
 //! without the capability, and broadcasts without an id, are flooded.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use super::*;
 use crate::config::BroadcastMode;
@@ -319,8 +320,14 @@ impl NodeState {
                     let mut m = Missing::default();
                     m.announcers.push_back((conn, round));
                     self.missing.insert(id, m);
+                    // While repairing, an announced id will not come by itself.
+                    let delay = if now < self.repair_until {
+                        Duration::ZERO
+                    } else {
+                        self.config.tree.graft_timeout
+                    };
                     out.push(OutEvent::Schedule {
-                        delay: self.config.tree.graft_timeout,
+                        delay,
                         timer: Timer::Graft(id),
                     });
                 }
@@ -514,6 +521,10 @@ impl NodeState {
             return;
         }
         self.metrics.tree_repairs += 1;
+        self.repair_until = Instant::from_epoch(
+            now.since_epoch()
+                .saturating_add(self.config.tree.repair_window),
+        );
         let others: Vec<ConnId> = self
             .conns
             .iter()

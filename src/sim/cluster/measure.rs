@@ -8,7 +8,9 @@ use crate::proto::{MessageId, Metrics};
 use crate::sim::deliveries::DeliveryLog;
 use crate::sim::memory;
 use crate::sim::reach::Bitset;
-use crate::sim::report::{cpu_ms_per_delivery, per_delivery, Report, Run, Traffic, Wall};
+use crate::sim::report::{
+    cpu_ms_per_delivery, per_delivery, KindCounts, Report, Run, Traffic, Wall,
+};
 
 /// Where a measured phase started.
 pub(super) struct Mark {
@@ -29,6 +31,7 @@ pub(super) struct Phase {
     frames_out: u64,
     bytes_out: u64,
     frames_in: u64,
+    kinds: KindCounts,
 }
 
 /// Counters summed over the nodes.
@@ -39,6 +42,8 @@ pub(super) struct Counts {
     pub(super) frames_in: u64,
     /// Copies of broadcasts taken in: first deliveries and duplicates dropped.
     pub(super) broadcasts_seen: u64,
+    /// Frames by kind.
+    pub(super) kinds: KindCounts,
 }
 
 impl Counts {
@@ -48,6 +53,14 @@ impl Counts {
             bytes_out: self.bytes_out + m.bytes_out,
             frames_in: self.frames_in + m.frames_in,
             broadcasts_seen: self.broadcasts_seen + m.deliveries + m.duplicates_dropped,
+            kinds: KindCounts {
+                payload_sent: self.kinds.payload_sent + m.broadcast_frames_out,
+                control_sent: self.kinds.control_sent + m.ihave_sent + m.graft_sent + m.prune_sent,
+                payload_received: self.kinds.payload_received + m.deliveries + m.duplicates_dropped,
+                grafts: self.kinds.grafts + m.graft_sent,
+                prunes: self.kinds.prunes + m.prune_sent,
+                ids_rate_limited: self.kinds.ids_rate_limited + m.ids_rate_limited,
+            },
         }
     }
 }
@@ -99,6 +112,15 @@ impl Cluster {
         }
     }
 
+    /// In a tree, lets the announcements still deferred (the sweep) go out
+    /// and settle, so the phase counts the whole run's traffic.
+    pub(super) async fn drain_deferred(&self) {
+        if self.broadcast == crate::config::BroadcastMode::Tree {
+            tokio::time::sleep(self.deferred + POLL).await;
+            self.settle().await;
+        }
+    }
+
     /// Marks the start of a measured phase.
     pub(super) async fn mark(&self) -> Mark {
         let counts = self.counts().await;
@@ -121,7 +143,27 @@ impl Cluster {
             frames_out: after.frames_out.saturating_sub(mark.counts.frames_out),
             bytes_out: after.bytes_out.saturating_sub(mark.counts.bytes_out),
             frames_in: after.frames_in.saturating_sub(mark.counts.frames_in),
+            kinds: after.kinds.since(mark.counts.kinds),
         }
+    }
+
+    /// Sets the W1 report's "after the first" fields: the measured phase's
+    /// traffic less what the first broadcast took (`first`: the counters
+    /// after it settled, and its deliveries).
+    pub(super) fn after_first(
+        report: &mut Report,
+        phase: &Phase,
+        mark: &Mark,
+        (first, first_deliveries): (Counts, u64),
+    ) {
+        let first_frames = first.frames_out.saturating_sub(mark.counts.frames_out);
+        let first_kinds = first.kinds.since(mark.counts.kinds);
+        let totals = (phase.frames_out, report.deliveries.deliveries);
+        phase.kinds.fill_after_first(
+            &mut report.traffic,
+            totals,
+            (first_frames, first_kinds, first_deliveries),
+        );
     }
 
     /// The delivery log of `sent`, from what the tallies recorded, checked
@@ -168,7 +210,7 @@ impl Cluster {
         let (frames, bytes, run_s) = (phase.frames_out, phase.bytes_out, phase.run_s);
         let per = |x: u64| per_delivery(x, deliveries.deliveries);
         let cpu_ms_per_delivery = cpu_ms_per_delivery(phase.cpu_s, deliveries.deliveries);
-        Report {
+        let mut report = Report {
             run: Run {
                 engine: "cluster".into(),
                 workload: workload.into(),
@@ -181,6 +223,8 @@ impl Cluster {
                 latency: None,
                 seed: self.topology.1,
                 broadcasts_asked,
+                broadcast: self.broadcast.to_string(),
+                sender: if workload == "w2" { "all" } else { "0" }.into(),
                 churn_pct: 0.0,
             },
             traffic: Traffic {
@@ -193,6 +237,7 @@ impl Cluster {
                 events: None,
                 setup_virtual_ms: None,
                 end_virtual_ms: None,
+                ..Traffic::default()
             },
             wall: Wall {
                 threads: self.arbiters.len() as u64,
@@ -208,6 +253,12 @@ impl Cluster {
             },
             delivery_curves: log.curves(),
             deliveries,
-        }
+        };
+        let (n_delivered, n_sent) = (
+            report.deliveries.deliveries,
+            report.deliveries.broadcasts_sent,
+        );
+        phase.kinds.fill(&mut report.traffic, n_delivered, n_sent);
+        report
     }
 }

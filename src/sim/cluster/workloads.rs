@@ -9,7 +9,9 @@ use crate::proto::MessageId;
 use crate::sim::progress::Progress;
 use crate::sim::reach::Bitset;
 use crate::sim::report::Report;
-use crate::sim::workload::text;
+use crate::sim::workload::{text, Sender, SENDER_SALT};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// How long one broadcast may take to reach every node before it counts as incomplete.
 pub const BROADCAST_DEADLINE: Duration = Duration::from_secs(30);
@@ -27,23 +29,39 @@ impl Cluster {
         count: u32,
         progress: &dyn Progress,
     ) -> Report {
-        let sender = from as u32;
-        let reach = self.reachable(sender, &self.running());
-        let expected = reach.count() - u64::from(reach.get(sender));
+        let sender = Sender::Node(from as u32);
+        self.broadcast_latency_from(sender, 0, count, progress)
+            .await
+    }
+
+    /// W1 with the sender of each broadcast drawn by `sender` (seeded by `seed`).
+    pub async fn broadcast_latency_from(
+        &mut self,
+        sender: Sender,
+        seed: u64,
+        count: u32,
+        progress: &dyn Progress,
+    ) -> Report {
+        let mut senders = StdRng::seed_from_u64(seed ^ SENDER_SALT);
+        let mut first = None;
+        let running = self.running();
         let mut sent = Vec::with_capacity(count as usize);
         self.clear_tallies();
         let mark = self.mark().await;
         progress.stage("broadcasting", u64::from(count));
         for k in 0..count {
+            let sender = sender.pick(&mut senders, self.nodes.len() as u32);
+            let reach = self.reachable(sender, &running);
+            let expected = reach.count() - u64::from(reach.get(sender));
             let at = Instant::now();
-            let Ok(id) = self.nodes[from].broadcast(text(u64::from(k))).await else {
+            let node = &self.nodes[sender as usize];
+            let Ok(id) = node.broadcast(text(u64::from(k))).await else {
                 break;
             };
             let deadline = Instant::now() + BROADCAST_DEADLINE;
             while self.delivered_count(id) < expected && Instant::now() <= deadline {
                 tokio::time::sleep(POLL).await;
             }
-            let reach = reach.clone();
             sent.push(Sent {
                 id,
                 sender,
@@ -52,10 +70,19 @@ impl Cluster {
             });
             progress.advance(u64::from(k) + 1);
             self.settle().await;
+            if k == 0 {
+                first = Some((self.counts().await, self.delivered_count(id)));
+            }
         }
+        self.drain_deferred().await;
         let phase = self.phase(&mark).await;
         let log = self.log(&sent, mark.at);
-        self.report(&phase, &log, "w1", u64::from(count))
+        let mut report = self.report(&phase, &log, "w1", u64::from(count));
+        report.run.sender = sender.to_string();
+        if let Some(first) = first {
+            Cluster::after_first(&mut report, &phase, &mark, first);
+        }
+        report
     }
 
     /// W2: every node broadcasts `per_node` 256-byte texts as fast as the API
@@ -93,6 +120,8 @@ impl Cluster {
             deliveries = self.total();
             progress.advance(deliveries);
         }
+        let delivered_s = mark.at.elapsed().as_secs_f64();
+        self.drain_deferred().await;
         let phase = self.phase(&mark).await;
         let running = self.running();
         let mut reach_of: Vec<Option<Bitset>> = vec![None; self.nodes.len()];
@@ -111,8 +140,9 @@ impl Cluster {
         }
         let log = self.log(&sent, mark.at);
         let mut report = self.report(&phase, &log, "w2", u64::from(per_node));
-        let run_s = report.wall.run_wall_ms / 1e3;
-        report.wall.deliveries_per_s = Some(report.deliveries.deliveries as f64 / run_s.max(1e-9));
+        // The rate is over the time the deliveries took, not the drain after.
+        report.wall.deliveries_per_s =
+            Some(report.deliveries.deliveries as f64 / delivered_s.max(1e-9));
         report
     }
 }

@@ -16,7 +16,7 @@ macro_rules! section {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+        #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
         pub struct $name {
             $( $(#[doc = $doc])* pub $field: $ty, )*
         }
