@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::proto::{addr, PeerAddr};
+
 /// Longest frame accepted, in bytes, newline excluded. Longer ones close the connection.
 pub const MAX_FRAME_LEN: usize = 64 * 1024;
 /// Most open connections (inbound and outbound); inbound ones past it are closed at once.
@@ -91,6 +93,12 @@ pub struct NodeConfig {
     pub close_timeout: Duration,
     /// Events buffered per subscriber ([`EVENT_BUFFER`]).
     pub event_buffer: usize,
+    /// The address peers are told to reach this node at, in every `PING`/`PONG`
+    /// (`--advertise HOST:PORT`): for a node behind NAT or a port mapping, or
+    /// one known by a DNS name. `None` (the default): the listen address, or,
+    /// for a listener on `0.0.0.0`/`[::]`, each connection's own local IP with
+    /// the listen port (docs/ADDRESSES.md).
+    pub advertise: Option<PeerAddr>,
 }
 
 impl Default for NodeConfig {
@@ -117,13 +125,15 @@ impl Default for NodeConfig {
             direct_timeout: DIRECT_TIMEOUT,
             close_timeout: CLOSE_TIMEOUT,
             event_buffer: EVENT_BUFFER,
+            advertise: None,
         }
     }
 }
 
 impl NodeConfig {
     /// Checks the values make sense together: intervals above zero, a peer
-    /// timeout longer than the probe interval, room for at least one peer.
+    /// timeout longer than the probe interval, room for at least one peer, an
+    /// `advertise` address that can be dialled (not `0.0.0.0`, port 0, multicast...).
     pub fn validate(&self) -> Result<(), String> {
         let positive = [
             ("ping_interval", self.ping_interval),
@@ -150,6 +160,13 @@ impl NodeConfig {
         ];
         if let Some((name, _)) = counts.iter().find(|(_, n)| *n == 0) {
             return Err(format!("{name} must be above zero"));
+        }
+        if let Some(advertise) = &self.advertise {
+            if let Err(why) = addr::classify(advertise) {
+                return Err(format!(
+                    "advertise {advertise} is not an address peers can reach ({why})"
+                ));
+            }
         }
         Ok(())
     }

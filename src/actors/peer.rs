@@ -1,6 +1,7 @@
 //! `PeerActor`: one per node; runs the `NodeState` and carries out what it decides.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -14,8 +15,8 @@ use super::timers::Timers;
 use super::write_queue::{PushError, WriteQueue};
 use crate::handler::MessageHandler;
 use crate::proto::{
-    Command, ConnId, Direction, DisconnectReason, Event, Frame, FrameError, InEvent, Instant,
-    MessageId, NodeState, OutEvent, PeerAddr,
+    Command, ConnId, DialError, Direction, DisconnectReason, Event, Frame, FrameError, InEvent,
+    Instant, MessageId, NodeState, OutEvent, PeerAddr,
 };
 
 mod api;
@@ -73,7 +74,9 @@ inbound! {
 pub struct Opened {
     pub conn: ConnId,
     pub dir: Direction,
-    pub remote: Option<String>,
+    /// The socket's ends (`None` on an in-memory link).
+    pub local: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
     pub outbox: Recipient<ToConnection>,
     pub queue: WriteQueue,
 }
@@ -119,7 +122,7 @@ pub struct Malformed {
 #[rtype(result = "()")]
 pub struct DialFailed {
     pub addr: PeerAddr,
-    pub error: String,
+    pub error: DialError,
 }
 
 /// How the PeerActor reaches one of its connections.
@@ -356,6 +359,7 @@ impl Handler<Opened> for PeerActor {
             InEvent::Connected {
                 conn: msg.conn,
                 dir: msg.dir,
+                local: msg.local,
                 remote: msg.remote,
             },
             ctx,

@@ -96,13 +96,20 @@ impl NodeState {
     }
 
     /// A dial of `addr` failed (or connected without registering anyone).
-    pub(super) fn after_dial_failed(&mut self, addr: PeerAddr, out: &mut Vec<OutEvent>) {
+    /// Returns the delay of the next attempt, if there is one.
+    pub(super) fn after_dial_failed(
+        &mut self,
+        addr: PeerAddr,
+        out: &mut Vec<OutEvent>,
+    ) -> Option<Duration> {
         let retry_bootstrap = self.bootstrap.contains(&addr) && self.peers.is_empty();
         if retry_bootstrap && !self.redials.contains_key(&addr) {
             self.redials.insert(addr.clone(), 0);
         }
         if self.redials.contains_key(&addr) {
-            self.schedule_redial(addr, out);
+            self.schedule_redial(addr, out)
+        } else {
+            None
         }
     }
 
@@ -119,17 +126,16 @@ impl NodeState {
         self.dial(addr, out);
     }
 
-    /// Schedules the next attempt for `addr`, or gives up after `redial_attempts`
-    /// (bootstrap addresses are retried for as long as the node has no peers).
-    fn schedule_redial(&mut self, addr: PeerAddr, out: &mut Vec<OutEvent>) {
-        let Some(attempt) = self.redials.get(&addr).copied() else {
-            return;
-        };
+    /// Schedules the next attempt for `addr` and returns its delay, or gives
+    /// up after `redial_attempts` (bootstrap addresses are retried for as long
+    /// as the node has no peers).
+    fn schedule_redial(&mut self, addr: PeerAddr, out: &mut Vec<OutEvent>) -> Option<Duration> {
+        let attempt = self.redials.get(&addr).copied()?;
         let endless = self.bootstrap.contains(&addr) && self.peers.is_empty();
         if attempt >= self.config.redial_attempts && !endless {
             debug!(%addr, attempt, "giving up redialling");
             self.redials.remove(&addr);
-            return;
+            return None;
         }
         self.redials.insert(addr.clone(), attempt.saturating_add(1));
         let delay = self.backoff(attempt);
@@ -137,6 +143,7 @@ impl NodeState {
             delay,
             timer: Timer::Redial(addr),
         });
+        Some(delay)
     }
 
     /// `redial_base` doubled per attempt, capped at `redial_max`, then jittered

@@ -58,6 +58,7 @@ fn connect_in(s: &mut NodeState, conn: u64) {
         InEvent::Connected {
             conn: ConnId(conn),
             dir: Direction::Inbound,
+            local: None,
             remote: None,
         },
         at(0),
@@ -90,6 +91,7 @@ fn outbound_connection_sends_ping() {
             dir: Direction::Outbound {
                 addr: PeerAddr::new("127.0.0.1", 6000),
             },
+            local: None,
             remote: None,
         },
         at(0),
@@ -582,6 +584,7 @@ fn duplicate_connection_keeps_smaller_dialer() {
             dir: Direction::Outbound {
                 addr: PeerAddr::new("127.0.0.1", 6001),
             },
+            local: None,
             remote: None,
         },
         at(0),
@@ -610,6 +613,7 @@ fn duplicate_connection_keeps_smaller_dialer() {
             dir: Direction::Outbound {
                 addr: PeerAddr::new("127.0.0.1", 6026),
             },
+            local: None,
             remote: None,
         },
         at(0),
@@ -840,7 +844,8 @@ fn settled_peer_cannot_be_hijacked() {
         InEvent::Connected {
             conn: ConnId(2),
             dir: Direction::Inbound,
-            remote: Some("10.0.0.9:1".into()),
+            local: None,
+            remote: Some("10.0.0.9:1".parse().unwrap()),
         },
         at(6000),
     );
