@@ -829,6 +829,7 @@ fn bodies_parse() {
     );
 }
 
+mod addresses;
 mod direct;
 mod liveness;
 mod one_shot;
