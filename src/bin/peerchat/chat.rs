@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use peerchat::{Event, Node, NodeHandle};
+use peerchat::{Event, Node, NodeHandle, PeerAddr};
 use rustyline::error::ReadlineError;
 use rustyline::ExternalPrinter;
 use tokio::sync::mpsc;
 
 use crate::args::NodeArgs;
 use crate::chat_input::{parse, Input, HELP};
+use crate::dial_report::{DialReport, LEARNED_SUMMARY_EVERY};
 
 #[derive(Debug, Args)]
 pub struct ChatArgs {
@@ -56,7 +57,7 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
     let id = args.id_or_generated("guest");
     let node = Node::builder(id.as_str())
         .listen(&args.listen)
-        .config(args.limits.config())
+        .config(args.config()?)
         .start()
         .await
         .with_context(|| format!("cannot start a node on {}", args.listen))?;
@@ -64,24 +65,37 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
     let (lines_tx, mut lines) = mpsc::unbounded_channel();
     let screen = spawn_line_reader(&id, lines_tx);
     screen.line(format!("you are {id}, listening on {}", node.local_addr()));
+    let join = join_hint(node.advertised_addr());
     screen.line(format!(
-        "others join with: peerchat chat --bootstrap {0}   (or /join {0}); /help lists commands",
-        node.local_addr()
+        "others join with: peerchat chat --bootstrap {join}   (or /join {join}); /help lists commands"
     ));
+    let mut dials = DialReport::default();
+    for addr in &args.bootstrap {
+        if let Ok(addr) = peerchat::parse_addr(addr) {
+            dials.user_gave(addr);
+        }
+    }
     if let Err(e) = node.bootstrap(&args.bootstrap).await {
         screen.line(format!("! {e}"));
     }
+    let start = tokio::time::Instant::now() + LEARNED_SUMMARY_EVERY;
+    let mut summary = tokio::time::interval_at(start, LEARNED_SUMMARY_EVERY);
     loop {
         tokio::select! {
             event = events.next() => match event {
-                Some(event) => show(&screen, &event),
+                Some(event) => show(&screen, &mut dials, &event),
                 None => break,
             },
             input = lines.recv() => match input {
                 Some(Ok(Input::Quit)) | None => break,
-                Some(Ok(input)) => run(&node, &screen, input).await,
+                Some(Ok(input)) => run(&node, &screen, &mut dials, input).await,
                 Some(Err(reason)) => screen.line(format!("! {reason}")),
             },
+            _ = summary.tick() => {
+                if let Some(line) = dials.summary() {
+                    screen.event(line);
+                }
+            }
             _ = tokio::signal::ctrl_c() => break,
         }
     }
@@ -89,6 +103,15 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
     node.shutdown().await?;
     screen.line("bye");
     Ok(())
+}
+
+/// The address others should join: what the node advertises, or, on
+/// `0.0.0.0`/`[::]`, a placeholder for this host's address with the port.
+fn join_hint(advertised: &PeerAddr) -> String {
+    match advertised.host().parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_unspecified() => format!("THIS_HOST:{}", advertised.port()),
+        _ => advertised.to_string(),
+    }
 }
 
 /// Reads lines on a thread of its own (line editing blocks); each arrives parsed.
@@ -131,9 +154,17 @@ fn spawn_line_reader(id: &str, tx: mpsc::UnboundedSender<Result<Input, String>>)
     Screen { printer }
 }
 
-fn show(screen: &Screen, event: &Event) {
+fn show(screen: &Screen, dials: &mut DialReport, event: &Event) {
     match event {
-        Event::PeerConnected { peer, addr } => screen.event(format!("* {peer} joined ({addr})")),
+        Event::DialFailed { .. } => {
+            if let Some(line) = dials.on_event(event) {
+                screen.event(line);
+            }
+        }
+        Event::PeerConnected { peer, addr } => {
+            dials.on_event(event);
+            screen.event(format!("* {peer} joined ({addr})"))
+        }
         Event::PeerDisconnected { peer, reason } => {
             screen.event(format!("* {peer} left ({reason})"))
         }
@@ -148,14 +179,18 @@ fn show(screen: &Screen, event: &Event) {
     }
 }
 
-async fn run(node: &NodeHandle, screen: &Screen, input: Input) {
+async fn run(node: &NodeHandle, screen: &Screen, dials: &mut DialReport, input: Input) {
     let result = match input {
         Input::Nothing | Input::Quit => Ok(()),
-        Input::Say(text) => node.broadcast(text).await.map(|_| ()),
-        Input::Join(addr) => node
-            .join(&addr)
-            .await
-            .map(|()| screen.line(format!("joining {addr}..."))),
+        Input::Say(text) => say(node, screen, text).await,
+        Input::Join(addr) => {
+            if let Ok(parsed) = peerchat::parse_addr(&addr) {
+                dials.user_gave(parsed);
+            }
+            node.join(&addr)
+                .await
+                .map(|()| screen.line(format!("joining {addr}...")))
+        }
         Input::Peers => node.peers().await.map(|peers| {
             if peers.is_empty() {
                 screen.line("no peers yet; /join HOST:PORT");
@@ -187,6 +222,17 @@ async fn run(node: &NodeHandle, screen: &Screen, input: Input) {
     if let Err(e) = result {
         screen.line(format!("! {e}"));
     }
+}
+
+/// Broadcasts a line; with no peer connected, says that nobody got it.
+async fn say(node: &NodeHandle, screen: &Screen, text: String) -> peerchat::Result<()> {
+    node.broadcast(text).await?;
+    if node.peers().await?.is_empty() {
+        screen.line(
+            "! no peer is connected: nobody got that, and it is not kept for later (/join HOST:PORT)",
+        );
+    }
+    Ok(())
 }
 
 fn ago(d: Duration) -> String {
