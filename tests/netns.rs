@@ -12,6 +12,8 @@
 mod lab;
 #[path = "netns/proc.rs"]
 mod proc;
+#[path = "netns/replay.rs"]
+mod replay;
 #[path = "netns/soak.rs"]
 mod soak;
 

@@ -307,22 +307,6 @@ impl NodeState {
         }
     }
 
-    /// A dial failed: tell the application, with when (if ever) it is tried again.
-    fn on_dial_failed(&mut self, addr: PeerAddr, error: DialError, out: &mut Vec<OutEvent>) {
-        debug!(%addr, %error, "dial failed");
-        self.metrics.dials_failed += 1;
-        if error == DialError::Unresolvable {
-            self.metrics.dials_unresolvable += 1;
-        }
-        self.dialing.remove(&addr);
-        let retry_in = self.after_dial_failed(addr.clone(), out);
-        out.push(OutEvent::Emit(Event::DialFailed {
-            addr,
-            error,
-            retry_in,
-        }));
-    }
-
     fn on_disconnected(&mut self, conn: ConnId, reason: DisconnectReason, out: &mut Vec<OutEvent>) {
         let Some(c) = self.conns.remove(&conn) else {
             return;

@@ -1,4 +1,4 @@
-//! Liveness: handshake deadlines, keep-alive probes, dropping silent peers, redial with backoff.
+//! Liveness: handshake deadlines, keep-alive probes, dropping silent peers, failed dials told, redial with backoff.
 
 use std::time::Duration;
 
@@ -93,6 +93,27 @@ impl NodeState {
                 self.schedule_redial(addr, out);
             }
         }
+    }
+
+    /// A dial failed: tell the application, with when (if ever) it is tried again.
+    pub(super) fn on_dial_failed(
+        &mut self,
+        addr: PeerAddr,
+        error: DialError,
+        out: &mut Vec<OutEvent>,
+    ) {
+        debug!(%addr, %error, "dial failed");
+        self.metrics.dials_failed += 1;
+        if error == DialError::Unresolvable {
+            self.metrics.dials_unresolvable += 1;
+        }
+        self.dialing.remove(&addr);
+        let retry_in = self.after_dial_failed(addr.clone(), out);
+        out.push(OutEvent::Emit(Event::DialFailed {
+            addr,
+            error,
+            retry_in,
+        }));
     }
 
     /// A dial of `addr` failed (or connected without registering anyone).
