@@ -108,6 +108,7 @@ fn node() -> NodeState {
             InEvent::Connected {
                 conn: ConnId(conn),
                 dir: Direction::Inbound,
+                local: None,
                 remote: None,
             },
             Instant::ZERO,

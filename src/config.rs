@@ -4,6 +4,7 @@ use std::time::Duration;
 
 mod tree;
 
+use crate::proto::{addr, PeerAddr};
 pub use tree::*;
 
 /// Longest frame accepted, in bytes, newline excluded. Longer ones close the connection.
@@ -129,6 +130,12 @@ pub struct NodeConfig {
     pub new_id_rate: u32,
     /// New message ids one connection may bring in a burst ([`NEW_ID_BURST`]).
     pub new_id_burst: u32,
+    /// The address peers are told to reach this node at, in every `PING`/`PONG`
+    /// (`--advertise HOST:PORT`): for a node behind NAT or a port mapping, or
+    /// one known by a DNS name. `None` (the default): the listen address, or,
+    /// for a listener on `0.0.0.0`/`[::]`, each connection's own local IP with
+    /// the listen port (docs/ADDRESSES.md).
+    pub advertise: Option<PeerAddr>,
 }
 
 impl Default for NodeConfig {
@@ -161,6 +168,7 @@ impl Default for NodeConfig {
             max_one_shot_in_flight: MAX_ONE_SHOT_IN_FLIGHT,
             new_id_rate: NEW_ID_RATE,
             new_id_burst: NEW_ID_BURST,
+            advertise: None,
         }
     }
 }
@@ -173,7 +181,8 @@ impl NodeConfig {
 
     /// Checks the values make sense together: intervals above zero, a peer
     /// timeout longer than the probe interval, room for at least one peer,
-    /// room for a frame below the headroom.
+    /// room for a frame below the headroom, an `advertise` address that can
+    /// be dialled (not `0.0.0.0`, port 0, multicast...), tree settings above zero.
     pub fn validate(&self) -> Result<(), String> {
         let positive = [
             ("ping_interval", self.ping_interval),
@@ -206,6 +215,13 @@ impl NodeConfig {
         }
         if self.frame_headroom >= self.max_frame_len {
             return Err("frame_headroom must be below max_frame_len".into());
+        }
+        if let Some(advertise) = &self.advertise {
+            if let Err(why) = addr::classify(advertise) {
+                return Err(format!(
+                    "advertise {advertise} is not an address peers can reach ({why})"
+                ));
+            }
         }
         self.tree.validate()
     }

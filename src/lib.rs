@@ -52,6 +52,8 @@
 //!   machine), `ConnectionActor` (one per connection: a TCP stream or an
 //!   in-memory link), `RegistryActor` (dials).
 //! - [`transport`]: the in-memory network, whose links carry parsed frames.
+//! - [`resolve`]: the [`resolve::Resolver`] dials ask for the addresses of a
+//!   host name (the system's, or a fixed table for tests).
 //! - [`node`]: the public API, [`Node::builder`] and [`NodeHandle`].
 //! - [`events`]: the [`EventStream`] an application reads.
 //! - [`config`]: every limit and interval, with defaults.
@@ -71,6 +73,7 @@ pub mod events;
 pub mod handler;
 pub mod node;
 pub mod proto;
+pub mod resolve;
 pub mod sim;
 pub mod transport;
 
@@ -81,7 +84,8 @@ pub use events::EventStream;
 pub use handler::{MessageHandler, Reply};
 pub use node::{parse_addr, Delivered, Node, NodeBuilder, NodeHandle};
 pub use proto::{
-    DisconnectReason, Envelope, Event, MessageId, Metrics, PeerAddr, PeerId, PeerInfo, WireTime,
+    DialError, DisconnectReason, Envelope, Event, MessageId, Metrics, PeerAddr, PeerId, PeerInfo,
+    WireTime,
 };
 pub use transport::MemoryNetwork;
 

@@ -18,8 +18,9 @@ use crate::error::{Error, Result};
 use crate::events::EventStream;
 use crate::handler::{MessageHandler, Reply};
 use crate::proto::{
-    types, Body, Command, Envelope, MessageId, Metrics, NodeState, PeerAddr, PeerId, PeerInfo,
+    addr, types, Body, Command, Envelope, MessageId, Metrics, NodeState, PeerAddr, PeerId, PeerInfo,
 };
+use crate::resolve::{Resolver, SystemResolver};
 use crate::transport::{MemoryListener, MemoryNetwork};
 
 /// A direct message that arrived: its id and how long until the ack came back.
@@ -45,6 +46,7 @@ impl Node {
             config: NodeConfig::default(),
             handlers: HashMap::new(),
             memory: None,
+            resolver: Arc::new(SystemResolver),
         }
     }
 }
@@ -58,6 +60,7 @@ pub struct NodeBuilder {
     config: NodeConfig,
     handlers: HashMap<String, MessageHandler>,
     memory: Option<MemoryNetwork>,
+    resolver: Arc<dyn Resolver>,
 }
 
 impl NodeBuilder {
@@ -67,10 +70,21 @@ impl NodeBuilder {
         self
     }
 
-    /// The host to advertise in `PING`/`PONG` when listening on an unspecified
-    /// address such as `0.0.0.0` (default: `127.0.0.1` then).
+    /// The host to advertise in `PING`/`PONG`, with the port the listener
+    /// got: a shorthand for [`NodeConfig::advertise`] (which wins when both
+    /// are set). Without either, a node on a specific IP advertises it, and a
+    /// node on `0.0.0.0` or `[::]` advertises on each connection the local IP
+    /// that connection's socket has.
     pub fn advertise_host(mut self, host: impl Into<String>) -> Self {
         self.advertise_host = Some(host.into());
+        self
+    }
+
+    /// How host names are turned into addresses when the node dials
+    /// (default: [`SystemResolver`]). Names are resolved again at every
+    /// attempt; every address is tried in turn.
+    pub fn resolver(mut self, resolver: impl Resolver) -> Self {
+        self.resolver = Arc::new(resolver);
         self
     }
 
@@ -124,28 +138,31 @@ impl NodeBuilder {
         for msg_type in self.handlers.keys() {
             check_app_type(msg_type)?;
         }
-        let (listener, local_addr, advertised) = self.bind().await?;
+        let (listener, local_addr, listen) = self.bind().await?;
+        let mut config = self.config;
+        if let (None, Some(host)) = (&config.advertise, &self.advertise_host) {
+            config.advertise = Some(PeerAddr::new(host.clone(), listen.port()));
+            config.validate().map_err(Error::InvalidConfig)?;
+        }
+        let advertised = config.advertise.clone().unwrap_or_else(|| listen.clone());
 
-        let advertised_for_acceptor = advertised.clone();
+        let listen_for_acceptor = listen.clone();
         let span = info_span!("node", id = %self.id);
-        let mut state = NodeState::new(
-            self.id.clone(),
-            advertised.clone(),
-            self.config.clone(),
-            chrono::Utc::now(),
-        );
+        let mut state = NodeState::new(self.id.clone(), listen, config.clone(), chrono::Utc::now());
         for msg_type in self.handlers.keys() {
             state.add_handled_type(msg_type.clone());
         }
         state.seed(uuid::Uuid::new_v4().as_u64_pair().0);
-        let config = Arc::new(self.config);
+        let config = Arc::new(config);
         let handlers = Arc::new(self.handlers);
+        let resolver = self.resolver;
         let event_buffer = config.event_buffer;
         let addr = PeerActor::create(|ctx| {
             let spawner = ConnectionSpawner::new(ctx.address(), config.clone(), span.clone());
             let registry = RegistryActor::new(
                 ctx.address(),
                 spawner.clone(),
+                resolver,
                 config.connect_timeout,
                 span.clone(),
             );
@@ -157,7 +174,7 @@ impl NodeBuilder {
                 Listener::Memory(net, listener) => {
                     let acceptor = Acceptor::spawn_memory(
                         net.clone(),
-                        advertised_for_acceptor,
+                        listen_for_acceptor,
                         listener,
                         spawner,
                         span.clone(),
@@ -191,8 +208,9 @@ enum Listener {
 }
 
 impl NodeBuilder {
-    /// Binds the TCP listener (or takes an in-memory address); returns it, the
-    /// socket address (unspecified for in-memory nodes) and the address to advertise.
+    /// Binds the TCP listener (or takes an in-memory address); returns it,
+    /// the socket address (unspecified for in-memory nodes) and the listen
+    /// address the protocol knows the node by.
     async fn bind(&self) -> Result<(Listener, SocketAddr, PeerAddr)> {
         if let Some(net) = &self.memory {
             let (addr, listener) = net.listen();
@@ -207,13 +225,8 @@ impl NodeBuilder {
         };
         let listener = TcpListener::bind(&self.listen).await.map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
-        let host = match (&self.advertise_host, local_addr.ip().is_unspecified()) {
-            (Some(host), _) => host.clone(),
-            (None, true) => "127.0.0.1".to_string(),
-            (None, false) => local_addr.ip().to_string(),
-        };
-        let advertised = PeerAddr::new(host, local_addr.port());
-        Ok((Listener::Tcp(listener), local_addr, advertised))
+        let listen = addr::normalize(&PeerAddr::from(local_addr));
+        Ok((Listener::Tcp(listener), local_addr, listen))
     }
 }
 
@@ -252,7 +265,10 @@ impl NodeHandle {
         self.inner.local_addr
     }
 
-    /// The address this node advertises in `PING`/`PONG`.
+    /// The address this node advertises in `PING`/`PONG`: `NodeConfig::advertise`
+    /// if set, else the listen address. When that is unspecified (`0.0.0.0`,
+    /// `::`), each connection's hello names the local IP of its own socket
+    /// with this port instead (docs/ADDRESSES.md).
     pub fn advertised_addr(&self) -> &PeerAddr {
         &self.inner.advertised
     }

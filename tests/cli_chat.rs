@@ -290,3 +290,24 @@ fn shown(raw: &str) -> String {
     }
     text
 }
+
+/// A bootstrap address nobody listens on is told in one line with the next
+/// retry; a line typed with no peer connected says that nobody got it.
+#[tokio::test]
+async fn unreachable_bootstrap_and_lonely_lines_are_told() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let target = format!("127.0.0.1:{dead}");
+    let mut c = Chat::start(&["--id", "dora", "--bootstrap", &target]).await;
+    let line = c.wait_for("could not reach").await;
+    let told = format!("could not reach {target}: connection refused; retrying in ");
+    assert!(line.contains(&told), "{line}");
+    c.type_line("anyone there?").await;
+    let line = c.wait_for("no peer is connected").await;
+    assert!(line.contains("nobody got that"), "{line}");
+    c.type_line("/quit").await;
+    c.wait_for("bye").await;
+    assert!(c.child.wait().await.unwrap().success());
+}

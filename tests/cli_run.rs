@@ -19,8 +19,15 @@ struct RunNode {
 
 impl RunNode {
     async fn start(id: &str, extra: &[&str]) -> RunNode {
+        // Loopback port 0 unless the test asks for another listen address.
+        let listen: &[&str] = if extra.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_peerchat"))
-            .args(["-v", "run", "--id", id, "--listen", "127.0.0.1:0"])
+            .args(["-v", "run", "--id", id])
+            .args(listen)
             .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -271,4 +278,42 @@ async fn port_in_use_is_said_once() {
         "{stderr}"
     );
     assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
+}
+/// A bootstrap address nobody listens on is reported as a `dial_failed`
+/// event with its error and the delay of the next attempt.
+#[tokio::test]
+async fn failed_dial_is_an_event() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let target = format!("127.0.0.1:{dead}");
+    let mut node = RunNode::start("lonely", &["--bootstrap", &target]).await;
+    let failed = node.next_event("dial_failed").await;
+    assert_eq!(failed["addr"], json!(["127.0.0.1", dead]));
+    assert_eq!(failed["error"], "refused");
+    assert!(failed["retry_in_ms"].as_u64().is_some(), "{failed}");
+    node.quit().await;
+}
+
+/// `--advertise` is the address peers record; a node on `0.0.0.0` is
+/// recorded at the loopback address its peer reached it on.
+#[tokio::test]
+async fn advertise_and_unspecified_listen() {
+    let a = RunNode::start("a", &["--advertise", "a.example:7000"]).await;
+    let any = RunNode::start("any", &["--listen", "0.0.0.0:0"]).await;
+    let any_port: u16 = any.addr.rsplit_once(':').unwrap().1.parse().unwrap();
+    let addr = a.addr.clone();
+    let mut b = RunNode::start("b", &["--bootstrap", &addr]).await;
+    assert_eq!(
+        b.next_event("peer_connected").await["addr"],
+        json!(["a.example", 7000])
+    );
+    b.say(&format!("join 127.0.0.1:{any_port}")).await;
+    let joined = b.next_event("peer_connected").await;
+    assert_eq!(joined["peer"], "any");
+    assert_eq!(joined["addr"], json!(["127.0.0.1", any_port]));
+    for n in [b, any, a] {
+        n.quit().await;
+    }
 }

@@ -207,6 +207,7 @@ fn event(op: &Op) -> InEvent {
             } else {
                 Direction::Inbound
             },
+            local: None,
             remote: None,
         },
         Op::Hello {

@@ -91,6 +91,7 @@ impl Harness {
             h.step(InEvent::Connected {
                 conn,
                 dir: Direction::Inbound,
+                local: None,
                 remote: None,
             });
             h.receive(conn, n["hello"].as_str().expect("hello"));
@@ -215,6 +216,7 @@ fn run_handling(file: &str) {
             h.step(InEvent::Connected {
                 conn: on,
                 dir: Direction::Inbound,
+                local: None,
                 remote: None,
             });
         }

@@ -57,7 +57,8 @@ async fn accept_loop(
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    let conn = spawner.spawn(stream, Direction::Inbound, Some(remote.to_string()));
+                    let local = stream.local_addr().ok();
+                    let conn = spawner.spawn(stream, Direction::Inbound, local, Some(remote));
                     debug!(%conn, %remote, "accepted");
                 }
                 Err(error) => {
@@ -87,7 +88,7 @@ async fn memory_accept_loop(
                         spawner.refused();
                         continue;
                     }
-                    spawner.spawn(stream, Direction::Inbound, Some("memory".to_string()));
+                    spawner.spawn(stream, Direction::Inbound, None, None);
                 }
                 None => break,
             }

@@ -1,5 +1,6 @@
 //! `ConnectionActor`: one link (a framed byte stream, or an in-memory frame link); frames in become typed messages to the PeerActor.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -91,7 +92,9 @@ impl Link for MemoryLink {
 pub struct ConnectionActor<S> {
     conn: ConnId,
     dir: Direction,
-    remote: Option<String>,
+    /// The socket's two ends (`None` on an in-memory link).
+    local: Option<SocketAddr>,
+    remote: Option<SocketAddr>,
     peer: Addr<PeerActor>,
     stream: Option<S>,
     /// Tells the writer to flush and close.
@@ -142,14 +145,22 @@ impl ConnectionSpawner {
         self.peer.do_send(ConnectionRefused);
     }
 
-    /// Starts a ConnectionActor on `stream`.
-    pub fn spawn<S: Link>(&self, stream: S, dir: Direction, remote: Option<String>) -> ConnId {
+    /// Starts a ConnectionActor on `stream`, whose socket ends are `local`
+    /// and `remote` (`None` for in-memory links).
+    pub fn spawn<S: Link>(
+        &self,
+        stream: S,
+        dir: Direction,
+        local: Option<SocketAddr>,
+        remote: Option<SocketAddr>,
+    ) -> ConnId {
         let conn = ConnId(self.ids.fetch_add(1, Ordering::Relaxed));
         self.open.fetch_add(1, Ordering::Relaxed);
         ConnectionActor {
             open: self.open.clone(),
             conn,
             dir,
+            local,
             remote,
             peer: self.peer.clone(),
             stream: Some(stream),
@@ -184,7 +195,8 @@ impl<S: Link> Actor for ConnectionActor<S> {
         self.peer.do_send(Opened {
             conn: self.conn,
             dir: self.dir.clone(),
-            remote: self.remote.clone(),
+            local: self.local,
+            remote: self.remote,
             outbox: ctx.address().recipient(),
             queue,
         });

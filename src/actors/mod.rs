@@ -2,6 +2,7 @@
 
 pub mod acceptor;
 pub mod connection;
+pub mod dial;
 pub mod peer;
 pub mod registry;
 pub mod timers;

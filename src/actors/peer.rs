@@ -1,6 +1,7 @@
 //! `PeerActor`: one per node; runs the `NodeState` and carries out what it decides.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -16,8 +17,8 @@ use super::write_queue::{PushError, WriteQueue};
 use crate::events::{Offered, Subscriber};
 use crate::handler::{MessageHandler, Reply};
 use crate::proto::{
-    Command, ConnId, Direction, DisconnectReason, Envelope, Event, Frame, FrameError, InEvent,
-    Instant, MessageId, NodeState, OutEvent, PeerAddr,
+    Command, ConnId, DialError, Direction, DisconnectReason, Envelope, Event, Frame, FrameError,
+    InEvent, Instant, MessageId, NodeState, OutEvent, PeerAddr,
 };
 
 mod api;
@@ -81,7 +82,9 @@ inbound! {
 pub struct Opened {
     pub conn: ConnId,
     pub dir: Direction,
-    pub remote: Option<String>,
+    /// The socket's ends (`None` on an in-memory link).
+    pub local: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
     pub outbox: Recipient<ToConnection>,
     pub queue: WriteQueue,
 }
@@ -140,7 +143,7 @@ impl Handler<OneShotFinished> for PeerActor {
 #[rtype(result = "()")]
 pub struct DialFailed {
     pub addr: PeerAddr,
-    pub error: String,
+    pub error: DialError,
 }
 
 /// How often a watched send queue is looked at until it is low (answers to
@@ -422,6 +425,7 @@ impl Handler<Opened> for PeerActor {
             InEvent::Connected {
                 conn: msg.conn,
                 dir: msg.dir,
+                local: msg.local,
                 remote: msg.remote,
             },
             ctx,

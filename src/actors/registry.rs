@@ -1,16 +1,18 @@
 //! `RegistryActor`: makes the node's outbound connections (bootstrap, join, advertised peers).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tracing::{debug, Span};
 
 use super::connection::ConnectionSpawner;
+use super::dial::connect;
 use super::peer::{DialFailed, OneShotFinished, PeerActor};
-use crate::proto::{Direction, Frame, PeerAddr};
+use crate::proto::{DialError, Direction, Frame, PeerAddr};
+use crate::resolve::Resolver;
 use crate::transport::MemoryNetwork;
 
 /// Dial `addr`; the PeerActor hears `Opened` from the new connection or `DialFailed`.
@@ -33,22 +35,26 @@ pub struct OneShot {
 pub struct StopRegistry;
 
 /// Dials with a timeout, never the same address twice at once, and hands each
-/// new stream to a new ConnectionActor.
+/// new stream to a new ConnectionActor. A host name is resolved again at
+/// every attempt, through the node's [`Resolver`], and each of its addresses
+/// is tried in turn.
 pub struct RegistryActor {
     peer: Addr<PeerActor>,
     /// Set for a node on an in-memory network: dials go there instead of TCP.
     memory: Option<MemoryNetwork>,
     spawner: ConnectionSpawner,
+    resolver: Arc<dyn Resolver>,
     connect_timeout: Duration,
     in_flight: HashSet<PeerAddr>,
     span: Span,
 }
 
 impl RegistryActor {
-    /// A registry dialling for the node of `peer`.
+    /// A registry dialling for the node of `peer`, resolving names with `resolver`.
     pub fn new(
         peer: Addr<PeerActor>,
         spawner: ConnectionSpawner,
+        resolver: Arc<dyn Resolver>,
         connect_timeout: Duration,
         span: Span,
     ) -> Self {
@@ -56,6 +62,7 @@ impl RegistryActor {
             peer,
             memory: None,
             spawner,
+            resolver,
             connect_timeout,
             in_flight: HashSet::new(),
             span,
@@ -74,15 +81,13 @@ impl RegistryActor {
     fn dial_memory(&mut self, net: &MemoryNetwork, addr: PeerAddr) {
         match net.connect(&addr, self.spawner.config().send_queue_bytes) {
             Some(stream) => {
-                self.spawner.spawn(
-                    stream,
-                    Direction::Outbound { addr },
-                    Some("memory".to_string()),
-                );
+                self.spawner
+                    .spawn(stream, Direction::Outbound { addr }, None, None);
             }
+            // Nothing listens there on the in-memory network.
             None => self.peer.do_send(DialFailed {
                 addr,
-                error: "nothing listens there (in-memory network)".to_string(),
+                error: DialError::Refused,
             }),
         }
     }
@@ -103,24 +108,24 @@ impl Handler<Dial> for RegistryActor {
             return;
         }
         debug!(parent: &self.span, %addr, "dialling");
-        let connect = tokio::time::timeout(
+        let (resolver, timeout, span) = (
+            self.resolver.clone(),
             self.connect_timeout,
-            TcpStream::connect((addr.host().to_string(), addr.port())),
+            self.span.clone(),
         );
-        ctx.spawn(connect.into_actor(self).map(move |result, act, _ctx| {
+        let target = addr.clone();
+        let dial = async move { connect(resolver.as_ref(), &target, timeout, &span).await };
+        ctx.spawn(dial.into_actor(self).map(move |result, act, _ctx| {
             act.in_flight.remove(&addr);
-            let error = match result {
-                Ok(Ok(stream)) => {
+            match result {
+                Ok(stream) => {
                     let _ = stream.set_nodelay(true);
-                    let remote = stream.peer_addr().ok().map(|a| a.to_string());
+                    let (local, remote) = (stream.local_addr().ok(), stream.peer_addr().ok());
                     act.spawner
-                        .spawn(stream, Direction::Outbound { addr }, remote);
-                    return;
+                        .spawn(stream, Direction::Outbound { addr }, local, remote);
                 }
-                Ok(Err(error)) => error.to_string(),
-                Err(_) => format!("no connection within {:?}", act.connect_timeout),
-            };
-            act.peer.do_send(DialFailed { addr, error });
+                Err(error) => act.peer.do_send(DialFailed { addr, error }),
+            }
         }));
     }
 }
@@ -142,10 +147,10 @@ impl Handler<OneShot> for RegistryActor {
         let peer = self.peer.clone();
         // Bounded by the connect timeout for the dial and again for the write,
         // so a peer that accepts and never reads cannot hold the task.
+        let resolver = self.resolver.clone();
         let send = async move {
-            let connect = TcpStream::connect((addr.host().to_string(), addr.port()));
-            let result = match tokio::time::timeout(timeout, connect).await {
-                Ok(Ok(mut stream)) => {
+            let result = match connect(resolver.as_ref(), &addr, timeout, &span).await {
+                Ok(mut stream) => {
                     let mut bytes = Vec::with_capacity(frame.wire_len());
                     bytes.extend_from_slice(frame.bytes());
                     bytes.push(b'\n');
@@ -158,8 +163,7 @@ impl Handler<OneShot> for RegistryActor {
                         Err(_) => Err("write timed out".to_string()),
                     }
                 }
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("connect timed out".to_string()),
+                Err(error) => Err(error.to_string()),
             };
             if let Err(error) = result {
                 debug!(parent: &span, %addr, %error, "one-shot send failed");

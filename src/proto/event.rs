@@ -1,5 +1,6 @@
 //! What goes into the state machine (`InEvent`, `Command`) and what comes out (`OutEvent`, `Event`).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -70,6 +71,49 @@ impl std::fmt::Display for DisconnectReason {
     }
 }
 
+/// Why a dial produced no connection, as the executor saw it.
+///
+/// In JSON (`run`'s `dial_failed` event) it is one string: `"refused"`,
+/// `"timed_out"`, `"unresolvable"`, `"unreachable"`, or the system's own
+/// message for anything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialError {
+    /// The host answered that nothing listens on that port.
+    Refused,
+    /// No answer within `connect_timeout`.
+    TimedOut,
+    /// The name does not resolve, or resolves to no address.
+    Unresolvable,
+    /// No route to that host or network.
+    Unreachable,
+    /// Anything else, as the system described it.
+    Other(String),
+}
+
+impl std::fmt::Display for DialError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DialError::Refused => "connection refused",
+            DialError::TimedOut => "timed out",
+            DialError::Unresolvable => "name does not resolve",
+            DialError::Unreachable => "host unreachable",
+            DialError::Other(text) => text,
+        })
+    }
+}
+
+impl Serialize for DialError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            DialError::Refused => "refused",
+            DialError::TimedOut => "timed_out",
+            DialError::Unresolvable => "unresolvable",
+            DialError::Unreachable => "unreachable",
+            DialError::Other(text) => text,
+        })
+    }
+}
+
 /// A timer the state machine asked for with [`OutEvent::Schedule`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Timer {
@@ -96,8 +140,13 @@ pub enum InEvent {
     Connected {
         conn: ConnId,
         dir: Direction,
-        /// The socket's remote address, for logs only.
-        remote: Option<String>,
+        /// This end's socket address: for a node listening on `0.0.0.0` or
+        /// `[::]`, its IP is what the hello on this connection advertises.
+        /// `None` without a socket (in-memory links, the simulator).
+        local: Option<SocketAddr>,
+        /// The other end's socket address: its IP replaces an unusable host
+        /// the peer's hello advertises. `None` without a socket.
+        remote: Option<SocketAddr>,
     },
     /// A valid frame arrived on `conn`.
     Received { conn: ConnId, frame: Frame },
@@ -109,7 +158,7 @@ pub enum InEvent {
         reason: DisconnectReason,
     },
     /// A dial did not produce a connection.
-    DialFailed { addr: PeerAddr, error: String },
+    DialFailed { addr: PeerAddr, error: DialError },
     /// A timer asked for earlier fired.
     TimerFired(Timer),
     /// The send queue of `conn`, watched after [`OutEvent::WatchQueue`], is low again.
@@ -231,6 +280,16 @@ pub enum Event {
     /// `missed` events were not given to it; it comes where they would have.
     /// Made by the executor, never by the state machine.
     Lagged { missed: u64 },
+    /// A dial of `addr` failed with `error`; the node tries again after
+    /// `retry_in`, or not at all (`None`): a dropped peer is redialled up to
+    /// `redial_attempts` times, a bootstrap address while the node has no
+    /// peers, an address from `join` or an `ADVERTISE_REPLY` only once.
+    DialFailed {
+        addr: PeerAddr,
+        error: DialError,
+        #[serde(rename = "retry_in_ms", serialize_with = "opt_millis")]
+        retry_in: Option<Duration>,
+    },
 }
 
 impl PartialEq for Frame {
@@ -260,6 +319,17 @@ impl std::fmt::Display for Event {
                 write!(f, "{} from {from}: {}", envelope.msg_type, envelope.msg)
             }
             Event::Lagged { missed } => write!(f, "missed {missed} events (read too slowly)"),
+            Event::DialFailed {
+                addr,
+                error,
+                retry_in,
+            } => {
+                write!(f, "could not reach {addr}: {error}; ")?;
+                match retry_in {
+                    Some(delay) => write!(f, "retrying in {}", seconds(*delay)),
+                    None => f.write_str("not retrying"),
+                }
+            }
         }
     }
 }
@@ -267,4 +337,21 @@ impl std::fmt::Display for Event {
 /// Writes a duration as whole milliseconds.
 pub(crate) fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
+}
+
+/// Writes an optional duration as whole milliseconds, or `null`.
+fn opt_millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => millis(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// A delay for people: `0.4 s`, `4 s`, `30 s`.
+pub fn seconds(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{:.0} s", d.as_secs_f64())
+    }
 }

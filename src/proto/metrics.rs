@@ -29,6 +29,19 @@ pub struct Metrics {
     pub dials: u64,
     /// Dials that failed.
     pub dials_failed: u64,
+    /// Dials that failed because the name did not resolve, or resolved to no
+    /// address (counted in `dials_failed` too).
+    pub dials_unresolvable: u64,
+    /// Hellos whose advertised host was replaced by the connection's source IP
+    /// (unspecified, loopback from another host, multicast, broadcast, link-local).
+    pub addr_corrected: u64,
+    /// Addresses refused: hellos advertising port 0 (or an unusable host with no
+    /// source IP to take instead), and `ADVERTISE_REPLY` entries naming an
+    /// address that may not be dialled from here. None of them is dialled.
+    pub addr_rejected: u64,
+    /// Peers left out of an `ADVERTISE_REPLY` because their address must not
+    /// go to that asker (unusable, or loopback to a peer on another host).
+    pub addr_withheld: u64,
     /// Frames not sent to a one-shot peer because they exceed `one_shot_max_frame`.
     pub one_shot_oversized: u64,
     /// Connections closed because the peer read too slowly.

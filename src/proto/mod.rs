@@ -4,6 +4,7 @@
 //! [`InEvent`]s and the current [`Instant`] into [`NodeState::handle`] and
 //! carry out the [`OutEvent`]s it returns.
 
+pub mod addr;
 pub mod caps;
 pub mod clock;
 pub mod dedup;
@@ -21,7 +22,9 @@ pub use caps::Caps;
 pub use clock::Instant;
 pub use dedup::{SeenCache, SeenKey};
 pub use error::ProtoError;
-pub use event::{Command, ConnId, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer};
+pub use event::{
+    Command, ConnId, DialError, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer,
+};
 pub use frame::{types, Body, Frame, FrameError};
 pub use metrics::Metrics;
 pub use peers::{PeerEntry, PeerInfo, PeerTable};

@@ -1,6 +1,7 @@
 //! The peer table: who this node knows, where they listen, and on which connection.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -13,7 +14,8 @@ use super::wire::{PeerAddr, PeerId};
 /// One registered peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerEntry {
-    /// Where it listens (from its `PING`/`PONG`).
+    /// Where it listens: what its `PING`/`PONG` advertised, corrected to the
+    /// connection's source IP when that was not usable (docs/ADDRESSES.md).
     pub addr: PeerAddr,
     /// The connection its frames travel on; `None` for an original (one-shot)
     /// peer, which gets each frame on a fresh connection to `addr`.
@@ -26,6 +28,9 @@ pub struct PeerEntry {
     pub version: Option<u32>,
     /// The capabilities it announced that this node implements too.
     pub caps: Caps,
+    /// This node's end of the connection the peer's last hello came on: a
+    /// node on `0.0.0.0` names that IP in the hellos it sends a one-shot peer.
+    pub local: Option<SocketAddr>,
 }
 
 /// A registered peer as the application sees it.

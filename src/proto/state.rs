@@ -1,17 +1,21 @@
 //! `NodeState`: every decision a node makes, as a pure function of events and time.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use tracing::{debug, trace};
 
+use super::addr;
 use super::caps::Caps;
 use super::clock::Instant;
 use super::dedup::{SeenCache, SeenKey};
 use super::error::{ProtoError, Result};
-use super::event::{Command, ConnId, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer};
+use super::event::{
+    Command, ConnId, DialError, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer,
+};
 use super::frame::{types, Body, Frame, FrameError};
 use super::metrics::Metrics;
 use super::peers::{Link, PeerEntry, PeerInfo, PeerTable};
@@ -26,8 +30,11 @@ struct Conn {
     dir: Direction,
     /// The peer registered on this connection, once its hello arrived.
     peer: Option<PeerId>,
-    /// For logs: the socket's remote address.
-    remote: Option<String>,
+    /// This end's socket address (normalised): a node on `0.0.0.0` advertises its IP here.
+    local: Option<SocketAddr>,
+    /// The other end's socket address (normalised): the source a hello's
+    /// unusable host is corrected to, and who may be handed loopback addresses.
+    remote: Option<SocketAddr>,
     /// Last time any frame arrived (valid or not).
     last_rx: Instant,
     malformed: u32,
@@ -48,6 +55,8 @@ struct Conn {
 #[derive(Debug)]
 pub struct NodeState {
     id: PeerId,
+    /// The listen address; an unspecified host (`0.0.0.0`, `::`) means "each
+    /// connection's local IP" (see [`addr::hello_addr`]).
     addr: PeerAddr,
     /// Shared, not copied: a simulation holds millions of nodes of one configuration.
     config: Arc<NodeConfig>,
@@ -93,7 +102,9 @@ pub struct NodeState {
 }
 
 impl NodeState {
-    /// A node called `id`, listening on `addr`. `wall_epoch` is the wall-clock
+    /// A node called `id`, listening on `addr` (the bound address: on
+    /// `0.0.0.0` or `[::]` each hello names the connection's local IP, unless
+    /// `config.advertise` says otherwise). `wall_epoch` is the wall-clock
     /// time that `Instant::ZERO` stands for (it only shapes `time` fields).
     /// `config` is a [`NodeConfig`] or an `Arc` of one that many nodes share.
     pub fn new(
@@ -163,7 +174,8 @@ impl NodeState {
         &self.id
     }
 
-    /// The address this node listens on (the one its `PING`/`PONG` advertise).
+    /// The address this node listens on (what its `PING`/`PONG` advertise,
+    /// unless `NodeConfig::advertise` is set or the host is unspecified).
     pub fn addr(&self) -> &PeerAddr {
         &self.addr
     }
@@ -212,9 +224,12 @@ impl NodeState {
     /// Handles one event at time `now`, appending what to do to `out`.
     pub fn handle(&mut self, event: InEvent, now: Instant, out: &mut Vec<OutEvent>) {
         match event {
-            InEvent::Connected { conn, dir, remote } => {
-                self.on_connected(conn, dir, remote, now, out)
-            }
+            InEvent::Connected {
+                conn,
+                dir,
+                local,
+                remote,
+            } => self.on_connected(conn, dir, (local, remote), now, out),
             InEvent::Received { conn, frame } => {
                 self.metrics.frames_in += 1;
                 self.metrics.bytes_in += frame.wire_len() as u64;
@@ -227,12 +242,7 @@ impl NodeState {
             InEvent::Malformed { conn, error } => self.on_malformed(conn, error, now, out),
             InEvent::Disconnected { conn, reason } => self.on_disconnected(conn, reason, now, out),
             InEvent::QueueLow { conn } => self.serve_grafts(conn, out),
-            InEvent::DialFailed { addr, error } => {
-                debug!(%addr, %error, "dial failed");
-                self.metrics.dials_failed += 1;
-                self.dialing.remove(&addr);
-                self.after_dial_failed(addr, out);
-            }
+            InEvent::DialFailed { addr, error } => self.on_dial_failed(addr, error, out),
             InEvent::TimerFired(timer) => self.on_timer(timer, now, out),
             InEvent::Command(cmd) => {
                 if let Err(error) = self.command(cmd, now, out) {
@@ -310,10 +320,11 @@ impl NodeState {
         &mut self,
         conn: ConnId,
         dir: Direction,
-        remote: Option<String>,
+        (local, remote): (Option<SocketAddr>, Option<SocketAddr>),
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
+        let normal = |a: SocketAddr| SocketAddr::new(addr::normalize_ip(a.ip()), a.port());
         if let Direction::Outbound { addr } = &dir {
             self.dialing.remove(addr);
         }
@@ -323,7 +334,8 @@ impl NodeState {
             Conn {
                 dir,
                 peer: None,
-                remote,
+                local: local.map(normal),
+                remote: remote.map(normal),
                 last_rx: now,
                 malformed: 0,
                 tree: Default::default(),
@@ -440,7 +452,8 @@ impl NodeState {
             }
             Body::AdvertiseReply { peer, addr } => {
                 if self.solicited(src, from) {
-                    self.on_advertise_reply(from.clone(), peer.clone(), addr.clone(), out);
+                    let (from, peer, addr) = (from.clone(), peer.clone(), addr.clone());
+                    self.on_advertise_reply(src, from, peer, addr, out);
                 } else {
                     self.metrics.rejected_frames += 1;
                     trace!(%from, "advertise reply nobody asked for, ignored");
@@ -481,9 +494,7 @@ impl NodeState {
                     out.push(OutEvent::Handle { conn: src, frame });
                 } else {
                     self.metrics.unhandled_frames += 1;
-                    let remote = src
-                        .and_then(|c| self.conns.get(&c))
-                        .and_then(|c| c.remote.as_deref());
+                    let remote = src.and_then(|c| self.conns.get(&c)).and_then(|c| c.remote);
                     debug!(msg_type = %frame.envelope().msg_type, %from, ?remote, "no handler for message type");
                 }
             }
@@ -517,7 +528,9 @@ impl NodeState {
         }
     }
 
-    /// A `PING` or `PONG` naming this node's listen address, with `v` and `caps`.
+    /// A `PING` or `PONG` naming where this node is reached, with `v` and
+    /// `caps`: the address [`addr::hello_addr`] gives for the connection it
+    /// goes on (for a one-shot peer, the one its hello last came on).
     pub(super) fn send_hello(
         &mut self,
         link: Link,
@@ -525,7 +538,16 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
-        let msg = serde_json::json!(self.addr);
+        let local = match &link {
+            Link::Conn(conn) => self.conns.get(conn).and_then(|c| c.local),
+            Link::OneShot(to) => self
+                .peers
+                .iter()
+                .find(|(_, p)| p.conn.is_none() && &p.addr == to)
+                .and_then(|(_, p)| p.local),
+        };
+        let me = addr::hello_addr(self.config.advertise.as_ref(), &self.addr, local);
+        let msg = serde_json::json!(me);
         let mut env = self.envelope(msg_type, msg, now);
         env.v = Some(PROTOCOL_VERSION);
         env.caps = Some(Caps::announced(self.tree_mode()).to_wire());

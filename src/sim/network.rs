@@ -344,8 +344,14 @@ impl Network {
             },
         );
         let conn = ConnId(cb.into());
-        let (dir, remote) = (Direction::Inbound, None);
-        self.deliver(to, InEvent::Connected { conn, dir, remote }, 0);
+        let (dir, local, remote) = (Direction::Inbound, None, None);
+        let ev = InEvent::Connected {
+            conn,
+            dir,
+            local,
+            remote,
+        };
+        self.deliver(to, ev, 0);
     }
 
     pub(super) fn remove_link_end(&mut self, node: u32, conn: u32) -> Option<LinkEnd> {

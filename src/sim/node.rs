@@ -12,8 +12,9 @@ pub const SIM_PING_INTERVAL: Duration = Duration::from_secs(3600);
 /// Silence after which a model node drops a peer (twice [`SIM_PING_INTERVAL`]).
 pub const SIM_PEER_TIMEOUT: Duration = Duration::from_secs(7200);
 
-/// Nodes on one address host: the model's addresses are `s{i / 65536}:{i % 65536}`.
-const NODES_PER_HOST: u32 = 1 << 16;
+/// Nodes on one address host: the model's addresses are `s{i / 65535}:{i % 65535 + 1}`
+/// (port 0 is never a listen address: the protocol refuses it).
+const NODES_PER_HOST: u32 = (1 << 16) - 1;
 
 /// The node configuration the model uses: the defaults with keep-alive pushed
 /// out of the way and room for every link of the topology.
@@ -32,12 +33,12 @@ pub fn node_id(i: u32) -> PeerId {
     PeerId::new(format!("n{i}"))
 }
 
-/// The listen address of node `i`. Ports are 16 bits, so the host carries
-/// the high bits: `s0:0` … `s0:65535`, `s1:0` …, for any number of nodes.
+/// The listen address of node `i`. Ports are 16 bits and never 0, so the
+/// host carries the high part: `s0:1` … `s0:65535`, `s1:1` …, for any number of nodes.
 pub fn node_addr(i: u32) -> PeerAddr {
     PeerAddr::new(
         format!("s{}", i / NODES_PER_HOST),
-        (i % NODES_PER_HOST) as u16,
+        (i % NODES_PER_HOST + 1) as u16,
     )
 }
 
@@ -49,8 +50,8 @@ pub fn parse_node_id(id: &PeerId) -> Option<u32> {
 /// The node index an address of [`node_addr`] names.
 pub fn parse_node_addr(addr: &PeerAddr) -> Option<u32> {
     let high: u32 = addr.host().strip_prefix('s')?.parse().ok()?;
-    high.checked_mul(NODES_PER_HOST)?
-        .checked_add(u32::from(addr.port()))
+    let low = u32::from(addr.port()).checked_sub(1)?;
+    high.checked_mul(NODES_PER_HOST)?.checked_add(low)
 }
 
 /// One end of an open link: the node's connection id, the far node and its
@@ -225,4 +226,27 @@ impl Ev {
 /// A duration in nanoseconds, saturating (a run never gets near 584 years).
 pub(super) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Addresses round-trip across the host boundary and never use port 0.
+    #[test]
+    fn addresses_round_trip_without_port_zero() {
+        for i in [
+            0,
+            1,
+            NODES_PER_HOST - 1,
+            NODES_PER_HOST,
+            3 * NODES_PER_HOST + 7,
+        ] {
+            let addr = node_addr(i);
+            assert_ne!(addr.port(), 0, "node {i}");
+            assert_eq!(parse_node_addr(&addr), Some(i), "node {i}");
+        }
+        assert_eq!(node_addr(NODES_PER_HOST), PeerAddr::new("s1", 1));
+        assert_eq!(parse_node_addr(&PeerAddr::new("s0", 0)), None);
+    }
 }

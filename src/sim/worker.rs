@@ -14,8 +14,8 @@ use std::time::Duration;
 use super::node::{nanos, node_addr, parse_node_id, Ev, SimNode, Slow};
 use super::report::KindCounts;
 use crate::proto::{
-    Body, ConnId, Direction, DisconnectReason, Event, InEvent, Instant, MessageId, OutEvent,
-    PeerAddr, Timer,
+    Body, ConnId, DialError, Direction, DisconnectReason, Event, InEvent, Instant, MessageId,
+    OutEvent, PeerAddr, Timer,
 };
 
 /// Something handling a node's event asks of the rest of the network, in order.
@@ -106,13 +106,19 @@ impl<'a> Worker<'a> {
                 let dir = Direction::Outbound {
                     addr: node_addr(end.peer),
                 };
-                let (conn, remote) = (ConnId(conn.into()), None);
-                self.deliver(node, InEvent::Connected { conn, dir, remote }, 0);
+                let (conn, local, remote) = (ConnId(conn.into()), None, None);
+                let ev = InEvent::Connected {
+                    conn,
+                    dir,
+                    local,
+                    remote,
+                };
+                self.deliver(node, ev, 0);
             }
             Ev::Refused { node, inc, target } => {
                 if self.node(node).incarnation == inc {
                     let addr = node_addr(target);
-                    let error = "connection refused".to_string();
+                    let error = DialError::Refused;
                     self.deliver(node, InEvent::DialFailed { addr, error }, 0);
                 }
             }
@@ -139,7 +145,8 @@ impl<'a> Worker<'a> {
                 }
                 Slow::DialFailed { node, inc, addr } => {
                     if self.node(node).incarnation == inc {
-                        let error = "no such address".to_string();
+                        // Nobody listens at an address of a node that is down.
+                        let error = DialError::Refused;
                         self.deliver(node, InEvent::DialFailed { addr, error }, 0);
                     }
                 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use anyhow::{Context, Result};
 use clap::Args;
 use peerchat::config::{self, NodeConfig};
 
@@ -14,9 +15,16 @@ pub struct NodeArgs {
     /// Address to listen on, HOST:PORT; port 0 lets the OS choose.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0", value_parser = listen_addr)]
     pub listen: String,
-    /// Addresses to join at start, HOST:PORT (repeatable); retried while the node has no peers.
+    /// Addresses to join at start (repeatable; HOST:PORT, HOST an IP or a
+    /// DNS name resolved at each attempt); retried while the node has no peers.
     #[arg(long, value_name = "HOST:PORT", value_parser = dial_addr)]
     pub bootstrap: Vec<String>,
+    /// The address peers should reach this node at (HOST:PORT), when it is not
+    /// the listen address: behind NAT or a port mapping, or a DNS name. By
+    /// default a node on 0.0.0.0 or [::] tells each peer the local IP that
+    /// peer's connection arrived on.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
     #[command(flatten)]
     pub limits: Limits,
 }
@@ -37,6 +45,16 @@ fn listen_addr(s: &str) -> Result<String, String> {
 }
 
 impl NodeArgs {
+    /// The node configuration: the limits, and the address to advertise.
+    pub fn config(&self) -> Result<NodeConfig> {
+        let mut config = self.limits.config();
+        if let Some(addr) = &self.advertise {
+            let addr = peerchat::parse_addr(addr).context("--advertise")?;
+            config.advertise = Some(addr);
+        }
+        Ok(config)
+    }
+
     /// The id given, or `prefix-` and a few random hex digits.
     pub fn id_or_generated(&self, prefix: &str) -> String {
         self.id.clone().unwrap_or_else(|| {

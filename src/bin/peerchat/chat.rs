@@ -9,13 +9,14 @@ use anyhow::{Context, Result};
 use clap::Args;
 use peerchat::config::ONE_SHOT_MAX_FRAME;
 use peerchat::proto::{types, Frame};
-use peerchat::{Envelope, Error, Event, MessageId, Node, NodeHandle, PeerId, WireTime};
+use peerchat::{Envelope, Error, Event, MessageId, Node, NodeHandle, PeerAddr, PeerId, WireTime};
 use rustyline::error::ReadlineError;
 use rustyline::ExternalPrinter;
 use tokio::sync::mpsc;
 
 use crate::args::NodeArgs;
 use crate::chat_input::{parse, Input, HELP};
+use crate::dial_report::{DialReport, LEARNED_SUMMARY_EVERY};
 
 /// How long `/request` waits for answers before saying that none named a
 /// new peer: `ADVERTISE_REPLY` frames have no end marker, and they come
@@ -64,7 +65,7 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
     let id = args.id_or_generated("guest");
     let node = Node::builder(id.as_str())
         .listen(&args.listen)
-        .config(args.limits.config())
+        .config(args.config()?)
         .start()
         .await
         .with_context(|| format!("starting node {id}"))?;
@@ -73,15 +74,23 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
     let (handled, handled_rx) = std::sync::mpsc::channel();
     let screen = spawn_line_reader(&id, lines_tx, handled_rx);
     screen.line(format!("you are {id}, listening on {}", node.local_addr()));
+    let join = join_hint(node.advertised_addr());
     screen.line(format!(
-        "others join with: {1} chat --bootstrap {0}   (or /join {0}); /help lists commands",
-        node.local_addr(),
+        "others join with: {} chat --bootstrap {join}   (or /join {join}); /help lists commands",
         own_command()
     ));
+    let mut dials = DialReport::default();
+    for addr in &args.bootstrap {
+        if let Ok(addr) = peerchat::parse_addr(addr) {
+            dials.user_gave(addr);
+        }
+    }
     if let Err(e) = node.bootstrap(&args.bootstrap).await {
         screen.line(format!("! {e}"));
     }
     let mut request: Option<Request> = None;
+    let start = tokio::time::Instant::now() + LEARNED_SUMMARY_EVERY;
+    let mut summary = tokio::time::interval_at(start, LEARNED_SUMMARY_EVERY);
     loop {
         let answers_due = request.as_ref().map(|r| r.until);
         tokio::select! {
@@ -90,7 +99,7 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
                     if let Some(r) = &mut request {
                         r.saw(&event);
                     }
-                    show(&screen, &event)
+                    show(&screen, &mut dials, &event)
                 }
                 None => break,
             },
@@ -102,11 +111,16 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
                             request = Some(asked);
                         }
                     }
-                    Some(Ok(input)) => run(&node, &screen, &id, input).await,
+                    Some(Ok(input)) => run(&node, &screen, &mut dials, &id, input).await,
                     Some(Err(reason)) => screen.line(format!("! {reason}")),
                 }
                 // Its output is out: the reader may draw the next prompt.
                 let _ = handled.send(());
+            }
+            _ = summary.tick() => {
+                if let Some(line) = dials.summary() {
+                    screen.event(line);
+                }
             }
             _ = sleep_until(answers_due), if answers_due.is_some() => {
                 if let Some(r) = request.take() {
@@ -183,6 +197,15 @@ async fn ask(node: &NodeHandle, screen: &Screen, peer: String, me: &str) -> Opti
     })
 }
 
+/// The address others should join: what the node advertises, or, on
+/// `0.0.0.0`/`[::]`, a placeholder for this host's address with the port.
+fn join_hint(advertised: &PeerAddr) -> String {
+    match advertised.host().parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_unspecified() => format!("THIS_HOST:{}", advertised.port()),
+        _ => advertised.to_string(),
+    }
+}
+
 /// Reads lines on a thread of its own (line editing blocks); each arrives
 /// parsed. At a terminal the next prompt is drawn only once the main loop
 /// says the line was `handled`, so what a command prints comes before it,
@@ -234,9 +257,17 @@ fn spawn_line_reader(
     Screen { printer }
 }
 
-fn show(screen: &Screen, event: &Event) {
+fn show(screen: &Screen, dials: &mut DialReport, event: &Event) {
     match event {
-        Event::PeerConnected { peer, addr } => screen.event(format!("* {peer} joined ({addr})")),
+        Event::DialFailed { .. } => {
+            if let Some(line) = dials.on_event(event) {
+                screen.event(line);
+            }
+        }
+        Event::PeerConnected { peer, addr } => {
+            dials.on_event(event);
+            screen.event(format!("* {peer} joined ({addr})"))
+        }
         Event::PeerDisconnected { peer, reason } => {
             screen.event(format!("* {peer} left ({reason})"))
         }
@@ -251,24 +282,19 @@ fn show(screen: &Screen, event: &Event) {
     }
 }
 
-async fn run(node: &NodeHandle, screen: &Screen, me: &str, input: Input) {
+async fn run(node: &NodeHandle, screen: &Screen, dials: &mut DialReport, me: &str, input: Input) {
     let result = match input {
         // `/request` is the loop's: it waits for the answers.
         Input::Nothing | Input::Quit | Input::Request(_) => Ok(()),
-        Input::Say(text) => {
-            let len = broadcast_frame_len(me, &text);
-            node.broadcast(text).await.map(|_| {
-                if len > ONE_SHOT_MAX_FRAME {
-                    screen.line(format!(
-                        "  note: this message is {len} bytes on the wire; original peers read {ONE_SHOT_MAX_FRAME} bytes at most and do not get it"
-                    ));
-                }
-            })
+        Input::Say(text) => say(node, screen, me, text).await,
+        Input::Join(addr) => {
+            if let Ok(parsed) = peerchat::parse_addr(&addr) {
+                dials.user_gave(parsed);
+            }
+            node.join(&addr)
+                .await
+                .map(|()| screen.line(format!("joining {addr}...")))
         }
-        Input::Join(addr) => node
-            .join(&addr)
-            .await
-            .map(|()| screen.line(format!("joining {addr}..."))),
         Input::Peers => node.peers().await.map(|peers| {
             if peers.is_empty() {
                 screen.line("no peers yet; /join HOST:PORT");
@@ -306,6 +332,24 @@ async fn run(node: &NodeHandle, screen: &Screen, me: &str, input: Input) {
     if let Err(e) = result {
         screen.line(format!("! {e}"));
     }
+}
+
+/// Broadcasts a line; warns when original peers cannot read it, and, with
+/// no peer connected, says that nobody got it.
+async fn say(node: &NodeHandle, screen: &Screen, me: &str, text: String) -> peerchat::Result<()> {
+    let len = broadcast_frame_len(me, &text);
+    node.broadcast(text).await?;
+    if len > ONE_SHOT_MAX_FRAME {
+        screen.line(format!(
+            "  note: this message is {len} bytes on the wire; original peers read {ONE_SHOT_MAX_FRAME} bytes at most and do not get it"
+        ));
+    }
+    if node.peers().await?.is_empty() {
+        screen.line(
+            "! no peer is connected: nobody got that, and it is not kept for later (/join HOST:PORT)",
+        );
+    }
+    Ok(())
 }
 
 /// Bytes of the `BROADCAST` frame that `text` from `me` makes (its `time`

@@ -4,6 +4,7 @@ mod args;
 mod chat;
 mod chat_input;
 mod demo;
+mod dial_report;
 mod progress;
 mod run;
 mod sim;

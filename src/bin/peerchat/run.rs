@@ -28,7 +28,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let id = args.id_or_generated("node");
     let node = Node::builder(id.as_str())
         .listen(&args.listen)
-        .config(args.limits.config())
+        .config(args.config()?)
         .start()
         .await
         .with_context(|| format!("starting node {id}"))?;

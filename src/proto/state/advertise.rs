@@ -18,25 +18,41 @@ impl NodeState {
             _ => Link::Conn(conn),
         };
         let n = self.config.max_advertise;
-        self.advertise_to(link, &asker, n, now, out);
+        self.advertise_to(link, conn, &asker, n, now, out);
     }
 
-    /// Sends `ADVERTISE_REPLY` frames naming up to `limit` peers other than `asker`.
+    /// Sends `ADVERTISE_REPLY` frames naming up to `limit` peers other than
+    /// `asker`, whose request came on `via`. A peer whose address may not go
+    /// to that asker ([`addr::shareable`]) is left out and counted.
     pub(super) fn advertise_to(
         &mut self,
         link: Link,
+        via: ConnId,
         asker: &PeerId,
         limit: usize,
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
+        let asker_ip = self.conns.get(&via).and_then(|c| c.remote).map(|r| r.ip());
+        let mut withheld = 0;
         let entries: Vec<Value> = self
             .peers
             .iter()
             .filter(|(id, _)| *id != asker)
+            .filter_map(|(id, p)| match addr::shareable(&p.addr, asker_ip) {
+                Ok(addr) => Some(serde_json::json!([id, addr])),
+                Err(why) => {
+                    withheld += 1;
+                    trace!(peer = %id, addr = %p.addr, %why, "not handed out");
+                    None
+                }
+            })
             .take(limit)
-            .map(|(id, p)| serde_json::json!([id, p.addr]))
             .collect();
+        if withheld > 0 {
+            self.metrics.addr_withheld += withheld;
+            debug!(%asker, withheld, "peers left out of the advertise reply for their address");
+        }
         for msg in entries {
             match Frame::encode(self.envelope(types::ADVERTISE_REPLY, msg, now)) {
                 Ok(frame) => self.send_link(link.clone(), frame, out),
@@ -64,8 +80,12 @@ impl NodeState {
         }
     }
 
+    /// An entry of a reply this node asked for, on `src`: reported and dialled
+    /// unless its address may not be used from here ([`addr::shareable`]:
+    /// unusable, or loopback from a peer on another host), which is counted.
     pub(super) fn on_advertise_reply(
         &mut self,
+        src: Option<ConnId>,
         by: PeerId,
         peer: PeerId,
         addr: PeerAddr,
@@ -74,6 +94,18 @@ impl NodeState {
         if peer == self.id {
             return;
         }
+        let from_ip = src
+            .and_then(|c| self.conns.get(&c))
+            .and_then(|c| c.remote)
+            .map(|r| r.ip());
+        let addr = match addr::shareable(&addr, from_ip) {
+            Ok(addr) => addr,
+            Err(why) => {
+                self.metrics.addr_rejected += 1;
+                debug!(%by, %peer, %addr, %why, "advertised address refused");
+                return;
+            }
+        };
         out.push(OutEvent::Emit(Event::PeerAdvertised {
             by,
             peer: peer.clone(),

@@ -27,6 +27,9 @@ impl NodeState {
             debug!(%conn, claimed = %origin, "hello claims another id than the connection's peer");
             return;
         }
+        let Some(addr) = self.recorded_addr(conn, addr, bound.is_none()) else {
+            return;
+        };
         let version = frame.envelope().v;
         let caps = Caps::shared_with(frame.envelope().caps.as_deref());
         let tree = caps.has(TREE);
@@ -66,16 +69,43 @@ impl NodeState {
             Some(None) => self.rebind(&origin, conn, addr, version, caps),
             None => {
                 if self.peers.len() >= self.config.max_peers {
-                    self.refer(Link::Conn(conn), &origin, now, out);
+                    self.refer(Link::Conn(conn), conn, &origin, now, out);
                     return self.close(conn, DisconnectReason::PeerLimit, out);
                 }
-                self.register(origin.clone(), addr, Some(conn), (version, caps), now, out);
+                let link = (Some(conn), self.conns.get(&conn).and_then(|c| c.local));
+                self.register(origin.clone(), addr, link, (version, caps), now, out);
                 self.bind(conn, &origin);
             }
         }
         self.tree_link_up(conn, tree);
         if is_ping {
             self.send_hello(Link::Conn(conn), types::PONG, now, out);
+        }
+    }
+
+    /// The address to record for the peer whose hello on `conn` advertised
+    /// `advertised` ([`addr::record_hello`]); `None` if it is refused. A
+    /// correction is counted once per connection (`first`), not per keep-alive.
+    fn recorded_addr(
+        &mut self,
+        conn: ConnId,
+        advertised: PeerAddr,
+        first: bool,
+    ) -> Option<PeerAddr> {
+        let source = self.conns.get(&conn).and_then(|c| c.remote).map(|r| r.ip());
+        match addr::record_hello(&advertised, source) {
+            Ok(recorded) => {
+                if recorded.corrected && first {
+                    self.metrics.addr_corrected += 1;
+                    debug!(%conn, %advertised, recorded = %recorded.addr, "hello address corrected to the connection's source");
+                }
+                Some(recorded.addr)
+            }
+            Err(why) => {
+                self.metrics.addr_rejected += 1;
+                debug!(%conn, %advertised, %why, "hello refused for its address");
+                None
+            }
         }
     }
 
@@ -91,19 +121,22 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
+        let local = self.conns.get(&conn).and_then(|c| c.local);
         match self.peers.get_mut(&origin) {
             Some(p) => {
                 p.last_seen = now;
                 if p.conn.is_none() {
                     p.addr = addr.clone();
+                    p.local = local;
                 }
             }
             None => {
                 if self.peers.len() >= self.config.max_peers {
-                    self.refer(Link::OneShot(addr), &origin, now, out);
+                    self.refer(Link::OneShot(addr), conn, &origin, now, out);
                     return self.close(conn, DisconnectReason::PeerLimit, out);
                 }
-                self.register(origin, addr.clone(), None, (None, Caps::none()), now, out);
+                let link = (None, local);
+                self.register(origin, addr.clone(), link, (None, Caps::none()), now, out);
             }
         }
         if is_ping {
@@ -111,11 +144,13 @@ impl NodeState {
         }
     }
 
+    /// Registers `id` at `addr`; `(conn, local)`: the connection its frames go
+    /// on (`None`: one-shot) and this node's end of the one its hello came on.
     fn register(
         &mut self,
         id: PeerId,
         addr: PeerAddr,
-        conn: Option<ConnId>,
+        (conn, local): (Option<ConnId>, Option<SocketAddr>),
         (version, caps): (Option<u32>, Caps),
         now: Instant,
         out: &mut Vec<OutEvent>,
@@ -127,6 +162,7 @@ impl NodeState {
             last_seen: now,
             version,
             caps,
+            local,
         };
         self.peers.insert(id.clone(), entry);
         self.redials.remove(&addr);
@@ -142,11 +178,13 @@ impl NodeState {
         version: Option<u32>,
         caps: Caps,
     ) {
+        let local = self.conns.get(&conn).and_then(|c| c.local);
         if let Some(p) = self.peers.get_mut(id) {
             p.conn = Some(conn);
             p.addr = addr;
             p.version = version;
             p.caps = caps;
+            p.local = local;
         }
         self.bind(conn, id);
     }
@@ -172,16 +210,18 @@ impl NodeState {
         }
     }
 
-    /// At the peer limit: name up to `peer_limit_referrals` other peers to the refused one.
+    /// At the peer limit: name up to `peer_limit_referrals` other peers to
+    /// the refused one, whose hello came on `via`.
     pub(super) fn refer(
         &mut self,
         link: Link,
+        via: ConnId,
         refused: &PeerId,
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
         debug!(peer = %refused, "peer limit reached, referring elsewhere");
         let n = self.config.peer_limit_referrals;
-        self.advertise_to(link, refused, n, now, out);
+        self.advertise_to(link, via, refused, n, now, out);
     }
 }

@@ -1,4 +1,4 @@
-//! Liveness: handshake deadlines, keep-alive probes, dropping silent peers, redial with backoff.
+//! Liveness: handshake deadlines, keep-alive probes, dropping silent peers, failed dials told, redial with backoff.
 
 use std::time::Duration;
 
@@ -95,14 +95,42 @@ impl NodeState {
         }
     }
 
+    /// A dial failed: tell the application, with when (if ever) it is tried again.
+    pub(super) fn on_dial_failed(
+        &mut self,
+        addr: PeerAddr,
+        error: DialError,
+        out: &mut Vec<OutEvent>,
+    ) {
+        debug!(%addr, %error, "dial failed");
+        self.metrics.dials_failed += 1;
+        if error == DialError::Unresolvable {
+            self.metrics.dials_unresolvable += 1;
+        }
+        self.dialing.remove(&addr);
+        let retry_in = self.after_dial_failed(addr.clone(), out);
+        out.push(OutEvent::Emit(Event::DialFailed {
+            addr,
+            error,
+            retry_in,
+        }));
+    }
+
     /// A dial of `addr` failed (or connected without registering anyone).
-    pub(super) fn after_dial_failed(&mut self, addr: PeerAddr, out: &mut Vec<OutEvent>) {
+    /// Returns the delay of the next attempt, if there is one.
+    pub(super) fn after_dial_failed(
+        &mut self,
+        addr: PeerAddr,
+        out: &mut Vec<OutEvent>,
+    ) -> Option<Duration> {
         let retry_bootstrap = self.bootstrap.contains(&addr) && self.peers.is_empty();
         if retry_bootstrap && !self.redials.contains_key(&addr) {
             self.redials.insert(addr.clone(), 0);
         }
         if self.redials.contains_key(&addr) {
-            self.schedule_redial(addr, out);
+            self.schedule_redial(addr, out)
+        } else {
+            None
         }
     }
 
@@ -119,17 +147,16 @@ impl NodeState {
         self.dial(addr, out);
     }
 
-    /// Schedules the next attempt for `addr`, or gives up after `redial_attempts`
-    /// (bootstrap addresses are retried for as long as the node has no peers).
-    fn schedule_redial(&mut self, addr: PeerAddr, out: &mut Vec<OutEvent>) {
-        let Some(attempt) = self.redials.get(&addr).copied() else {
-            return;
-        };
+    /// Schedules the next attempt for `addr` and returns its delay, or gives
+    /// up after `redial_attempts` (bootstrap addresses are retried for as long
+    /// as the node has no peers).
+    fn schedule_redial(&mut self, addr: PeerAddr, out: &mut Vec<OutEvent>) -> Option<Duration> {
+        let attempt = self.redials.get(&addr).copied()?;
         let endless = self.bootstrap.contains(&addr) && self.peers.is_empty();
         if attempt >= self.config.redial_attempts && !endless {
             debug!(%addr, attempt, "giving up redialling");
             self.redials.remove(&addr);
-            return;
+            return None;
         }
         self.redials.insert(addr.clone(), attempt.saturating_add(1));
         let delay = self.backoff(attempt);
@@ -137,6 +164,7 @@ impl NodeState {
             delay,
             timer: Timer::Redial(addr),
         });
+        Some(delay)
     }
 
     /// `redial_base` doubled per attempt, capped at `redial_max`, then jittered

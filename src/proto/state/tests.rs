@@ -62,6 +62,7 @@ fn connect_in(s: &mut NodeState, conn: u64) {
         InEvent::Connected {
             conn: ConnId(conn),
             dir: Direction::Inbound,
+            local: None,
             remote: None,
         },
         at(0),
@@ -83,6 +84,7 @@ fn register(s: &mut NodeState, conn: u64, id: &str, port: u16) {
 
 const T0: &str = "2026-11-28T04:41:59.000Z";
 
+mod addresses;
 mod advertise;
 mod broadcast;
 mod direct;

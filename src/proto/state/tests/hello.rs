@@ -13,6 +13,7 @@ fn outbound_connection_sends_ping() {
             dir: Direction::Outbound {
                 addr: PeerAddr::new("127.0.0.1", 6000),
             },
+            local: None,
             remote: None,
         },
         at(0),
@@ -149,6 +150,7 @@ fn duplicate_connection_keeps_smaller_dialer() {
             dir: Direction::Outbound {
                 addr: PeerAddr::new("127.0.0.1", 6001),
             },
+            local: None,
             remote: None,
         },
         at(0),
@@ -177,6 +179,7 @@ fn duplicate_connection_keeps_smaller_dialer() {
             dir: Direction::Outbound {
                 addr: PeerAddr::new("127.0.0.1", 6026),
             },
+            local: None,
             remote: None,
         },
         at(0),
@@ -272,7 +275,8 @@ fn settled_peer_cannot_be_hijacked() {
         InEvent::Connected {
             conn: ConnId(2),
             dir: Direction::Inbound,
-            remote: Some("10.0.0.9:1".into()),
+            local: None,
+            remote: Some("10.0.0.9:1".parse().unwrap()),
         },
         at(6000),
     );

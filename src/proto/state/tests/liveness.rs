@@ -22,7 +22,7 @@ fn dial_failed(s: &mut NodeState, port: u16) -> Vec<OutEvent> {
         s,
         InEvent::DialFailed {
             addr: addr(port),
-            error: "refused".into(),
+            error: DialError::Refused,
         },
         at(0),
     )

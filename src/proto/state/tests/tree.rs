@@ -91,6 +91,7 @@ fn hello_announces_tree_by_mode() {
             dir: Direction::Outbound {
                 addr: PeerAddr::new("127.0.0.1", 6000),
             },
+            local: None,
             remote: None,
         },
         at(0),
