@@ -134,7 +134,7 @@ pub struct NodeConfig {
     /// (`--advertise HOST:PORT`): for a node behind NAT or a port mapping, or
     /// one known by a DNS name. `None` (the default): the listen address, or,
     /// for a listener on `0.0.0.0`/`[::]`, each connection's own local IP with
-    /// the listen port (docs/ADDRESSES.md).
+    /// the listen port (docs/PROTOCOL.md, "Addresses").
     pub advertise: Option<PeerAddr>,
 }
 

@@ -268,7 +268,7 @@ impl NodeHandle {
     /// The address this node advertises in `PING`/`PONG`: `NodeConfig::advertise`
     /// if set, else the listen address. When that is unspecified (`0.0.0.0`,
     /// `::`), each connection's hello names the local IP of its own socket
-    /// with this port instead (docs/ADDRESSES.md).
+    /// with this port instead (docs/PROTOCOL.md, "Addresses").
     pub fn advertised_addr(&self) -> &PeerAddr {
         &self.inner.advertised
     }

@@ -2,7 +2,7 @@
 //!
 //! Pure functions over [`PeerAddr`] and the socket addresses the executor
 //! reports; the state machine calls them in `hello.rs` and `advertise.rs`.
-//! docs/ADDRESSES.md states the same rules for people.
+//! docs/PROTOCOL.md, "Addresses" states the same rules for people.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

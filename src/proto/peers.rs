@@ -15,7 +15,7 @@ use super::wire::{PeerAddr, PeerId};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerEntry {
     /// Where it listens: what its `PING`/`PONG` advertised, corrected to the
-    /// connection's source IP when that was not usable (docs/ADDRESSES.md).
+    /// connection's source IP when that was not usable (docs/PROTOCOL.md, "Addresses").
     pub addr: PeerAddr,
     /// The connection its frames travel on; `None` for an original (one-shot)
     /// peer, which gets each frame on a fresh connection to `addr`.
