@@ -36,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let reply = events
         .wait_for(Duration::from_secs(5), |e| match e {
-            Event::Custom { from, envelope } if envelope.msg_type == "TIME_REPLY" => {
+            Event::Custom { from, envelope, .. } if envelope.msg_type == "TIME_REPLY" => {
                 Some((from.clone(), envelope.msg.clone()))
             }
             _ => None,

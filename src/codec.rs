@@ -16,6 +16,7 @@ use crate::proto::{Frame, FrameError};
 pub const READ_MIN_SPARE: usize = 1024;
 
 #[derive(Debug, Clone)]
+/// The newline-JSON codec of one connection: frames in, frames out.
 pub struct FrameCodec {
     max_frame_len: usize,
     /// How far the current buffer has been searched for `\n`.
@@ -27,7 +28,10 @@ pub struct FrameCodec {
 pub enum CodecError {
     /// A line longer than the limit (the connection is closed).
     #[error("frame longer than {max} bytes")]
-    TooLong { max: usize },
+    TooLong {
+        /// The limit, in bytes.
+        max: usize,
+    },
     /// The socket failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

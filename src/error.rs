@@ -8,6 +8,7 @@ use crate::proto::{FrameError, MessageId, PeerId, ProtoError};
 
 /// What can go wrong when using a node.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The named peer is not registered with this node.
     #[error("unknown peer {0}")]
@@ -15,13 +16,20 @@ pub enum Error {
     /// The listen address could not be bound; the OS's reason is the `source()`.
     #[error("cannot listen on {addr}")]
     Bind {
+        /// The address.
         addr: String,
         #[source]
+        /// The system's error.
         source: std::io::Error,
     },
     /// An address that is not `host:port` (host an IP address, `[v6]` or a host name).
     #[error("invalid address {addr:?}: {reason}")]
-    InvalidAddress { addr: String, reason: String },
+    InvalidAddress {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
     /// A configuration whose values do not fit together.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
@@ -37,10 +45,20 @@ pub enum Error {
     /// A message whose frame would be `len` bytes, over the `max` this node
     /// sends (`max_frame_len` less `frame_headroom`); nothing was sent.
     #[error("message too large: its frame would be {len} bytes, the most a node sends is {max}")]
-    FrameTooLarge { len: usize, max: usize },
+    FrameTooLarge {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit, in bytes.
+        max: usize,
+    },
     /// No `DIRECT_ACK` came back from `to` for message `id` within `direct_timeout`.
     #[error("message {id} to {to} was not acknowledged in time")]
-    DeliveryTimeout { id: MessageId, to: PeerId },
+    DeliveryTimeout {
+        /// The message id.
+        id: MessageId,
+        /// The peer it is for.
+        to: PeerId,
+    },
     /// The node has shut down (or its actors stopped).
     #[error("the node has stopped")]
     Stopped,

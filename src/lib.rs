@@ -64,7 +64,9 @@
 //!   delivery log (`deliveries`), who can reach whom (`reach`), the one
 //!   report (`report`), plots and progress.
 
-pub mod actors;
+#![warn(missing_docs)]
+
+mod actors;
 pub mod addr;
 pub mod codec;
 pub mod config;

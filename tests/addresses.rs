@@ -51,7 +51,7 @@ async fn ipv6_loopback_end_to_end() {
     let mut events = c.events().await.unwrap();
     c.get_peers_from("b").await.unwrap();
     let addr = expect(&mut events, "c connects to a", |e| match e {
-        Event::PeerConnected { peer, addr } if peer.as_str() == "a" => Some(addr.clone()),
+        Event::PeerConnected { peer, addr, .. } if peer.as_str() == "a" => Some(addr.clone()),
         _ => None,
     })
     .await;
@@ -119,7 +119,7 @@ async fn names_resolve_at_every_attempt_and_every_address_is_tried() {
     let ips: [IpAddr; 2] = ["127.0.0.2".parse().unwrap(), "127.0.0.1".parse().unwrap()];
     table.set("seed.test", ips);
     let addr = expect(&mut events, "seed connected", |e| match e {
-        Event::PeerConnected { peer, addr } if peer.as_str() == "seed" => Some(addr.clone()),
+        Event::PeerConnected { peer, addr, .. } if peer.as_str() == "seed" => Some(addr.clone()),
         _ => None,
     })
     .await;
@@ -148,6 +148,7 @@ async fn failed_dials_are_told() {
                 addr,
                 error,
                 retry_in,
+                ..
             } => Some((addr.to_string(), error.clone(), *retry_in)),
             _ => None,
         })
@@ -179,7 +180,7 @@ async fn advertised_name_is_recorded_and_dialled() {
     let mut events = c.events().await.unwrap();
     c.get_peers_from("b").await.unwrap();
     let addr = expect(&mut events, "c connects to a", |e| match e {
-        Event::PeerConnected { peer, addr } if peer.as_str() == "a" => Some(addr.clone()),
+        Event::PeerConnected { peer, addr, .. } if peer.as_str() == "a" => Some(addr.clone()),
         _ => None,
     })
     .await;

@@ -136,7 +136,10 @@ async fn slow_subscriber_is_told_what_it_missed() {
     for i in 0..4 {
         assert_eq!(test_text(&next(&mut events).await), format!("t{i}"));
     }
-    assert_eq!(next(&mut events).await, Event::Lagged { missed: 6 });
+    assert!(matches!(
+        next(&mut events).await,
+        Event::Lagged { missed: 6, .. }
+    ));
 
     // Newer events after a gap: the gap comes first.
     tests_to_self(&a, 10..16).await; // t10..t13 fit, t14 and t15 are missed
@@ -145,8 +148,14 @@ async fn slow_subscriber_is_told_what_it_missed() {
     for i in 11..14 {
         assert_eq!(test_text(&next(&mut events).await), format!("t{i}"));
     }
-    assert_eq!(next(&mut events).await, Event::Lagged { missed: 2 });
-    assert_eq!(next(&mut events).await, Event::Lagged { missed: 1 });
+    assert!(matches!(
+        next(&mut events).await,
+        Event::Lagged { missed: 2, .. }
+    ));
+    assert!(matches!(
+        next(&mut events).await,
+        Event::Lagged { missed: 1, .. }
+    ));
     tests_to_self(&a, 17..18).await;
     assert_eq!(test_text(&next(&mut events).await), "t17");
     assert_eq!(a.metrics().await.unwrap().events_dropped, 9);

@@ -95,7 +95,9 @@ impl Proc {
 
 async fn disconnected(events: &mut peerchat::EventStream, peer: &str) -> DisconnectReason {
     expect(events, &format!("{peer} dropped"), |e| match e {
-        Event::PeerDisconnected { peer: p, reason } if p.as_str() == peer => Some(*reason),
+        Event::PeerDisconnected {
+            peer: p, reason, ..
+        } if p.as_str() == peer => Some(*reason),
         _ => None,
     })
     .await

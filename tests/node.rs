@@ -56,7 +56,7 @@ async fn test_sent_to_itself_is_handled() {
     let mut events = a.events().await.unwrap();
     a.send_test("alice", "me, myself").await.unwrap();
     let (from, text) = expect(&mut events, "test", |e| match e {
-        Event::Test { from, text } => Some((from.clone(), text.clone())),
+        Event::Test { from, text, .. } => Some((from.clone(), text.clone())),
         _ => None,
     })
     .await;
@@ -90,7 +90,7 @@ async fn pong_registers_on_pinging_side() {
     let mut ea = a.events().await.unwrap();
     a.join(b.local_addr()).await.unwrap();
     let (peer, addr) = expect(&mut ea, "peer connected", |e| match e {
-        Event::PeerConnected { peer, addr } => Some((peer.clone(), addr.clone())),
+        Event::PeerConnected { peer, addr, .. } => Some((peer.clone(), addr.clone())),
         _ => None,
     })
     .await;

@@ -8,6 +8,6 @@ pub mod registry;
 pub mod timers;
 pub mod write_queue;
 
-pub use connection::{ConnectionActor, ConnectionSpawner, ToConnection};
+pub use connection::ConnectionSpawner;
 pub use peer::PeerActor;
 pub use registry::RegistryActor;

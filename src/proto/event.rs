@@ -25,12 +25,16 @@ pub enum Direction {
     /// The remote side dialled us.
     Inbound,
     /// We dialled `addr`.
-    Outbound { addr: PeerAddr },
+    Outbound {
+        /// The address.
+        addr: PeerAddr,
+    },
 }
 
 /// Why a connection or a peer went away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DisconnectReason {
     /// The remote side closed the socket (or it failed).
     Closed,
@@ -77,6 +81,7 @@ impl std::fmt::Display for DisconnectReason {
 /// `"timed_out"`, `"unresolvable"`, `"unreachable"`, or the system's own
 /// message for anything else.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DialError {
     /// The host answered that nothing listens on that port.
     Refused,
@@ -138,7 +143,9 @@ pub enum Timer {
 pub enum InEvent {
     /// A connection opened (accepted, or a dial that succeeded).
     Connected {
+        /// The connection.
         conn: ConnId,
+        /// Who opened it.
         dir: Direction,
         /// This end's socket address: for a node listening on `0.0.0.0` or
         /// `[::]`, its IP is what the hello on this connection advertises.
@@ -149,20 +156,40 @@ pub enum InEvent {
         remote: Option<SocketAddr>,
     },
     /// A valid frame arrived on `conn`.
-    Received { conn: ConnId, frame: Frame },
+    Received {
+        /// The connection.
+        conn: ConnId,
+        /// The frame.
+        frame: Frame,
+    },
     /// A line arrived on `conn` that is not a valid frame.
-    Malformed { conn: ConnId, error: FrameError },
+    Malformed {
+        /// The connection.
+        conn: ConnId,
+        /// What went wrong.
+        error: FrameError,
+    },
     /// `conn` is gone.
     Disconnected {
+        /// The connection.
         conn: ConnId,
+        /// Why.
         reason: DisconnectReason,
     },
     /// A dial did not produce a connection.
-    DialFailed { addr: PeerAddr, error: DialError },
+    DialFailed {
+        /// The address.
+        addr: PeerAddr,
+        /// What went wrong.
+        error: DialError,
+    },
     /// A timer asked for earlier fired.
     TimerFired(Timer),
     /// The send queue of `conn`, watched after [`OutEvent::WatchQueue`], is low again.
-    QueueLow { conn: ConnId },
+    QueueLow {
+        /// The connection.
+        conn: ConnId,
+    },
     /// The application asked for something.
     Command(Command),
 }
@@ -175,18 +202,29 @@ pub enum Command {
     /// Join these addresses, and retry them whenever the node has no peers.
     Bootstrap(Vec<PeerAddr>),
     /// Flood `text` to the network under the (executor-made) id.
-    Broadcast { id: MessageId, text: String },
+    Broadcast {
+        /// The message id.
+        id: MessageId,
+        /// The text.
+        text: String,
+    },
     /// Send one frame of `msg_type` (a `TEST` or an application type) to a peer.
     /// Sent to the node's own id, it is handled locally.
     Send {
+        /// The peer it is for.
         to: PeerId,
+        /// The message type.
         msg_type: String,
+        /// The payload.
         msg: Value,
     },
     /// A handler's answer to a frame that came on `conn` (`None`: from this node).
     Reply {
+        /// The connection.
         conn: Option<ConnId>,
+        /// The message type.
         msg_type: String,
+        /// The payload.
         msg: Value,
     },
     /// Ask a peer for its peer list (`ADVERTISE`).
@@ -194,8 +232,11 @@ pub enum Command {
     /// Send `text` to one peer, anywhere in the network (`DIRECT`), under
     /// the (executor-made) id; ends in [`Event::Delivered`] or [`Event::DeliveryTimeout`].
     Direct {
+        /// The message id.
         id: MessageId,
+        /// The peer it is for.
         to: PeerId,
+        /// The text.
         text: String,
     },
 }
@@ -204,90 +245,169 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutEvent {
     /// Write `frame` on `conn`.
-    Send { conn: ConnId, frame: Frame },
+    Send {
+        /// The connection.
+        conn: ConnId,
+        /// The frame.
+        frame: Frame,
+    },
     /// Deliver `frame` to an original (one-shot) peer: open a connection to
     /// `addr`, write the frame, close. When that is done (or failed), call
     /// [`NodeState::one_shot_finished`](super::NodeState::one_shot_finished):
     /// at most `max_one_shot_in_flight` are under way at once.
-    SendOneShot { addr: PeerAddr, frame: Frame },
+    SendOneShot {
+        /// The address.
+        addr: PeerAddr,
+        /// The frame.
+        frame: Frame,
+    },
     /// Open a connection to `addr`; report [`InEvent::Connected`] or [`InEvent::DialFailed`].
     Dial(PeerAddr),
     /// Close `conn`; report [`InEvent::Disconnected`] when it is gone.
     Close {
+        /// The connection.
         conn: ConnId,
+        /// Why.
         reason: DisconnectReason,
     },
     /// Tell the application.
     Emit(Event),
     /// Run the application's handler for this frame's type; its answer comes
     /// back as [`Command::Reply`] with the same `conn`.
-    Handle { conn: Option<ConnId>, frame: Frame },
+    Handle {
+        /// The connection.
+        conn: Option<ConnId>,
+        /// The frame.
+        frame: Frame,
+    },
     /// Feed [`InEvent::TimerFired`] back after `delay`.
-    Schedule { delay: Duration, timer: Timer },
+    Schedule {
+        /// How long from now.
+        delay: Duration,
+        /// Which timer.
+        timer: Timer,
+    },
     /// Feed [`InEvent::QueueLow`] back once `conn`'s send queue holds less
     /// than half its bound (at once if it already does): answers to a
     /// peer's requests are paced by what it reads.
-    WatchQueue { conn: ConnId },
+    WatchQueue {
+        /// The connection.
+        conn: ConnId,
+    },
 }
 
 /// What the application is told, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Event {
     /// A peer registered (its `PING` or `PONG` arrived).
-    PeerConnected { peer: PeerId, addr: PeerAddr },
-    /// A registered peer went away.
-    PeerDisconnected {
+    #[non_exhaustive]
+    PeerConnected {
+        /// The peer.
         peer: PeerId,
+        /// The address.
+        addr: PeerAddr,
+    },
+    /// A registered peer went away.
+    #[non_exhaustive]
+    PeerDisconnected {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
         reason: DisconnectReason,
     },
     /// `by` told us about `peer` at `addr` (`ADVERTISE_REPLY`).
+    #[non_exhaustive]
     PeerAdvertised {
+        /// The peer that said so.
         by: PeerId,
+        /// The peer.
         peer: PeerId,
+        /// The address.
         addr: PeerAddr,
     },
     /// A broadcast, delivered once.
+    #[non_exhaustive]
     Broadcast {
+        /// Who made it (the originator).
         from: PeerId,
+        /// The text.
         text: String,
         #[serde(skip_serializing_if = "Option::is_none")]
+        /// The message id.
         id: Option<MessageId>,
+        /// When its originator made it (the `time` field as it came).
         time: WireTime,
     },
     /// A `TEST` probe.
-    Test { from: PeerId, text: String },
-    /// A direct message for this node, delivered once.
-    Direct {
+    #[non_exhaustive]
+    Test {
+        /// Who made it (the originator).
         from: PeerId,
+        /// The text.
         text: String,
+    },
+    /// A direct message for this node, delivered once.
+    #[non_exhaustive]
+    Direct {
+        /// Who made it (the originator).
+        from: PeerId,
+        /// The text.
+        text: String,
+        /// The message id.
         id: MessageId,
+        /// When its originator made it (the `time` field as it came).
         time: WireTime,
     },
     /// The `DIRECT` `id` sent to `to` was acknowledged after `round_trip`.
+    #[non_exhaustive]
     Delivered {
+        /// The message id.
         id: MessageId,
+        /// The peer it is for.
         to: PeerId,
         #[serde(rename = "round_trip_ms", serialize_with = "millis")]
+        /// From the send to the ack.
         round_trip: Duration,
     },
     /// No `DIRECT_ACK` for `id` came within `direct_timeout`.
     #[serde(rename = "timeout")]
-    DeliveryTimeout { id: MessageId, to: PeerId },
+    #[non_exhaustive]
+    DeliveryTimeout {
+        /// The message id.
+        id: MessageId,
+        /// The peer it is for.
+        to: PeerId,
+    },
     /// A frame of an application type that has a handler.
-    Custom { from: PeerId, envelope: Envelope },
+    #[non_exhaustive]
+    Custom {
+        /// Who made it (the originator).
+        from: PeerId,
+        /// The whole envelope, unknown fields included.
+        envelope: Envelope,
+    },
     /// This subscriber fell `NodeConfig::event_buffer` events behind and
     /// `missed` events were not given to it; it comes where they would have.
     /// Made by the executor, never by the state machine.
-    Lagged { missed: u64 },
+    #[non_exhaustive]
+    Lagged {
+        /// Events this subscriber did not get.
+        missed: u64,
+    },
     /// A dial of `addr` failed with `error`; the node tries again after
     /// `retry_in`, or not at all (`None`): a dropped peer is redialled up to
     /// `redial_attempts` times, a bootstrap address while the node has no
     /// peers, an address from `join` or an `ADVERTISE_REPLY` only once.
+    #[non_exhaustive]
     DialFailed {
+        /// The address.
         addr: PeerAddr,
+        /// What went wrong.
         error: DialError,
         #[serde(rename = "retry_in_ms", serialize_with = "opt_millis")]
+        /// The delay of the next attempt, or `None` for none.
         retry_in: Option<Duration>,
     },
 }

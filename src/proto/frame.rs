@@ -37,25 +37,54 @@ pub mod types {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
     /// `PING` with the sender's listen address.
-    Ping { addr: PeerAddr },
+    Ping {
+        /// The address.
+        addr: PeerAddr,
+    },
     /// `PONG` with the sender's listen address.
-    Pong { addr: PeerAddr },
+    Pong {
+        /// The address.
+        addr: PeerAddr,
+    },
     /// `ADVERTISE`: asks for known peers.
     Advertise,
     /// `ADVERTISE_REPLY`: one known peer.
-    AdvertiseReply { peer: PeerId, addr: PeerAddr },
+    AdvertiseReply {
+        /// The peer.
+        peer: PeerId,
+        /// The address.
+        addr: PeerAddr,
+    },
     /// `BROADCAST` chat text.
-    Broadcast { text: String },
+    Broadcast {
+        /// The text.
+        text: String,
+    },
     /// `TEST` probe text.
-    Test { text: String },
+    Test {
+        /// The text.
+        text: String,
+    },
     /// `DIRECT` chat text for the peer named in `to`.
-    Direct { text: String },
+    Direct {
+        /// The text.
+        text: String,
+    },
     /// `DIRECT_ACK` naming the acknowledged message.
-    DirectAck { ack: MessageId },
+    DirectAck {
+        /// The acknowledged message's id.
+        ack: MessageId,
+    },
     /// `IHAVE`: announced broadcast ids, each with the announcer's round for it.
-    IHave { ids: Vec<(MessageId, u32)> },
+    IHave {
+        /// The ids, each with the announcer's round for it.
+        ids: Vec<(MessageId, u32)>,
+    },
     /// `GRAFT`: broadcasts wanted in full (possibly none: only "be eager").
-    Graft { ids: Vec<MessageId> },
+    Graft {
+        /// The ids.
+        ids: Vec<MessageId>,
+    },
     /// `PRUNE`: stop sending broadcasts in full on this link.
     Prune,
     /// Any other type: handed to an application handler.
@@ -75,18 +104,25 @@ pub enum FrameError {
     /// The envelope is fine but `msg` does not fit its `msg_type`.
     #[error("bad {msg_type} payload: {reason}")]
     Payload {
+        /// The message type.
         msg_type: &'static str,
+        /// Why.
         reason: String,
     },
     /// A field the message type needs is missing (`id` on a `DIRECT`, ...).
     #[error("{msg_type} without {field}")]
     MissingField {
+        /// The message type.
         msg_type: &'static str,
+        /// The missing field.
         field: &'static str,
     },
     /// A line longer than `max_frame_len`; the connection is closed.
     #[error("frame longer than {max} bytes")]
-    TooLong { max: usize },
+    TooLong {
+        /// The limit, in bytes.
+        max: usize,
+    },
     /// Serialising an outgoing envelope failed (only for non-finite numbers).
     #[error("cannot encode envelope: {0}")]
     Encode(String),

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 /// Counters since the node started; `peers` and `connections` are current values.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Metrics {
     /// Valid frames received.
     pub frames_in: u64,

@@ -35,6 +35,7 @@ pub struct PeerEntry {
 
 /// A registered peer as the application sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PeerInfo {
     /// Its id.
     pub id: PeerId,

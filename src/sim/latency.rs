@@ -21,7 +21,12 @@ pub enum Latency {
     /// Every link the same.
     Fixed(Duration),
     /// Each link drawn once, uniformly in `lo..=hi` (microsecond steps), from the run's RNG.
-    Uniform { lo: Duration, hi: Duration },
+    Uniform {
+        /// The least latency.
+        lo: Duration,
+        /// The most latency.
+        hi: Duration,
+    },
 }
 
 impl Default for Latency {

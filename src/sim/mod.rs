@@ -86,12 +86,19 @@ pub enum SimError {
          network that fits is about {max_nodes} nodes"
     )]
     TooBig {
+        /// Nodes asked for.
         nodes: u64,
+        /// Mean degree of the graph.
         degree: f64,
+        /// Memory the run needs (MiB, estimated).
         need_mib: u64,
+        /// Memory it may use (MiB).
         budget_mib: u64,
+        /// Percent of the available memory it may use.
         share: u32,
+        /// Memory available (MiB).
         available_mib: u64,
+        /// The largest run that fits.
         max_nodes: u64,
     },
     /// The parameters make no sense together.

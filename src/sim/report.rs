@@ -20,9 +20,13 @@ use table::section;
 /// Percentiles of a distribution of times, in milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Percentiles {
+    /// Median, in ms.
     pub p50: f64,
+    /// 90th percentile, in ms.
     pub p90: f64,
+    /// 99th percentile, in ms.
     pub p99: f64,
+    /// Largest, in ms.
     pub max: f64,
     /// How many values.
     pub count: u64,
@@ -59,9 +63,11 @@ section! {
         /// The clock the times of the deliveries section are on: `virtual`
         /// (the model's) or `wall`.
         clock: String => "clock of the delivery times",
+        /// Nodes in the network.
         nodes: u64 => "nodes",
         /// Links in the topology.
         links: u64 => "links",
+        /// Links per node, on average.
         mean_degree: f64 => "mean degree",
         /// `random`, `ring`, `star`, `line`, `edge list` or `file:PATH`.
         topology: String => "topology",
@@ -88,6 +94,7 @@ section! {
     /// the broadcast was checked, after its flood (W1) or at the end of the
     /// run (W4). In the model all of it replays exactly from the seed.
     pub struct Deliveries {
+        /// Broadcasts sent.
         broadcasts_sent: u64 => "broadcasts sent",
         /// Broadcasts that every node connected at send delivered.
         broadcasts_complete: u64 => "complete: all connected at send had it",
@@ -118,6 +125,7 @@ section! {
         delivery_latency_ms: Option<Percentiles> => "delivery latency",
         /// Model: links the first copy to reach a node crossed, most and mean.
         hops_max: Option<u32> => "hops, most",
+        /// Model: links the first copy to reach a node crossed, on average.
         hops_mean: Option<f64> => "hops, mean",
     }
 }
@@ -129,7 +137,9 @@ section! {
         frames_sent: u64 => "frames sent",
         /// Bytes of those frames, newlines included.
         bytes_sent: u64 => "bytes sent",
+        /// Frames sent per delivery (every kind).
         frames_per_delivery: f64 => "frames / delivery",
+        /// Bytes sent per delivery.
         bytes_per_delivery: f64 => "bytes / delivery",
         /// `BROADCAST` frames sent per delivery (flooded, eager, grafted).
         payload_frames_per_delivery: f64 => "payload frames / delivery",
@@ -195,12 +205,16 @@ section! {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     #[serde(flatten)]
+    /// What was run.
     pub run: Run,
     #[serde(flatten)]
+    /// Who delivered what.
     pub deliveries: Deliveries,
     #[serde(flatten)]
+    /// What the nodes sent.
     pub traffic: Traffic,
     #[serde(flatten)]
+    /// What the wall clock and the machine saw.
     pub wall: Wall,
     /// Per broadcast: the fraction of the nodes connected at send that had it,
     /// over ms since the send ([`super::plot::write_svg`] draws them). Left

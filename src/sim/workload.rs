@@ -133,17 +133,21 @@ pub(crate) const SENDER_SALT: u64 = 0x5e4d_e125_a17e_0001;
 /// One model run.
 #[derive(Debug, Clone)]
 pub struct SimParams {
+    /// The workload.
     pub workload: Workload,
     /// Nodes (ignored for an edge-list topology, which names its own).
     pub nodes: u32,
     /// Average degree of the random graph.
     pub degree: u32,
+    /// Which graph.
     pub topology: TopologySpec,
+    /// Link latency.
     pub latency: Latency,
     /// Broadcasts (default: 20 for W1, one per 50 ms of 10 s for W4).
     pub broadcasts: Option<u64>,
     /// Share of nodes other than the sender to crash, in percent (default: 0 for W1, 20 for W4).
     pub churn_pct: Option<f64>,
+    /// Seed of every random draw of the run.
     pub seed: u64,
     /// The nodes' configuration (default: [`sim_node_config`]); its
     /// `broadcast` is set from [`SimParams::broadcast`].

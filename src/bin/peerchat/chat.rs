@@ -264,11 +264,11 @@ fn show(screen: &Screen, dials: &mut DialReport, event: &Event) {
                 screen.event(line);
             }
         }
-        Event::PeerConnected { peer, addr } => {
+        Event::PeerConnected { peer, addr, .. } => {
             dials.on_event(event);
             screen.event(format!("* {peer} joined ({addr})"))
         }
-        Event::PeerDisconnected { peer, reason } => {
+        Event::PeerDisconnected { peer, reason, .. } => {
             screen.event(format!("* {peer} left ({reason})"))
         }
         Event::Direct { from, text, .. } => screen.event(format!("*{from}* (to you) {text}")),

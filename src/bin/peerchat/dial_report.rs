@@ -30,18 +30,33 @@ impl DialReport {
     pub fn on_event(&mut self, event: &Event) -> Option<String> {
         match event {
             Event::DialFailed { addr, error, .. } => {
-                if self.given.contains(addr) {
-                    return Some(event.to_string());
-                }
-                self.learned.insert(addr.clone(), error.clone());
-                None
+                self.dial_failed(addr, error, || event.to_string())
             }
             Event::PeerConnected { addr, .. } => {
-                self.learned.remove(addr);
+                self.connected(addr);
                 None
             }
             _ => None,
         }
+    }
+
+    /// A dial of `addr` failed: `line` for an address the user gave, else kept for the summary.
+    fn dial_failed(
+        &mut self,
+        addr: &PeerAddr,
+        error: &DialError,
+        line: impl FnOnce() -> String,
+    ) -> Option<String> {
+        if self.given.contains(addr) {
+            return Some(line());
+        }
+        self.learned.insert(addr.clone(), error.clone());
+        None
+    }
+
+    /// A peer at `addr` connected: it is no longer failing.
+    fn connected(&mut self, addr: &PeerAddr) {
+        self.learned.remove(addr);
     }
 
     /// The summary of the learned addresses that failed since the last one
@@ -70,12 +85,11 @@ impl DialReport {
 mod tests {
     use super::*;
 
-    fn failed(host: &str, error: DialError) -> Event {
-        Event::DialFailed {
-            addr: PeerAddr::new(host, 7000),
-            error,
-            retry_in: Some(Duration::from_secs(4)),
-        }
+    /// A failed dial of `host:7000`, as `on_event` hands it on.
+    fn failed(report: &mut DialReport, host: &str, error: DialError) -> Option<String> {
+        let addr = PeerAddr::new(host, 7000);
+        let line = format!("could not reach {addr}: {error}; retrying in 4 s");
+        report.dial_failed(&addr, &error, || line)
     }
 
     /// A given address gets its own line each time; 64 learned ones become
@@ -85,9 +99,7 @@ mod tests {
         let mut report = DialReport::default();
         report.user_gave(PeerAddr::new("10.0.0.7", 7000));
         assert_eq!(
-            report
-                .on_event(&failed("10.0.0.7", DialError::Refused))
-                .as_deref(),
+            failed(&mut report, "10.0.0.7", DialError::Refused).as_deref(),
             Some("could not reach 10.0.0.7:7000: connection refused; retrying in 4 s")
         );
         for i in 0..64 {
@@ -96,23 +108,17 @@ mod tests {
             } else {
                 DialError::TimedOut
             };
-            assert_eq!(
-                report.on_event(&failed(&format!("192.0.2.{i}"), error)),
-                None
-            );
+            assert_eq!(failed(&mut report, &format!("192.0.2.{i}"), error), None);
         }
         // The same address failing again counts once.
-        report.on_event(&failed("192.0.2.0", DialError::Refused));
-        report.on_event(&Event::PeerConnected {
-            peer: "back".into(),
-            addr: PeerAddr::new("192.0.2.1", 7000),
-        });
+        failed(&mut report, "192.0.2.0", DialError::Refused);
+        report.connected(&PeerAddr::new("192.0.2.1", 7000));
         assert_eq!(
             report.summary().as_deref(),
             Some("could not reach 63 addresses learned from peers in the last 30 s (59 connection refused, 4 timed out)")
         );
         assert_eq!(report.summary(), None);
-        report.on_event(&failed("192.0.2.9", DialError::Unresolvable));
+        failed(&mut report, "192.0.2.9", DialError::Unresolvable);
         assert_eq!(
             report.summary().as_deref(),
             Some("could not reach 1 address learned from peers in the last 30 s (1 name does not resolve)")

@@ -146,8 +146,11 @@ fn value_before(points: &[(f64, f64)], x: f64) -> f64 {
 /// fraction over them. Each list has at most `2 * MAX_CURVE_POINTS` points.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Band {
+    /// Least reached at each time: `(ms, fraction)`.
     pub min: Vec<(f64, f64)>,
+    /// Median reached at each time.
     pub median: Vec<(f64, f64)>,
+    /// Most reached at each time.
     pub max: Vec<(f64, f64)>,
     /// How many curves it summarises.
     pub curves: usize,
