@@ -77,7 +77,7 @@ impl NodeState {
                 self.bind(conn, &origin);
             }
         }
-        self.tree_link_up(conn, tree);
+        self.tree_link_up(conn, tree, now);
         if is_ping {
             self.send_hello(Link::Conn(conn), types::PONG, now, out);
         }

@@ -23,6 +23,9 @@ pub(super) struct TreeLink {
     pub(super) on: bool,
     /// Broadcasts go in full on it (eager), else only announced (lazy).
     pub(super) eager: bool,
+    /// When it last turned eager: what arrived before, while it was lazy,
+    /// still goes in the next sweep's announcement to it.
+    eager_since: Instant,
     /// Work waiting for this link; boxed, since most links have none.
     queues: Option<Box<LinkQueues>>,
 }
@@ -41,6 +44,13 @@ impl TreeLink {
     fn queues(&mut self) -> &mut LinkQueues {
         self.queues.get_or_insert_with(Default::default)
     }
+
+    fn make_eager(&mut self, now: Instant) {
+        if !self.eager {
+            self.eager = true;
+            self.eager_since = now;
+        }
+    }
 }
 
 /// An id announced to this node that it does not have yet.
@@ -58,17 +68,31 @@ impl NodeState {
 
     /// A peer registered on `conn`, announcing `tree` or not: the link joins
     /// the tree (eager) when both ends build trees.
-    pub(super) fn tree_link_up(&mut self, conn: ConnId, peer_tree: bool) {
+    pub(super) fn tree_link_up(&mut self, conn: ConnId, peer_tree: bool, now: Instant) {
         let on = self.tree_mode() && peer_tree;
         if let Some(c) = self.conns.get_mut(&conn) {
             if c.tree.on != on {
                 c.tree = TreeLink {
                     on,
                     eager: on,
+                    eager_since: now,
                     queues: None,
                 };
             }
         }
+    }
+
+    /// The registered peers this node sends broadcasts to in full over the
+    /// tree (its eager tree links), in id order.
+    pub fn eager_peers(&self) -> Vec<PeerId> {
+        let mut peers: Vec<PeerId> = self
+            .conns
+            .values()
+            .filter(|c| c.tree.on && c.tree.eager)
+            .filter_map(|c| c.peer.clone())
+            .collect();
+        peers.sort();
+        peers
     }
 
     /// A `BROADCAST` arrived on `src` (`None`: made here, `round` 0).
@@ -242,17 +266,50 @@ impl NodeState {
     pub(super) fn on_sweep(&mut self, now: Instant, out: &mut Vec<OutEvent>) {
         self.sweep_armed = false;
         let since = std::mem::replace(&mut self.last_sweep, now);
-        let ids: Vec<(MessageId, u32)> = self.store.since(since).map(|s| (s.id, s.round)).collect();
-        if ids.is_empty() {
+        let stored: Vec<(MessageId, u32, Instant)> = self
+            .store
+            .since(since)
+            .map(|s| (s.id, s.round, s.at))
+            .collect();
+        if stored.is_empty() {
             return;
         }
-        let lazy: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.peer.is_some() && c.tree.on && !c.tree.eager)
-            .map(|(id, _)| *id)
-            .collect();
-        if lazy.is_empty() {
+        // Lazy links hear of everything; a link that turned eager during the
+        // period, of what arrived before it did (that went to it in full
+        // neither way).
+        let mut lazy = Vec::new();
+        let mut turned = Vec::new();
+        for (id, c) in &self.conns {
+            if c.peer.is_none() || !c.tree.on {
+                continue;
+            }
+            if !c.tree.eager {
+                lazy.push(*id);
+            } else if c.tree.eager_since > since {
+                turned.push((*id, c.tree.eager_since));
+            }
+        }
+        let all: Vec<(MessageId, u32)> = stored.iter().map(|&(id, r, _)| (id, r)).collect();
+        self.send_ihaves(&lazy, &all, now, out);
+        for (conn, eager_since) in turned {
+            let before: Vec<(MessageId, u32)> = stored
+                .iter()
+                .filter(|s| s.2 < eager_since)
+                .map(|&(id, r, _)| (id, r))
+                .collect();
+            self.send_ihaves(&[conn], &before, now, out);
+        }
+    }
+
+    /// Sends `ids` as `IHAVE`s (of at most `max_ihave_ids` each) on every link of `conns`.
+    fn send_ihaves(
+        &mut self,
+        conns: &[ConnId],
+        ids: &[(MessageId, u32)],
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        if conns.is_empty() {
             return;
         }
         for chunk in ids.chunks(self.config.tree.max_ihave_ids) {
@@ -261,7 +318,7 @@ impl NodeState {
             else {
                 continue;
             };
-            for &conn in &lazy {
+            for &conn in conns {
                 self.metrics.ihave_sent += 1;
                 self.metrics.ihave_ids_sent += chunk.len() as u64;
                 self.send(conn, frame.clone(), out);
@@ -391,7 +448,12 @@ impl NodeState {
         let Some(conn) = asked else {
             self.missing.remove(&id);
             self.metrics.grafts_failed += 1;
-            debug!(%id, "announced message never came, no one left to ask");
+            debug!(%id, "announced message never came, no one left to ask: repairing");
+            // Everyone who announced it is gone or did not answer: ask every
+            // tree link for what it got lately, as after losing a link.
+            if now >= self.repair_until {
+                self.repair(now, out);
+            }
             return;
         };
         self.graft(conn, vec![id], now, out);
@@ -404,7 +466,7 @@ impl NodeState {
     /// Sends `GRAFT` (for `ids`, or none: "be eager") on `conn`, which turns eager.
     fn graft(&mut self, conn: ConnId, ids: Vec<MessageId>, now: Instant, out: &mut Vec<OutEvent>) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.tree.eager = true;
+            c.tree.make_eager(now);
         }
         match Frame::encode(self.envelope(types::GRAFT, serde_json::json!(ids), now)) {
             Ok(frame) => {
@@ -451,7 +513,7 @@ impl NodeState {
         let Some(c) = self.tree_conn(conn) else {
             return;
         };
-        c.tree.eager = true;
+        c.tree.make_eager(now);
         let q = c.tree.queues();
         let room = backlog.saturating_sub(q.grafts.len());
         q.grafts.extend(ids.iter().take(room).copied());
@@ -517,9 +579,15 @@ impl NodeState {
     /// eager again (an id-less `GRAFT`), so a node cut off from its part of
     /// the tree hears of what it missed and gets what comes next.
     pub(super) fn tree_link_lost(&mut self, lost: &Conn, now: Instant, out: &mut Vec<OutEvent>) {
-        if !(lost.tree.on && lost.tree.eager) {
-            return;
+        if lost.tree.on && lost.tree.eager {
+            self.repair(now, out);
         }
+    }
+
+    /// Asks every tree link to be eager and to announce what it got in the
+    /// last `repair_window` (an id-less `GRAFT`); for that long, announced
+    /// ids this node lacks are grafted at once.
+    fn repair(&mut self, now: Instant, out: &mut Vec<OutEvent>) {
         self.metrics.tree_repairs += 1;
         self.repair_until = Instant::from_epoch(
             now.since_epoch()

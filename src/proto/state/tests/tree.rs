@@ -230,10 +230,19 @@ fn missing_id_grafts_first_then_second_announcer() {
     );
     let out = step(&mut s, InEvent::TimerFired(Timer::Graft(id(ID1))), at(310));
     assert_eq!(sends(&out), vec![(3, "GRAFT".into(), None)]);
-    // Nobody left: the third firing gives up, counted.
+    // Nobody left: the third firing gives up, counted, and repairs: every
+    // tree link is asked to be eager and to announce what it got lately.
     let out = step(&mut s, InEvent::TimerFired(Timer::Graft(id(ID1))), at(410));
-    assert!(out.is_empty());
+    assert_eq!(
+        sends(&out),
+        vec![
+            (1, "GRAFT".into(), None),
+            (2, "GRAFT".into(), None),
+            (3, "GRAFT".into(), None)
+        ]
+    );
     assert_eq!(s.metrics().grafts_failed, 1);
+    assert_eq!(s.metrics().tree_repairs, 1);
     // Had the message come meanwhile, the timer would do nothing.
     let mut s = tree_node();
     recv(&mut s, 2, ihave(2), 10);

@@ -143,3 +143,35 @@ fn sweep_announces_everything_to_every_lazy_link() {
     );
     assert!(step(&mut s, InEvent::TimerFired(Timer::TreeSweep), at(1010)).is_empty());
 }
+
+/// A link that turned eager (a GRAFT) after a message arrived while it was
+/// lazy still hears of that message in the next sweep: it went to it in full
+/// neither way.
+#[test]
+fn sweep_covers_a_link_that_turned_eager_since() {
+    let mut s = tree_node();
+    recv(&mut s, 2, tree_frame("PRUNE", json!(""), "t"), 1);
+    recv(&mut s, 3, tree_frame("PRUNE", json!(""), "t"), 1);
+    recv(&mut s, 1, broadcast("a", ID1, Some(0)), 10);
+    // b grafts another id: the link b turns eager after ID1 arrived.
+    let graft = frame(json!({"msg_type": "GRAFT", "msg": [ID2], "originator": "b", "time": "t"}));
+    recv(&mut s, 2, graft, 20);
+    recv(&mut s, 1, broadcast("a", ID2, Some(0)), 30);
+    let out = step(&mut s, InEvent::TimerFired(Timer::TreeSweep), at(510));
+    let announced = |conn: u64| -> Vec<serde_json::Value> {
+        out.iter()
+            .filter_map(|o| match o {
+                OutEvent::Send { conn: c, frame } if c.0 == conn => {
+                    Some(frame.envelope().msg.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        announced(2),
+        vec![json!([[ID1, 1]])],
+        "only what came before it turned eager"
+    );
+    assert_eq!(announced(3), vec![json!([[ID1, 1], [ID2, 1]])]);
+}
