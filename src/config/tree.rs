@@ -49,10 +49,19 @@ pub const LAZY_FANOUT: usize = 0;
 pub const IHAVE_SWEEP: Duration = Duration::from_millis(500);
 /// How long an announced id may stay missing before the node asks the announcer (`GRAFT`).
 pub const GRAFT_TIMEOUT: Duration = Duration::from_millis(200);
+/// The longest the wait before a `GRAFT` grows to: each graft that proves
+/// needless (the message then came by its old path too) doubles the wait, up
+/// to this; each needed one shortens it by a tenth, down to `graft_timeout`.
+/// Under load, eager copies queue for seconds, and grafting each would fill
+/// the links with copies (and reshape the tree towards idle links).
+pub const GRAFT_TIMEOUT_MAX: Duration = Duration::from_secs(10);
 /// How long after a `GRAFT` the node asks the next announcer, if the message is still missing.
 pub const GRAFT_RETRY: Duration = Duration::from_millis(100);
-/// Rounds by which a lazy link's path must beat the eager one before they swap.
-pub const OPTIMIZE_ROUNDS: u32 = 4;
+/// Rounds by which a lazy link's path must beat the eager one before they
+/// swap. High: a tree shared by many senders is short for one sender and long
+/// for another, and with smaller thresholds the swaps made it oscillate in
+/// the simulator (docs/PROTOCOL.md, "Why these defaults").
+pub const OPTIMIZE_ROUNDS: u32 = 32;
 /// Bytes of broadcasts the message store keeps to answer `GRAFT`s.
 pub const STORE_BYTES: usize = 16 * 1024 * 1024;
 /// How long the message store keeps a broadcast.
@@ -79,6 +88,8 @@ pub struct TreeConfig {
     pub ihave_sweep: Duration,
     /// First wait for an announced id ([`GRAFT_TIMEOUT`]).
     pub graft_timeout: Duration,
+    /// Longest the first wait grows to ([`GRAFT_TIMEOUT_MAX`]).
+    pub graft_timeout_max: Duration,
     /// Wait before asking the next announcer ([`GRAFT_RETRY`]).
     pub graft_retry: Duration,
     /// Round gain that swaps a lazy link for the eager one ([`OPTIMIZE_ROUNDS`]).
@@ -106,6 +117,7 @@ impl Default for TreeConfig {
             lazy_fanout: LAZY_FANOUT,
             ihave_sweep: IHAVE_SWEEP,
             graft_timeout: GRAFT_TIMEOUT,
+            graft_timeout_max: GRAFT_TIMEOUT_MAX,
             graft_retry: GRAFT_RETRY,
             optimize_rounds: OPTIMIZE_ROUNDS,
             store_bytes: STORE_BYTES,
@@ -131,6 +143,9 @@ impl TreeConfig {
         ];
         if let Some((name, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
             return Err(format!("{name} must be above zero"));
+        }
+        if self.graft_timeout_max < self.graft_timeout {
+            return Err("tree.graft_timeout_max must not be below tree.graft_timeout".into());
         }
         let counts = [
             ("tree.max_pending_grafts", self.max_pending_grafts),

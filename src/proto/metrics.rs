@@ -67,6 +67,9 @@ pub struct Metrics {
     pub graft_backlog_dropped: u64,
     /// Announced ids not awaited because `max_pending_grafts` were.
     pub pending_grafts_dropped: u64,
+    /// Grafts that proved needless: the message came by another path first
+    /// (each lengthens the wait before the next graft).
+    pub grafts_needless: u64,
     /// Announced messages that never came from anyone asked.
     pub grafts_failed: u64,
     /// `IHAVE` frames longer than `max_ihave_ids` (their connections closed).

@@ -94,6 +94,12 @@ pub struct NodeState {
     /// Until then this node is repairing its part of the tree (it lost an
     /// eager link): announced ids it lacks are grafted at once.
     repair_until: Instant,
+    /// Ids this node grafted lately, and the links it asked (bounded by
+    /// `max_pending_grafts`): a later duplicate shows a graft was needless.
+    recent_grafts: std::collections::VecDeque<(MessageId, ConnId)>,
+    /// The wait before grafting an announced id, learned between
+    /// `graft_timeout` and `graft_timeout_max` from whether grafts were needed.
+    graft_wait: std::time::Duration,
     /// The sweep timer is set; the last sweep covered what arrived before this.
     sweep_armed: bool,
     last_sweep: Instant,
@@ -116,6 +122,7 @@ impl NodeState {
         let config = config.into();
         let seen = SeenCache::new(config.seen_capacity, config.seen_ttl);
         let store = MessageStore::new(config.tree.store_bytes, config.tree.store_ttl);
+        let graft_wait = config.tree.graft_timeout;
         let new_id_limit = RateLimit::new(config.new_id_rate, config.new_id_burst);
         let one_shots = OneShots {
             max_frame: config.one_shot_max_frame,
@@ -145,6 +152,8 @@ impl NodeState {
             missing: BTreeMap::new(),
             dispatch_armed: false,
             repair_until: Instant::ZERO,
+            graft_wait,
+            recent_grafts: Default::default(),
             sweep_armed: false,
             last_sweep: Instant::ZERO,
             scratch: Vec::new(),

@@ -20,6 +20,12 @@ pub struct TreeArgs {
     /// Wait this long for an announced broadcast before asking for it (ms).
     #[arg(long, value_name = "MS", default_value_t = ms(config::GRAFT_TIMEOUT))]
     graft_timeout_ms: u64,
+    /// A lazy link announcing a path shorter by this many rounds replaces the eager one.
+    #[arg(long, value_name = "N", default_value_t = config::OPTIMIZE_ROUNDS)]
+    optimize_rounds: u32,
+    /// The wait before a graft grows up to this when grafts prove needless (ms).
+    #[arg(long, value_name = "MS", default_value_t = ms(config::GRAFT_TIMEOUT_MAX))]
+    graft_timeout_max_ms: u64,
     /// Then wait this long before asking the next announcer (ms).
     #[arg(long, value_name = "MS", default_value_t = ms(config::GRAFT_RETRY))]
     graft_retry_ms: u64,
@@ -38,6 +44,8 @@ impl TreeArgs {
             ihave_sweep: Duration::from_millis(self.ihave_sweep_ms),
             graft_timeout: Duration::from_millis(self.graft_timeout_ms),
             graft_retry: Duration::from_millis(self.graft_retry_ms),
+            graft_timeout_max: Duration::from_millis(self.graft_timeout_max_ms),
+            optimize_rounds: self.optimize_rounds,
             ..TreeConfig::default()
         }
     }

@@ -118,9 +118,17 @@ impl NodeState {
             let duplicate = self.seen.contains(&SeenKey::of(frame.envelope()));
             if let Some(conn) = src.filter(|_| tree_src && duplicate) {
                 trace!(%from, "duplicate broadcast on a tree link");
-                self.prune_if_eager(conn, now, out);
+                match self.needless_graft(frame.envelope().id, conn) {
+                    // The message came by its old path after all: undo the
+                    // graft, not the path.
+                    Some(grafted) => self.prune_if_eager(grafted, now, out),
+                    None => self.prune_if_eager(conn, now, out),
+                }
             }
             return;
+        }
+        if let Some(id) = frame.envelope().id {
+            self.graft_answered(id, src);
         }
         self.metrics.deliveries += 1;
         out.push(OutEvent::Emit(Event::Broadcast {
@@ -381,7 +389,7 @@ impl NodeState {
                     let delay = if now < self.repair_until {
                         Duration::ZERO
                     } else {
-                        self.config.tree.graft_timeout
+                        self.graft_wait
                     };
                     out.push(OutEvent::Schedule {
                         delay,
@@ -456,11 +464,45 @@ impl NodeState {
             }
             return;
         };
+        if self.recent_grafts.len() >= self.config.tree.max_pending_grafts {
+            self.recent_grafts.pop_front();
+        }
+        self.recent_grafts.push_back((id, conn));
         self.graft(conn, vec![id], now, out);
         out.push(OutEvent::Schedule {
             delay: self.config.tree.graft_retry,
             timer: Timer::Graft(id),
         });
+    }
+
+    /// A duplicate of `id` came on `conn`. If this node grafted `id` from
+    /// another link, that graft was needless (the old path delivered after
+    /// all, only later): the wait before grafting doubles, up to
+    /// `graft_timeout_max`, and the grafted link is returned (to be pruned).
+    fn needless_graft(&mut self, id: Option<MessageId>, conn: ConnId) -> Option<ConnId> {
+        let id = id?;
+        let k = self.recent_grafts.iter().position(|(g, _)| *g == id)?;
+        let (_, asked) = self.recent_grafts.remove(k)?;
+        if asked == conn {
+            return None;
+        }
+        self.metrics.grafts_needless += 1;
+        self.graft_wait = (self.graft_wait * 2).min(self.config.tree.graft_timeout_max);
+        Some(asked)
+    }
+
+    /// A new broadcast came: if it answers a graft of this node's, the graft
+    /// was needed, and the wait before the next one shortens by a tenth
+    /// (down to `graft_timeout`).
+    fn graft_answered(&mut self, id: MessageId, src: Option<ConnId>) {
+        let needed = self
+            .recent_grafts
+            .iter()
+            .any(|&(g, asked)| g == id && Some(asked) == src);
+        if needed {
+            let shorter = self.graft_wait.mul_f64(0.9);
+            self.graft_wait = shorter.max(self.config.tree.graft_timeout);
+        }
     }
 
     /// Sends `GRAFT` (for `ids`, or none: "be eager") on `conn`, which turns eager.

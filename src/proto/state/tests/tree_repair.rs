@@ -2,6 +2,7 @@
 
 use super::tree::*;
 use super::*;
+use crate::config::TreeConfig;
 
 /// Bad input: tree frames from a connection without a registered tree peer
 /// are ignored; an IHAVE past `max_ihave_ids` closes the connection; pending
@@ -85,7 +86,17 @@ fn lost_eager_link_repairs_and_repair_graft_is_answered() {
 /// A lazy link announcing a much shorter path is swapped in for the eager one.
 #[test]
 fn much_shorter_announced_path_swaps_links() {
-    let mut s = tree_node();
+    let mut s = node_with(NodeConfig {
+        tree: TreeConfig {
+            optimize_rounds: 4,
+            ..tree_config().tree
+        },
+        ..tree_config()
+    });
+    for (conn, name) in [(1, "a"), (2, "b"), (3, "c")] {
+        connect_in(&mut s, conn);
+        recv(&mut s, conn, tree_hello(name, 6000 + conn as u16), 0);
+    }
     recv(&mut s, 1, broadcast("a", ID1, Some(9)), 10);
     recv(&mut s, 2, tree_frame("PRUNE", json!(""), "t"), 11);
     // Round 10 here; b announces round 1: 10 >= 1 + 1 + 4.
@@ -174,4 +185,39 @@ fn sweep_covers_a_link_that_turned_eager_since() {
         "only what came before it turned eager"
     );
     assert_eq!(announced(3), vec![json!([[ID1, 1], [ID2, 1]])]);
+}
+
+/// A graft that proves needless (the old path delivers a duplicate after the
+/// graft answered) undoes the graft: the grafted link is pruned, not the old
+/// path, and the next graft waits twice as long.
+#[test]
+fn needless_graft_is_undone_and_lengthens_the_wait() {
+    let mut s = tree_node();
+    // c is lazy; a (the old path) stays eager.
+    recv(&mut s, 3, tree_frame("PRUNE", json!(""), "t"), 1);
+    let ihave = |id: &str| {
+        frame(json!({"msg_type": "IHAVE", "msg": [[id, 1]], "originator": "c", "time": "t"}))
+    };
+    recv(&mut s, 3, ihave(ID1), 10);
+    let out = step(&mut s, InEvent::TimerFired(Timer::Graft(id(ID1))), at(210));
+    assert_eq!(sends(&out)[0], (3, "GRAFT".into(), None));
+    // The graft's answer comes first, then the old path's copy: a duplicate.
+    recv(&mut s, 3, broadcast("a", ID1, Some(1)), 220);
+    let out = recv(&mut s, 1, broadcast("a", ID1, Some(3)), 400);
+    assert_eq!(
+        sends(&out),
+        vec![(3, "PRUNE".into(), None)],
+        "the grafted link goes lazy again"
+    );
+    assert_eq!(s.metrics().grafts_needless, 1);
+    assert_eq!(s.eager_peers(), vec![PeerId::new("a"), PeerId::new("b")]);
+    // The next announced id waits 400 ms, not 200.
+    let out = recv(&mut s, 3, ihave(ID2), 500);
+    assert_eq!(
+        out,
+        vec![OutEvent::Schedule {
+            delay: Duration::from_millis(400),
+            timer: Timer::Graft(id(ID2))
+        }]
+    );
 }
