@@ -94,9 +94,13 @@ pub struct NodeState {
     /// Until then this node is repairing its part of the tree (it lost an
     /// eager link): announced ids it lacks are grafted at once.
     repair_until: Instant,
+    /// When a new broadcast last came in full over an eager tree link.
+    last_eager_rx: Instant,
     /// Ids this node grafted lately, and the links it asked (bounded by
     /// `max_pending_grafts`): a later duplicate shows a graft was needless.
-    recent_grafts: std::collections::VecDeque<(MessageId, ConnId)>,
+    recent_grafts: BTreeMap<MessageId, ConnId>,
+    /// The same ids, oldest first (the bound drops the oldest).
+    recent_graft_order: std::collections::VecDeque<MessageId>,
     /// The wait before grafting an announced id, learned between
     /// `graft_timeout` and `graft_timeout_max` from whether grafts were needed.
     graft_wait: std::time::Duration,
@@ -153,7 +157,9 @@ impl NodeState {
             dispatch_armed: false,
             repair_until: Instant::ZERO,
             graft_wait,
-            recent_grafts: Default::default(),
+            recent_grafts: BTreeMap::new(),
+            recent_graft_order: Default::default(),
+            last_eager_rx: Instant::ZERO,
             sweep_armed: false,
             last_sweep: Instant::ZERO,
             scratch: Vec::new(),

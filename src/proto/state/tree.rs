@@ -58,6 +58,10 @@ impl TreeLink {
 pub(super) struct Missing {
     /// Who announced it, in order, with their rounds; asked in turn.
     announcers: VecDeque<(ConnId, u32)>,
+    /// When it was first announced.
+    since: Instant,
+    /// A graft for it has been sent.
+    asked: bool,
 }
 
 impl NodeState {
@@ -129,6 +133,12 @@ impl NodeState {
         }
         if let Some(id) = frame.envelope().id {
             self.graft_answered(id, src);
+        }
+        if src
+            .and_then(|c| self.conns.get(&c))
+            .is_some_and(|c| c.tree.on && c.tree.eager)
+        {
+            self.last_eager_rx = now;
         }
         self.metrics.deliveries += 1;
         out.push(OutEvent::Emit(Event::Broadcast {
@@ -382,7 +392,10 @@ impl NodeState {
                     self.metrics.pending_grafts_dropped += 1;
                 }
                 None => {
-                    let mut m = Missing::default();
+                    let mut m = Missing {
+                        since: now,
+                        ..Missing::default()
+                    };
                     m.announcers.push_back((conn, round));
                     self.missing.insert(id, m);
                     // While repairing, an announced id will not come by itself.
@@ -446,6 +459,20 @@ impl NodeState {
         let Some(m) = self.missing.get_mut(&id) else {
             return;
         };
+        // New broadcasts still come in full over the tree: the message is
+        // most likely queued on its way, not lost. Wait again (up to
+        // `graft_timeout_max` in all) rather than fetch a second copy.
+        let flowing = now.saturating_since(self.last_eager_rx) < self.config.tree.graft_timeout;
+        let waited = now.saturating_since(m.since);
+        if !m.asked && flowing && waited < self.config.tree.graft_timeout_max {
+            self.metrics.grafts_postponed += 1;
+            out.push(OutEvent::Schedule {
+                delay: self.config.tree.graft_timeout,
+                timer: Timer::Graft(id),
+            });
+            return;
+        }
+        m.asked = true;
         let mut asked = None;
         while let Some((conn, _)) = m.announcers.pop_front() {
             if self.conns.get(&conn).is_some_and(|c| c.tree.on) {
@@ -464,10 +491,14 @@ impl NodeState {
             }
             return;
         };
-        if self.recent_grafts.len() >= self.config.tree.max_pending_grafts {
-            self.recent_grafts.pop_front();
+        if self.recent_graft_order.len() >= self.config.tree.max_pending_grafts {
+            if let Some(old) = self.recent_graft_order.pop_front() {
+                self.recent_grafts.remove(&old);
+            }
         }
-        self.recent_grafts.push_back((id, conn));
+        if self.recent_grafts.insert(id, conn).is_none() {
+            self.recent_graft_order.push_back(id);
+        }
         self.graft(conn, vec![id], now, out);
         out.push(OutEvent::Schedule {
             delay: self.config.tree.graft_retry,
@@ -481,11 +512,12 @@ impl NodeState {
     /// `graft_timeout_max`, and the grafted link is returned (to be pruned).
     fn needless_graft(&mut self, id: Option<MessageId>, conn: ConnId) -> Option<ConnId> {
         let id = id?;
-        let k = self.recent_grafts.iter().position(|(g, _)| *g == id)?;
-        let (_, asked) = self.recent_grafts.remove(k)?;
+        let asked = *self.recent_grafts.get(&id)?;
         if asked == conn {
             return None;
         }
+        // Judged once; the order list forgets it in its turn.
+        self.recent_grafts.remove(&id);
         self.metrics.grafts_needless += 1;
         self.graft_wait = (self.graft_wait * 2).min(self.config.tree.graft_timeout_max);
         Some(asked)
@@ -497,8 +529,8 @@ impl NodeState {
     fn graft_answered(&mut self, id: MessageId, src: Option<ConnId>) {
         let needed = self
             .recent_grafts
-            .iter()
-            .any(|&(g, asked)| g == id && Some(asked) == src);
+            .get(&id)
+            .is_some_and(|&asked| Some(asked) == src);
         if needed {
             let shorter = self.graft_wait.mul_f64(0.9);
             self.graft_wait = shorter.max(self.config.tree.graft_timeout);
