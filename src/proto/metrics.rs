@@ -67,9 +67,6 @@ pub struct Metrics {
     pub graft_backlog_dropped: u64,
     /// Announced ids not awaited because `max_pending_grafts` were.
     pub pending_grafts_dropped: u64,
-    /// Graft timers that waited again because new broadcasts were still
-    /// coming in full over the tree (the announced one most likely queued).
-    pub grafts_postponed: u64,
     /// Grafts that proved needless: the message came by another path first
     /// (each lengthens the wait before the next graft).
     pub grafts_needless: u64,

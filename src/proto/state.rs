@@ -94,8 +94,6 @@ pub struct NodeState {
     /// Until then this node is repairing its part of the tree (it lost an
     /// eager link): announced ids it lacks are grafted at once.
     repair_until: Instant,
-    /// When a new broadcast last came in full over an eager tree link.
-    last_eager_rx: Instant,
     /// Ids this node grafted lately, and the links it asked (bounded by
     /// `max_pending_grafts`): a later duplicate shows a graft was needless.
     recent_grafts: BTreeMap<MessageId, ConnId>,
@@ -159,7 +157,6 @@ impl NodeState {
             graft_wait,
             recent_grafts: BTreeMap::new(),
             recent_graft_order: Default::default(),
-            last_eager_rx: Instant::ZERO,
             sweep_armed: false,
             last_sweep: Instant::ZERO,
             scratch: Vec::new(),

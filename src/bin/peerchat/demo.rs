@@ -64,7 +64,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         streams.push((node.id().to_string(), node.events().await?));
     }
 
-    println!("\n== everyone broadcasts once; each message is flooded along the line");
+    println!("\n== everyone broadcasts once; each message travels along the tree (here, the line)");
     for (i, node) in nodes.iter().enumerate() {
         node.broadcast(format!("hello from {}", name(i))).await?;
     }

@@ -58,10 +58,6 @@ impl TreeLink {
 pub(super) struct Missing {
     /// Who announced it, in order, with their rounds; asked in turn.
     announcers: VecDeque<(ConnId, u32)>,
-    /// When it was first announced.
-    since: Instant,
-    /// A graft for it has been sent.
-    asked: bool,
 }
 
 impl NodeState {
@@ -133,12 +129,6 @@ impl NodeState {
         }
         if let Some(id) = frame.envelope().id {
             self.graft_answered(id, src);
-        }
-        if src
-            .and_then(|c| self.conns.get(&c))
-            .is_some_and(|c| c.tree.on && c.tree.eager)
-        {
-            self.last_eager_rx = now;
         }
         self.metrics.deliveries += 1;
         out.push(OutEvent::Emit(Event::Broadcast {
@@ -392,10 +382,7 @@ impl NodeState {
                     self.metrics.pending_grafts_dropped += 1;
                 }
                 None => {
-                    let mut m = Missing {
-                        since: now,
-                        ..Missing::default()
-                    };
+                    let mut m = Missing::default();
                     m.announcers.push_back((conn, round));
                     self.missing.insert(id, m);
                     // While repairing, an announced id will not come by itself.
@@ -459,20 +446,6 @@ impl NodeState {
         let Some(m) = self.missing.get_mut(&id) else {
             return;
         };
-        // New broadcasts still come in full over the tree: the message is
-        // most likely queued on its way, not lost. Wait again (up to
-        // `graft_timeout_max` in all) rather than fetch a second copy.
-        let flowing = now.saturating_since(self.last_eager_rx) < self.config.tree.graft_timeout;
-        let waited = now.saturating_since(m.since);
-        if !m.asked && flowing && waited < self.config.tree.graft_timeout_max {
-            self.metrics.grafts_postponed += 1;
-            out.push(OutEvent::Schedule {
-                delay: self.config.tree.graft_timeout,
-                timer: Timer::Graft(id),
-            });
-            return;
-        }
-        m.asked = true;
         let mut asked = None;
         while let Some((conn, _)) = m.announcers.pop_front() {
             if self.conns.get(&conn).is_some_and(|c| c.tree.on) {
