@@ -192,7 +192,18 @@ fn sweep_covers_a_link_that_turned_eager_since() {
 /// path, and the next graft waits twice as long.
 #[test]
 fn needless_graft_is_undone_and_lengthens_the_wait() {
-    let mut s = tree_node();
+    // The wait may grow (it does not by default).
+    let mut s = node_with(NodeConfig {
+        tree: TreeConfig {
+            graft_timeout_max: Duration::from_secs(1),
+            ..tree_config().tree
+        },
+        ..tree_config()
+    });
+    for (conn, name) in [(1, "a"), (2, "b"), (3, "c")] {
+        connect_in(&mut s, conn);
+        recv(&mut s, conn, tree_hello(name, 6000 + conn as u16), 0);
+    }
     // c is lazy; a (the old path) stays eager.
     recv(&mut s, 3, tree_frame("PRUNE", json!(""), "t"), 1);
     let ihave = |id: &str| {
