@@ -30,7 +30,12 @@ pub(super) fn tree_hello(from: &str, port: u16) -> Frame {
 
 /// A tree node with tree peers `a` (conn 1), `b` (conn 2), `c` (conn 3).
 pub(super) fn tree_node() -> NodeState {
-    let mut s = node_with(tree_config());
+    tree_node_with(tree_config())
+}
+
+/// As [`tree_node`], with `config`.
+pub(super) fn tree_node_with(config: NodeConfig) -> NodeState {
+    let mut s = node_with(config);
     for (conn, name) in [(1, "a"), (2, "b"), (3, "c")] {
         connect_in(&mut s, conn);
         step(

@@ -86,17 +86,13 @@ fn lost_eager_link_repairs_and_repair_graft_is_answered() {
 /// A lazy link announcing a much shorter path is swapped in for the eager one.
 #[test]
 fn much_shorter_announced_path_swaps_links() {
-    let mut s = node_with(NodeConfig {
+    let mut s = tree_node_with(NodeConfig {
         tree: TreeConfig {
             optimize_rounds: 4,
             ..tree_config().tree
         },
         ..tree_config()
     });
-    for (conn, name) in [(1, "a"), (2, "b"), (3, "c")] {
-        connect_in(&mut s, conn);
-        recv(&mut s, conn, tree_hello(name, 6000 + conn as u16), 0);
-    }
     recv(&mut s, 1, broadcast("a", ID1, Some(9)), 10);
     recv(&mut s, 2, tree_frame("PRUNE", json!(""), "t"), 11);
     // Round 10 here; b announces round 1: 10 >= 1 + 1 + 4.
@@ -193,17 +189,13 @@ fn sweep_covers_a_link_that_turned_eager_since() {
 #[test]
 fn needless_graft_is_undone_and_lengthens_the_wait() {
     // The wait may grow (it does not by default).
-    let mut s = node_with(NodeConfig {
+    let mut s = tree_node_with(NodeConfig {
         tree: TreeConfig {
             graft_timeout_max: Duration::from_secs(1),
             ..tree_config().tree
         },
         ..tree_config()
     });
-    for (conn, name) in [(1, "a"), (2, "b"), (3, "c")] {
-        connect_in(&mut s, conn);
-        recv(&mut s, conn, tree_hello(name, 6000 + conn as u16), 0);
-    }
     // c is lazy; a (the old path) stays eager.
     recv(&mut s, 3, tree_frame("PRUNE", json!(""), "t"), 1);
     let ihave = |id: &str| {
