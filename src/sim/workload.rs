@@ -15,9 +15,7 @@ use super::latency::Latency;
 use super::network::{Counters, Network, PARALLEL_MIN_EVENTS};
 use super::node::sim_node_config;
 use super::progress::{FinishOnDrop, NoProgress, Progress};
-use super::report::{
-    cpu_ms_per_delivery, per_delivery, KindCounts, Percentiles, Report, Run, Traffic, Wall,
-};
+use super::report::{cpu_ms_per_delivery, per_delivery, Percentiles, Report, Run, Traffic, Wall};
 use super::topology::{TopologySpec, BENCH_SEED, DEFAULT_DEGREE};
 use super::{memory, Fault, SimError};
 use crate::config::{BroadcastMode, NodeConfig};
@@ -349,7 +347,7 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
     );
     let frames_sent = total.frames_sent - frames;
     let per = |x: u64| per_delivery(x, deliveries.deliveries);
-    let traffic = Traffic {
+    let mut traffic = Traffic {
         frames_sent,
         bytes_sent: total.bytes_sent - bytes,
         frames_per_delivery: per(frames_sent),
@@ -361,21 +359,14 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
         end_virtual_ms: Some(net.now as f64 / 1e6),
         ..Traffic::default()
     };
-    let mut traffic = traffic;
-    let kinds = KindCounts {
-        ids_rate_limited: net.ids_rate_limited(),
-        ..total.kinds
-    };
-    kinds
-        .since(KindCounts {
-            ids_rate_limited: 0,
-            ..after_setup.kinds
-        })
-        .fill(
-            &mut traffic,
-            deliveries.deliveries,
-            deliveries.broadcasts_sent,
-        );
+    // The workers count frames by kind; rate-limited ids only the nodes do.
+    let mut kinds = total.kinds.since(after_setup.kinds);
+    kinds.ids_rate_limited = net.ids_rate_limited();
+    kinds.fill(
+        &mut traffic,
+        deliveries.deliveries,
+        deliveries.broadcasts_sent,
+    );
     if let Some((c, d)) = first {
         let totals = (total.frames_sent - frames, deliveries.deliveries);
         let first = (c.frames_sent - frames, c.kinds, d);

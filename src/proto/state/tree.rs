@@ -36,8 +36,6 @@ struct LinkQueues {
     ihave: Vec<(MessageId, u32)>,
     /// Ids the peer grafted and has not been sent yet.
     grafts: VecDeque<MessageId>,
-    /// A queue-low signal is awaited before more grafted ids go out.
-    watching: bool,
 }
 
 impl TreeLink {
@@ -115,8 +113,12 @@ impl NodeState {
             .id
             .is_some_and(|id| self.missing.contains_key(&id));
         if !self.first_sight(src, frame, grafted, now) {
-            let duplicate = self.seen.contains(&SeenKey::of(frame.envelope()));
-            if let Some(conn) = src.filter(|_| tree_src && duplicate) {
+            // Refused as a duplicate, or over the link's rate: only a
+            // duplicate on a tree link shapes the tree (flooding pays nothing more).
+            let on_tree = src.filter(|_| tree_src);
+            if let Some(conn) =
+                on_tree.filter(|_| self.seen.contains(&SeenKey::of(frame.envelope())))
+            {
                 trace!(%from, "duplicate broadcast on a tree link");
                 match self.needless_graft(frame.envelope().id, conn) {
                     // The message came by its old path after all: undo the
@@ -158,14 +160,14 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
+        let plain = frame.without_round();
         let Some(id) = frame.envelope().id.filter(|_| self.tree_mode()) else {
-            let plain = frame.without_round();
             return self.forward(&plain, src, out);
         };
         self.store.expire(now);
         self.store.insert(Stored {
             id,
-            frame: frame.without_round(),
+            frame: plain.clone(),
             at: now,
             round,
             via,
@@ -179,7 +181,6 @@ impl NodeState {
             });
         }
         let origin = &frame.envelope().originator;
-        let plain = frame.without_round();
         let eager = frame.with_round(round);
         let mut lazy = std::mem::take(&mut self.scratch);
         lazy.clear();
@@ -188,50 +189,42 @@ impl NodeState {
                 continue;
             }
             let link = p.link();
-            let tree = p.conn.and_then(|c| self.conns.get(&c)).map(|c| &c.tree);
-            match (link, tree) {
-                (Link::Conn(conn), Some(t)) if t.on && !t.eager => lazy.push(conn),
-                (Link::Conn(conn), Some(t)) if t.on => push_link(
-                    &mut self.metrics,
-                    &mut self.one_shots,
-                    Link::Conn(conn),
-                    eager.clone(),
-                    out,
-                ),
-                (link, _) => push_link(
-                    &mut self.metrics,
-                    &mut self.one_shots,
-                    link,
-                    plain.clone(),
-                    out,
-                ),
-            }
+            // Tree links get the frame with its round (eager) or an
+            // announcement (lazy); the rest, the frame as it is shared.
+            let sent = match (&link, p.conn.and_then(|c| self.conns.get(&c))) {
+                (Link::Conn(conn), Some(c)) if c.tree.on && !c.tree.eager => {
+                    lazy.push(*conn);
+                    continue;
+                }
+                (_, Some(c)) if c.tree.on => &eager,
+                _ => &plain,
+            };
+            push_link(
+                &mut self.metrics,
+                &mut self.one_shots,
+                link,
+                sent.clone(),
+                out,
+            );
         }
         let fanout = self.config.tree.lazy_fanout.min(lazy.len());
         for k in 0..fanout {
             let pick = k + (self.next_random() as usize) % (lazy.len() - k);
             lazy.swap(k, pick);
-            self.announce(lazy[k], id, round, now, out);
+            self.announce(lazy[k], id, round, out);
         }
         self.scratch = lazy;
     }
 
     /// Queues an announcement of `id` for `conn`'s next `IHAVE`.
-    fn announce(
-        &mut self,
-        conn: ConnId,
-        id: MessageId,
-        round: u32,
-        now: Instant,
-        out: &mut Vec<OutEvent>,
-    ) {
+    fn announce(&mut self, conn: ConnId, id: MessageId, round: u32, out: &mut Vec<OutEvent>) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.tree.queues().ihave.push((id, round));
-            self.arm_dispatch(now, out);
+            self.arm_dispatch(out);
         }
     }
 
-    fn arm_dispatch(&mut self, _now: Instant, out: &mut Vec<OutEvent>) {
+    fn arm_dispatch(&mut self, out: &mut Vec<OutEvent>) {
         if !self.dispatch_armed {
             self.dispatch_armed = true;
             out.push(OutEvent::Schedule {
@@ -244,7 +237,6 @@ impl NodeState {
     /// The dispatch window closed: each link's announcements go out as `IHAVE`s.
     pub(super) fn on_dispatch(&mut self, now: Instant, out: &mut Vec<OutEvent>) {
         self.dispatch_armed = false;
-        let max = self.config.tree.max_ihave_ids;
         let mut batches = Vec::new();
         for (conn, c) in self.conns.iter_mut() {
             if let Some(q) = c.tree.queues.as_deref_mut() {
@@ -254,17 +246,7 @@ impl NodeState {
             }
         }
         for (conn, ids) in batches {
-            for chunk in ids.chunks(max) {
-                let msg = serde_json::json!(chunk);
-                match Frame::encode(self.envelope(types::IHAVE, msg, now)) {
-                    Ok(frame) => {
-                        self.metrics.ihave_sent += 1;
-                        self.metrics.ihave_ids_sent += chunk.len() as u64;
-                        self.send(conn, frame, out);
-                    }
-                    Err(error) => debug!(%error, "cannot encode IHAVE"),
-                }
-            }
+            self.send_ihaves(&[conn], &ids, now, out);
         }
     }
 
@@ -321,8 +303,7 @@ impl NodeState {
             return;
         }
         for chunk in ids.chunks(self.config.tree.max_ihave_ids) {
-            let Ok(frame) =
-                Frame::encode(self.envelope(types::IHAVE, serde_json::json!(chunk), now))
+            let Some(frame) = self.control_frame(types::IHAVE, serde_json::json!(chunk), now)
             else {
                 continue;
             };
@@ -365,7 +346,7 @@ impl NodeState {
         }
         let mut swapped = false;
         for &(id, round) in ids {
-            if self.seen.contains(&SeenKey::Id(id.as_uuid().as_u128())) {
+            if self.is_seen(id) {
                 if !swapped {
                     swapped = self.maybe_optimize(conn, id, round, now, out);
                 }
@@ -439,7 +420,7 @@ impl NodeState {
 
     /// The graft timer of `id`: ask the next announcer, unless it came meanwhile.
     pub(super) fn on_graft_timer(&mut self, id: MessageId, now: Instant, out: &mut Vec<OutEvent>) {
-        if self.seen.contains(&SeenKey::Id(id.as_uuid().as_u128())) {
+        if self.is_seen(id) {
             self.missing.remove(&id);
             return;
         }
@@ -515,12 +496,9 @@ impl NodeState {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.tree.make_eager(now);
         }
-        match Frame::encode(self.envelope(types::GRAFT, serde_json::json!(ids), now)) {
-            Ok(frame) => {
-                self.metrics.graft_sent += 1;
-                self.send(conn, frame, out);
-            }
-            Err(error) => debug!(%error, "cannot encode GRAFT"),
+        if let Some(frame) = self.control_frame(types::GRAFT, serde_json::json!(ids), now) {
+            self.metrics.graft_sent += 1;
+            self.send(conn, frame, out);
         }
     }
 
@@ -529,13 +507,18 @@ impl NodeState {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.tree.eager = false;
         }
-        match Frame::encode(self.envelope(types::PRUNE, Value::from(""), now)) {
-            Ok(frame) => {
-                self.metrics.prune_sent += 1;
-                self.send(conn, frame, out);
-            }
-            Err(error) => debug!(%error, "cannot encode PRUNE"),
+        if let Some(frame) = self.control_frame(types::PRUNE, Value::from(""), now) {
+            self.metrics.prune_sent += 1;
+            self.send(conn, frame, out);
         }
+    }
+
+    /// A tree frame (`IHAVE`, `GRAFT`, `PRUNE`) from this node; `None`
+    /// (logged) only if it cannot be encoded.
+    fn control_frame(&self, msg_type: &str, msg: Value, now: Instant) -> Option<Frame> {
+        Frame::encode(self.envelope(msg_type, msg, now))
+            .map_err(|error| debug!(%error, msg_type, "cannot encode tree frame"))
+            .ok()
     }
 
     /// A duplicate came over `conn`: if it was eager, it is not needed in full.
@@ -574,7 +557,7 @@ impl NodeState {
             let recent: Vec<(MessageId, u32)> =
                 self.store.since(since).map(|s| (s.id, s.round)).collect();
             for (id, round) in recent {
-                self.announce(conn, id, round, now, out);
+                self.announce(conn, id, round, out);
             }
         }
         self.serve_grafts(conn, out);
@@ -591,12 +574,8 @@ impl NodeState {
         else {
             return;
         };
-        q.watching = false;
         let ids: Vec<MessageId> = (0..batch).map_while(|_| q.grafts.pop_front()).collect();
         let more = !q.grafts.is_empty();
-        if more {
-            q.watching = true;
-        }
         for id in ids {
             match self.store.get(&id) {
                 Some(s) => {

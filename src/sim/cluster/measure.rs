@@ -40,8 +40,6 @@ pub(super) struct Counts {
     pub(super) frames_out: u64,
     pub(super) bytes_out: u64,
     pub(super) frames_in: u64,
-    /// Copies of broadcasts taken in: first deliveries and duplicates dropped.
-    pub(super) broadcasts_seen: u64,
     /// Frames by kind.
     pub(super) kinds: KindCounts,
 }
@@ -52,7 +50,6 @@ impl Counts {
             frames_out: self.frames_out + m.frames_out,
             bytes_out: self.bytes_out + m.bytes_out,
             frames_in: self.frames_in + m.frames_in,
-            broadcasts_seen: self.broadcasts_seen + m.deliveries + m.duplicates_dropped,
             kinds: KindCounts {
                 payload_sent: self.kinds.payload_sent + m.broadcast_frames_out,
                 control_sent: self.kinds.control_sent + m.ihave_sent + m.graft_sent + m.prune_sent,
@@ -104,10 +101,12 @@ impl Cluster {
         let mut seen = None;
         while Instant::now() < deadline {
             let t = self.counts().await;
-            if t.frames_in >= t.frames_out || seen == Some(t.broadcasts_seen) {
+            // Copies of broadcasts taken in: first deliveries and duplicates.
+            let copies = t.kinds.payload_received;
+            if t.frames_in >= t.frames_out || seen == Some(copies) {
                 return;
             }
-            seen = Some(t.broadcasts_seen);
+            seen = Some(copies);
             tokio::time::sleep(POLL).await;
         }
     }
