@@ -59,6 +59,29 @@ pub enum Error {
         /// The peer it is for.
         to: PeerId,
     },
+    /// Another process holds this data directory's lock.
+    #[error("data directory {} is in use by another process", path.display())]
+    DataDirLocked {
+        /// The directory.
+        path: std::path::PathBuf,
+    },
+    /// A data directory that cannot be created, opened or locked; the OS's reason is the `source()`.
+    #[error("cannot use data directory {}", path.display())]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        #[source]
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// A key file that cannot be read, written or understood.
+    #[error("key file {}: {reason}", path.display())]
+    KeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The node has shut down (or its actors stopped).
     #[error("the node has stopped")]
     Stopped,

@@ -70,6 +70,7 @@ mod actors;
 pub mod addr;
 pub mod codec;
 pub mod config;
+pub mod data_dir;
 pub mod error;
 pub mod events;
 pub mod handler;

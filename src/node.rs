@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -14,11 +15,13 @@ use crate::actors::acceptor::Acceptor;
 use crate::actors::peer::{Apply, GetMetrics, GetPeer, GetPeers, SendDirect, Shutdown, Subscribe};
 use crate::actors::{ConnectionSpawner, PeerActor, RegistryActor};
 use crate::config::NodeConfig;
+use crate::data_dir::{generate_identity, DataDir};
 use crate::error::{Error, Result};
 use crate::events::EventStream;
 use crate::handler::{MessageHandler, Reply};
 use crate::proto::{
-    addr, types, Body, Command, Envelope, MessageId, Metrics, NodeState, PeerAddr, PeerId, PeerInfo,
+    addr, types, Body, Command, Envelope, Identity, MessageId, Metrics, NodeKey, NodeState,
+    PeerAddr, PeerId, PeerInfo,
 };
 use crate::resolve::{Resolver, SystemResolver};
 use crate::transport::{MemoryListener, MemoryNetwork};
@@ -47,6 +50,8 @@ impl Node {
             handlers: HashMap::new(),
             memory: None,
             resolver: Arc::new(SystemResolver),
+            identity: None,
+            data_dir: None,
         }
     }
 }
@@ -61,9 +66,26 @@ pub struct NodeBuilder {
     handlers: HashMap<String, MessageHandler>,
     memory: Option<MemoryNetwork>,
     resolver: Arc<dyn Resolver>,
+    identity: Option<Identity>,
+    data_dir: Option<PathBuf>,
 }
 
 impl NodeBuilder {
+    /// The node's key pair. Without this or [`NodeBuilder::data_dir`], the
+    /// node draws an ephemeral one at start.
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// A data directory ([`DataDir`]): locked for the node's lifetime, it
+    /// holds the node's key (`identity.key`, made on first use) unless
+    /// [`NodeBuilder::identity`] gives one. Without it nothing touches the disk.
+    pub fn data_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(path.into());
+        self
+    }
+
     /// Where to listen, as `host:port` (default `127.0.0.1:0`; port 0 lets the OS choose).
     pub fn listen(mut self, addr: impl ToString) -> Self {
         self.listen = addr.to_string();
@@ -138,6 +160,12 @@ impl NodeBuilder {
         for msg_type in self.handlers.keys() {
             check_app_type(msg_type)?;
         }
+        let data_dir = self.data_dir.as_ref().map(DataDir::open).transpose()?;
+        let identity = match (&self.identity, &data_dir) {
+            (Some(identity), _) => identity.clone(),
+            (None, Some(dir)) => dir.identity()?,
+            (None, None) => generate_identity(),
+        };
         let (listener, local_addr, listen) = self.bind().await?;
         let mut config = self.config;
         if let (None, Some(host)) = (&config.advertise, &self.advertise_host) {
@@ -153,6 +181,7 @@ impl NodeBuilder {
             state.add_handled_type(msg_type.clone());
         }
         state.seed(uuid::Uuid::new_v4().as_u64_pair().0);
+        state.set_identity(identity.clone());
         let config = Arc::new(config);
         let handlers = Arc::new(self.handlers);
         let resolver = self.resolver;
@@ -192,6 +221,8 @@ impl NodeBuilder {
                 local_addr,
                 advertised,
                 addr,
+                key: identity.key(),
+                _data_dir: data_dir,
             }),
         };
         if !bootstrap.is_empty() {
@@ -235,6 +266,9 @@ struct Inner {
     local_addr: SocketAddr,
     advertised: PeerAddr,
     addr: Addr<PeerActor>,
+    key: NodeKey,
+    /// Holds the data directory's lock while any handle lives.
+    _data_dir: Option<DataDir>,
 }
 
 /// A running node. Cheap to clone; every clone drives the same node. Usable
@@ -257,6 +291,11 @@ impl NodeHandle {
     /// The node's id.
     pub fn id(&self) -> &PeerId {
         &self.inner.id
+    }
+
+    /// The node's public key (what its signatures prove).
+    pub fn key(&self) -> NodeKey {
+        self.inner.key
     }
 
     /// The socket address the listener is bound to (the real port when 0 was

@@ -10,10 +10,16 @@ use serde::Serialize;
 /// Broadcast along a tree: `IHAVE`, `GRAFT`, `PRUNE` and the per-hop `round`.
 pub const TREE: &str = "tree";
 
+/// Signed `BROADCAST`, `DIRECT` and `DIRECT_ACK` (`key`, `sig`, `nonce`, `to_key`).
+pub const SIG: &str = "sig";
+
+/// Numbered feeds and catch-up (`epoch`, `seq` and the catch-up frames).
+pub const SEQ: &str = "seq";
+
 /// Names set aside for features that later protocol versions add (see
 /// docs/PROTOCOL.md): `sig` (signed messages), `seq` (numbered feeds and
-/// catch-up).
-pub const RESERVED: [&str; 2] = ["sig", "seq"];
+/// catch-up). A name moves to [`IMPLEMENTED`] when its feature lands.
+pub const RESERVED: [&str; 2] = [SIG, SEQ];
 
 /// The capability names this build implements (kept from peers; announced
 /// as configuration allows).

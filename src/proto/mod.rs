@@ -11,6 +11,7 @@ pub mod dedup;
 pub mod error;
 pub mod event;
 pub mod frame;
+pub mod identity;
 pub mod metrics;
 pub mod peers;
 pub mod rate;
@@ -26,6 +27,7 @@ pub use event::{
     Command, ConnId, DialError, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer,
 };
 pub use frame::{types, Body, Frame, FrameError};
+pub use identity::{Identity, KeyError, NodeKey, Signature};
 pub use metrics::Metrics;
 pub use peers::{PeerEntry, PeerInfo, PeerTable};
 pub use rate::{Bucket, RateLimit};

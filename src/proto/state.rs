@@ -17,6 +17,7 @@ use super::event::{
     Command, ConnId, DialError, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer,
 };
 use super::frame::{types, Body, Frame, FrameError};
+use super::identity::Identity;
 use super::metrics::Metrics;
 use super::peers::{Link, PeerEntry, PeerInfo, PeerTable};
 use super::rate::{Bucket, RateLimit};
@@ -107,6 +108,9 @@ pub struct NodeState {
     last_sweep: Instant,
     /// A reused buffer (lazy links of one forward).
     scratch: Vec<ConnId>,
+    /// This node's key pair, given by the executor ([`NodeState::set_identity`]);
+    /// `None`: the node has no key (it signs nothing).
+    identity: Option<Identity>,
 }
 
 impl NodeState {
@@ -160,12 +164,24 @@ impl NodeState {
             sweep_armed: false,
             last_sweep: Instant::ZERO,
             scratch: Vec::new(),
+            identity: None,
         }
     }
 
     /// Seeds the jitter generator (the actor from a random value, the simulator from its RNG).
     pub fn seed(&mut self, seed: u64) {
         self.rng = seed;
+    }
+
+    /// Gives the node its key pair (the executor's: drawn at start, or
+    /// loaded from a data directory). Call before [`NodeState::start`].
+    pub fn set_identity(&mut self, identity: Identity) {
+        self.identity = Some(identity);
+    }
+
+    /// This node's key pair, if it was given one.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
     }
 
     /// Frames of `msg_type` go to an application handler ([`OutEvent::Handle`]).

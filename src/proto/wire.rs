@@ -5,6 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::identity::{NodeKey, Signature};
+
 /// The protocol version peerchat writes in `PING` and `PONG` (`"v": 3`).
 ///
 /// Bumped once per wire change (docs/PROTOCOL.md, "Versions and capabilities");
@@ -168,6 +170,18 @@ pub struct Envelope {
     pub hops: Option<u32>,
     /// Tree links crossed so far by a `BROADCAST` (a per-hop field, written last).
     pub round: Option<u32>,
+    /// The originator's public key, on signed frames (`sig` capability).
+    pub key: Option<NodeKey>,
+    /// The originator's signature over the frame's signed fields.
+    pub sig: Option<Signature>,
+    /// A random number drawn per signed message, so equal texts get distinct ids.
+    pub nonce: Option<u64>,
+    /// The target's public key, on signed `DIRECT`/`DIRECT_ACK` to a known key.
+    pub to_key: Option<NodeKey>,
+    /// The originator's feed epoch (`seq` capability).
+    pub epoch: Option<u64>,
+    /// The message's number in its originator's feed (`seq` capability).
+    pub seq: Option<u64>,
     /// Every other field of the object, kept unchanged (the unknown-fields rule).
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -191,6 +205,12 @@ impl Envelope {
             to: None,
             hops: None,
             round: None,
+            key: None,
+            sig: None,
+            nonce: None,
+            to_key: None,
+            epoch: None,
+            seq: None,
             extra: serde_json::Map::new(),
         }
     }

@@ -11,7 +11,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Envelope, MessageId, PeerId, WireTime};
+use super::{Envelope, MessageId, NodeKey, PeerId, Signature, WireTime};
 
 /// The field names of the envelope, as written on the wire.
 pub(crate) mod fields {
@@ -25,6 +25,12 @@ pub(crate) mod fields {
     pub const TO: &str = "to";
     pub const HOPS: &str = "hops";
     pub const ROUND: &str = "round";
+    pub const KEY: &str = "key";
+    pub const SIG: &str = "sig";
+    pub const NONCE: &str = "nonce";
+    pub const TO_KEY: &str = "to_key";
+    pub const EPOCH: &str = "epoch";
+    pub const SEQ: &str = "seq";
 }
 
 impl Serialize for Envelope {
@@ -36,6 +42,12 @@ impl Serialize for Envelope {
             self.to.is_some(),
             self.hops.is_some(),
             self.round.is_some(),
+            self.key.is_some(),
+            self.sig.is_some(),
+            self.nonce.is_some(),
+            self.to_key.is_some(),
+            self.epoch.is_some(),
+            self.seq.is_some(),
         ];
         let len = 4 + optional.iter().filter(|&&set| set).count() + self.extra.len();
         let mut map = s.serialize_map(Some(len))?;
@@ -57,6 +69,24 @@ impl Serialize for Envelope {
         }
         if let Some(hops) = &self.hops {
             map.serialize_entry(fields::HOPS, hops)?;
+        }
+        if let Some(to_key) = &self.to_key {
+            map.serialize_entry(fields::TO_KEY, to_key)?;
+        }
+        if let Some(nonce) = &self.nonce {
+            map.serialize_entry(fields::NONCE, nonce)?;
+        }
+        if let Some(epoch) = &self.epoch {
+            map.serialize_entry(fields::EPOCH, epoch)?;
+        }
+        if let Some(seq) = &self.seq {
+            map.serialize_entry(fields::SEQ, seq)?;
+        }
+        if let Some(key) = &self.key {
+            map.serialize_entry(fields::KEY, key)?;
+        }
+        if let Some(sig) = &self.sig {
+            map.serialize_entry(fields::SIG, sig)?;
         }
         for (key, value) in &self.extra {
             map.serialize_entry(key, value)?;
@@ -81,6 +111,12 @@ enum Key {
     To,
     Hops,
     Round,
+    Key,
+    Sig,
+    Nonce,
+    ToKey,
+    Epoch,
+    Seq,
     Other(String),
 }
 
@@ -97,6 +133,12 @@ impl Key {
             fields::TO => Key::To,
             fields::HOPS => Key::Hops,
             fields::ROUND => Key::Round,
+            fields::KEY => Key::Key,
+            fields::SIG => Key::Sig,
+            fields::NONCE => Key::Nonce,
+            fields::TO_KEY => Key::ToKey,
+            fields::EPOCH => Key::Epoch,
+            fields::SEQ => Key::Seq,
             _ => return None,
         })
     }
@@ -150,6 +192,12 @@ impl<'de> Deserialize<'de> for Envelope {
                 let mut to: Option<Option<PeerId>> = None;
                 let mut hops: Option<Option<u32>> = None;
                 let mut round: Option<Option<u32>> = None;
+                let mut node_key: Option<Option<NodeKey>> = None;
+                let mut sig: Option<Option<Signature>> = None;
+                let mut nonce: Option<Option<u64>> = None;
+                let mut to_key: Option<Option<NodeKey>> = None;
+                let mut epoch: Option<Option<u64>> = None;
+                let mut seq: Option<Option<u64>> = None;
                 let mut extra = Map::new();
                 while let Some(key) = map.next_key::<Key>()? {
                     match key {
@@ -165,6 +213,12 @@ impl<'de> Deserialize<'de> for Envelope {
                         Key::To => once(&mut to, map.next_value()?, fields::TO)?,
                         Key::Hops => once(&mut hops, map.next_value()?, fields::HOPS)?,
                         Key::Round => once(&mut round, map.next_value()?, fields::ROUND)?,
+                        Key::Key => once(&mut node_key, map.next_value()?, fields::KEY)?,
+                        Key::Sig => once(&mut sig, map.next_value()?, fields::SIG)?,
+                        Key::Nonce => once(&mut nonce, map.next_value()?, fields::NONCE)?,
+                        Key::ToKey => once(&mut to_key, map.next_value()?, fields::TO_KEY)?,
+                        Key::Epoch => once(&mut epoch, map.next_value()?, fields::EPOCH)?,
+                        Key::Seq => once(&mut seq, map.next_value()?, fields::SEQ)?,
                         Key::Other(name) => {
                             let value: Value = map.next_value()?;
                             if extra.insert(name.clone(), value).is_some() {
@@ -185,6 +239,12 @@ impl<'de> Deserialize<'de> for Envelope {
                     to: to.flatten(),
                     hops: hops.flatten(),
                     round: round.flatten(),
+                    key: node_key.flatten(),
+                    sig: sig.flatten(),
+                    nonce: nonce.flatten(),
+                    to_key: to_key.flatten(),
+                    epoch: epoch.flatten(),
+                    seq: seq.flatten(),
                     extra,
                 })
             }
@@ -200,7 +260,7 @@ mod tests {
     /// Unknown fields are kept unchanged and written back after the known ones.
     #[test]
     fn unknown_fields_round_trip() {
-        let raw = r#"{"msg_type":"DIRECT","msg":"hi","originator":"a","time":"t","id":"00000000-0000-0000-0000-000000000001","to":"b","hops":3,"sig":"abc","zz":{"nested":[1,2]},"aa":null}"#;
+        let raw = r#"{"msg_type":"DIRECT","msg":"hi","originator":"a","time":"t","id":"00000000-0000-0000-0000-000000000001","to":"b","hops":3,"sigma":"abc","zz":{"nested":[1,2]},"aa":null}"#;
         let env: Envelope = serde_json::from_str(raw).unwrap();
         assert_eq!(env.extra.len(), 3);
         assert_eq!(env.extra["zz"], serde_json::json!({"nested": [1, 2]}));
