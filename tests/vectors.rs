@@ -168,7 +168,10 @@ fn observe(h: &Harness, line: &str, out: Vec<OutEvent>) -> Observed {
                 o.closed = Some(serde_json::to_value(reason).unwrap())
             }
             OutEvent::Handle { .. } => o.handled = true,
-            OutEvent::Schedule { .. } | OutEvent::WatchQueue { .. } => {}
+            OutEvent::Schedule { .. }
+            | OutEvent::WatchQueue { .. }
+            | OutEvent::Persist { .. }
+            | OutEvent::ReserveFeed { .. } => {}
         }
     }
     o

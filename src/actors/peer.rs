@@ -288,6 +288,15 @@ impl PeerActor {
                 }
             }
             OutEvent::WatchQueue { conn } => self.watch_queue(conn, ctx),
+            // Without a history database nothing is written.
+            OutEvent::Persist { .. } => {}
+            // Without a data directory there is nothing to make durable.
+            OutEvent::ReserveFeed { limit } => {
+                let now = self.now();
+                let _e = self.span.enter();
+                self.state
+                    .handle(InEvent::FeedReserved { limit }, now, more);
+            }
         }
     }
 

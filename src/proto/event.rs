@@ -192,6 +192,12 @@ pub enum InEvent {
     },
     /// The application asked for something.
     Command(Command),
+    /// The executor made the feed counter durable up to `limit` (after an
+    /// [`OutEvent::ReserveFeed`]): sequence numbers below it may be used.
+    FeedReserved {
+        /// Sequence numbers below this are safe to use.
+        limit: u64,
+    },
 }
 
 /// What the application asks of its node.
@@ -293,6 +299,20 @@ pub enum OutEvent {
     WatchQueue {
         /// The connection.
         conn: ConnId,
+    },
+    /// A broadcast this node accepted as new (its own, or received and
+    /// verified): an executor with a data directory writes it to its history
+    /// database; others ignore it.
+    Persist {
+        /// The frame, as stored (without a per-hop round).
+        frame: Frame,
+    },
+    /// Make the feed counter durable up to `limit` before the node numbers
+    /// messages past the current limit; answer with [`InEvent::FeedReserved`].
+    /// An executor without a data directory answers at once.
+    ReserveFeed {
+        /// The new limit (exclusive).
+        limit: u64,
     },
 }
 

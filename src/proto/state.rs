@@ -258,6 +258,8 @@ impl NodeState {
                 local,
                 remote,
             } => self.on_connected(conn, dir, (local, remote), now, out),
+            // Numbered feeds (the `seq` capability) are not implemented yet.
+            InEvent::FeedReserved { .. } => {}
             InEvent::Received { conn, frame } => {
                 self.metrics.frames_in += 1;
                 self.metrics.bytes_in += frame.wire_len() as u64;

@@ -147,6 +147,12 @@ pub(super) enum Slow {
         inc: u32,
         conn: ConnId,
     },
+    /// `node`'s feed counter is reserved up to `limit` (the model has no disk).
+    FeedReserved {
+        node: u32,
+        inc: u32,
+        limit: u64,
+    },
     DialFailed {
         node: u32,
         inc: u32,
@@ -181,6 +187,7 @@ impl Ev {
                 Slow::Timer { node, .. }
                 | Slow::DialFailed { node, .. }
                 | Slow::QueueLow { node, .. }
+                | Slow::FeedReserved { node, .. }
                 | Slow::Command { node, .. } => node,
                 Slow::Fault(_) => u32::MAX,
             },
@@ -205,6 +212,7 @@ impl Ev {
                 **slow,
                 Slow::DialFailed { .. }
                     | Slow::QueueLow { .. }
+                    | Slow::FeedReserved { .. }
                     | Slow::Timer {
                         timer: Timer::Graft(_) | Timer::TreeDispatch,
                         ..

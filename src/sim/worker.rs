@@ -143,6 +143,11 @@ impl<'a> Worker<'a> {
                         self.deliver(node, InEvent::QueueLow { conn }, 0);
                     }
                 }
+                Slow::FeedReserved { node, inc, limit } => {
+                    if self.node(node).incarnation == inc {
+                        self.deliver(node, InEvent::FeedReserved { limit }, 0);
+                    }
+                }
                 Slow::DialFailed { node, inc, addr } => {
                     if self.node(node).incarnation == inc {
                         // Nobody listens at an address of a node that is down.
@@ -241,6 +246,14 @@ impl<'a> Worker<'a> {
                     timer => Ev::Other(Box::new(Slow::Timer { node, inc, timer })),
                 };
                 self.bufs.log.push(Effect::Push(at, ev));
+            }
+            // The model keeps no history on disk.
+            OutEvent::Persist { .. } => {}
+            // Nor a feed counter to make durable: reserved at once.
+            OutEvent::ReserveFeed { limit } => {
+                let inc = self.node(node).incarnation;
+                let ev = Ev::Other(Box::new(Slow::FeedReserved { node, inc, limit }));
+                self.bufs.log.push(Effect::Push(now, ev));
             }
             // The model has no send queues: a watched link is low at once.
             OutEvent::WatchQueue { conn } => {
