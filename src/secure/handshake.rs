@@ -322,7 +322,10 @@ impl Sealer {
     }
 }
 
-/// Opens incoming transport messages, in order.
+/// Opens incoming transport messages, in order. A clone reads the same
+/// stream from the same point (a fuzzer replays one stream many times);
+/// a sealer has no clone, since two writers would reuse nonces.
+#[derive(Clone)]
 pub struct Opener {
     state: Arc<StatelessTransportState>,
     nonce: u64,
