@@ -305,6 +305,10 @@ async fn stalled_handshake_times_out() {
             }
         }
     }
+    println!(
+        "two stalled handshakes closed after {:?} (handshake_timeout 300 ms)",
+        started.elapsed()
+    );
     assert!(started.elapsed() >= Duration::from_millis(250));
     until("both counted", || async {
         metrics(&a).await.secure_handshake_failed == 2
@@ -379,9 +383,11 @@ async fn garbage_before_the_handshake_is_closed() {
     binary[0] = 0x00;
     let mut after_magic = MAGIC.to_vec();
     after_magic.extend_from_slice(&garbage);
-    for input in [binary, after_magic] {
+    for (what, input) in [("binary", binary), ("after the magic", after_magic)] {
+        let started = tokio::time::Instant::now();
         let mut s = TcpStream::connect(a.local_addr()).await.unwrap();
-        let _ = s.write_all(&input).await; // the node may close mid-write
+        // The node may close mid-write.
+        let wrote = s.write_all(&input).await.is_ok();
         let mut sink = vec![0u8; 4096];
         loop {
             match tokio::time::timeout(WAIT, s.read(&mut sink)).await {
@@ -390,6 +396,10 @@ async fn garbage_before_the_handshake_is_closed() {
                 Err(_) => panic!("garbage connection never closed"),
             }
         }
+        println!(
+            "64 KiB of garbage {what}: closed after {:?}, whole write accepted by the socket: {wrote}",
+            started.elapsed()
+        );
     }
     until("both counted", || async {
         metrics(&a).await.secure_handshake_failed == 2

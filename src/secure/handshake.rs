@@ -2,6 +2,8 @@
 //!
 //! `Noise_XX_25519_ChaChaPoly_BLAKE2s`, three messages:
 //!
+//! The prologue is the magic ([`MAGIC`]) the dialler sent first.
+//!
 //! 1. initiator → responder: `e` (no payload);
 //! 2. responder → initiator: `e, ee, s, es` and the responder's identity payload;
 //! 3. initiator → responder: `s, se` and the initiator's identity payload.
@@ -18,7 +20,7 @@ use bytes::{Buf, BufMut, BytesMut};
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use snow::{Builder, HandshakeState, StatelessTransportState};
 
-use super::{LEN_PREFIX, MAX_CHUNK, NOISE_PARAMS, STATIC_KEY_DOMAIN, TAG_LEN};
+use super::{LEN_PREFIX, MAGIC, MAX_CHUNK, NOISE_PARAMS, STATIC_KEY_DOMAIN, TAG_LEN};
 use crate::proto::identity::{KEY_LEN, SIG_LEN};
 use crate::proto::{Identity, NodeKey, Signature};
 
@@ -59,11 +61,14 @@ impl From<snow::Error> for HandshakeError {
     }
 }
 
+/// A builder for this protocol, with the magic as the Noise prologue: both
+/// sides hash it in, so a later magic (version) cannot be swapped in
+/// without failing the handshake.
 fn builder<'a>() -> Result<Builder<'a>, HandshakeError> {
     let params = NOISE_PARAMS
         .parse()
         .map_err(|e: snow::Error| HandshakeError::Noise(e.to_string()))?;
-    Ok(Builder::new(params))
+    Ok(Builder::new(params).prologue(MAGIC)?)
 }
 
 /// A node's keys for its links: its ed25519 identity and one X25519 Noise
