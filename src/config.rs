@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+mod secure;
 mod tree;
 
 use crate::proto::{addr, PeerAddr};
+pub use secure::*;
 pub use tree::*;
 
 /// Longest frame accepted, in bytes, newline excluded. Longer ones close the connection.
@@ -136,6 +138,12 @@ pub struct NodeConfig {
     /// for a listener on `0.0.0.0`/`[::]`, each connection's own local IP with
     /// the listen port (docs/PROTOCOL.md, "Addresses").
     pub advertise: Option<PeerAddr>,
+    /// Refuse plaintext TCP links, accepted or dialled ([`REQUIRE_SECURE`]:
+    /// off). In-memory links carry no bytes and are not affected.
+    pub require_secure: bool,
+    /// Addresses and keys seen secure that are remembered for the
+    /// no-downgrade rule ([`SECURE_MEMORY`]).
+    pub secure_memory: usize,
 }
 
 impl Default for NodeConfig {
@@ -169,6 +177,8 @@ impl Default for NodeConfig {
             new_id_rate: NEW_ID_RATE,
             new_id_burst: NEW_ID_BURST,
             advertise: None,
+            require_secure: REQUIRE_SECURE,
+            secure_memory: SECURE_MEMORY,
         }
     }
 }
@@ -209,6 +219,7 @@ impl NodeConfig {
             ("max_one_shot_in_flight", self.max_one_shot_in_flight),
             ("new_id_rate", self.new_id_rate as usize),
             ("new_id_burst", self.new_id_burst as usize),
+            ("secure_memory", self.secure_memory),
         ];
         if let Some((name, _)) = counts.iter().find(|(_, n)| *n == 0) {
             return Err(format!("{name} must be above zero"));

@@ -187,7 +187,9 @@ impl NodeBuilder {
         let resolver = self.resolver;
         let event_buffer = config.event_buffer;
         let addr = PeerActor::create(|ctx| {
-            let spawner = ConnectionSpawner::new(ctx.address(), config.clone(), span.clone());
+            let keys = Arc::new(crate::secure::generate_link_keys(identity.clone()));
+            let spawner = ConnectionSpawner::new(ctx.address(), config.clone(), keys, span.clone());
+            let setting_up = spawner.setting_up();
             let registry = RegistryActor::new(
                 ctx.address(),
                 spawner.clone(),
@@ -213,6 +215,7 @@ impl NodeBuilder {
             };
             let mut actor = PeerActor::new(state, handlers, event_buffer, span);
             actor.attach(registry, acceptor);
+            actor.count_setups(setting_up);
             actor
         });
         let handle = NodeHandle {

@@ -17,10 +17,11 @@ use super::event::{
     Command, ConnId, DialError, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer,
 };
 use super::frame::{types, Body, Frame, FrameError};
-use super::identity::Identity;
+use super::identity::{Identity, NodeKey};
 use super::metrics::Metrics;
 use super::peers::{Link, PeerEntry, PeerInfo, PeerTable};
 use super::rate::{Bucket, RateLimit};
+use super::secure::SecureMemory;
 use super::store::MessageStore;
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};
 use crate::config::NodeConfig;
@@ -46,6 +47,8 @@ struct Conn {
     tree: tree::TreeLink,
     /// New message ids this connection may still bring (`new_id_rate`).
     new_ids: Bucket,
+    /// The key this link's secure handshake proved (`None`: plaintext or in-memory).
+    key: Option<NodeKey>,
 }
 
 /// The protocol state of one node: peers, connections, the seen-cache, counters.
@@ -111,6 +114,8 @@ pub struct NodeState {
     /// This node's key pair, given by the executor ([`NodeState::set_identity`]);
     /// `None`: the node has no key (it signs nothing).
     identity: Option<Identity>,
+    /// Addresses and keys seen secure: no plaintext fallback for them.
+    secure: SecureMemory,
 }
 
 impl NodeState {
@@ -129,6 +134,7 @@ impl NodeState {
         let seen = SeenCache::new(config.seen_capacity, config.seen_ttl);
         let store = MessageStore::new(config.tree.store_bytes, config.tree.store_ttl);
         let graft_wait = config.tree.graft_timeout;
+        let secure = SecureMemory::new(config.secure_memory);
         let new_id_limit = RateLimit::new(config.new_id_rate, config.new_id_burst);
         let one_shots = OneShots {
             max_frame: config.one_shot_max_frame,
@@ -165,6 +171,7 @@ impl NodeState {
             last_sweep: Instant::ZERO,
             scratch: Vec::new(),
             identity: None,
+            secure,
         }
     }
 
@@ -269,6 +276,7 @@ impl NodeState {
                 }
                 self.on_frame(Some(conn), frame, now, out);
             }
+            InEvent::Authenticated { conn, key } => self.on_authenticated(conn, key),
             InEvent::Malformed { conn, error } => self.on_malformed(conn, error, now, out),
             InEvent::Disconnected { conn, reason } => self.on_disconnected(conn, reason, now, out),
             InEvent::QueueLow { conn } => self.serve_grafts(conn, out),
@@ -375,6 +383,7 @@ impl NodeState {
                     0
                 },
                 new_ids: Bucket::default(),
+                key: None,
             },
         );
         self.peak_connections = self.peak_connections.max(self.conns.len() as u64);
@@ -394,6 +403,9 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
+        if reason == DisconnectReason::DecryptFailed {
+            self.count_link_failure(reason);
+        }
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
@@ -581,6 +593,7 @@ impl NodeState {
         let mut env = self.envelope(msg_type, msg, now);
         env.v = Some(PROTOCOL_VERSION);
         env.caps = Some(Caps::announced(self.tree_mode()).to_wire());
+        env.key = self.identity.as_ref().map(Identity::key);
         match Frame::encode(env) {
             Ok(frame) => self.send_link(link, frame, out),
             Err(error) => debug!(%error, "cannot encode hello"),
@@ -630,6 +643,7 @@ mod direct;
 mod hello;
 mod limits;
 mod liveness;
+mod secure;
 mod tree;
 
 use limits::{push_link, OneShots};
