@@ -15,6 +15,7 @@ pub mod identity;
 pub mod metrics;
 pub mod peers;
 pub mod rate;
+pub mod sign;
 pub mod state;
 pub mod store;
 pub mod wire;
