@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+mod sig;
 mod tree;
 
 use crate::proto::{addr, PeerAddr};
+pub use sig::*;
 pub use tree::*;
 
 /// Longest frame accepted, in bytes, newline excluded. Longer ones close the connection.
@@ -136,6 +138,11 @@ pub struct NodeConfig {
     /// for a listener on `0.0.0.0`/`[::]`, each connection's own local IP with
     /// the listen port (docs/PROTOCOL.md, "Addresses").
     pub advertise: Option<PeerAddr>,
+    /// Signing and checking messages (`sig` capability).
+    pub sig: SigConfig,
+    /// Refuse what is not secure: unsigned `BROADCAST`/`DIRECT`/`DIRECT_ACK`
+    /// are dropped (default false: delivered as `unsigned`).
+    pub require_secure: bool,
 }
 
 impl Default for NodeConfig {
@@ -169,6 +176,8 @@ impl Default for NodeConfig {
             new_id_rate: NEW_ID_RATE,
             new_id_burst: NEW_ID_BURST,
             advertise: None,
+            sig: SigConfig::default(),
+            require_secure: false,
         }
     }
 }

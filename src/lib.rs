@@ -75,6 +75,7 @@ pub mod error;
 pub mod events;
 pub mod handler;
 pub mod node;
+pub mod pins_file;
 pub mod proto;
 pub mod resolve;
 pub mod sim;

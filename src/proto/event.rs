@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::frame::{Frame, FrameError};
+use super::trust::Trust;
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime};
 
 /// Names one connection of a node. Assigned by the executor, never reused.
@@ -56,6 +57,8 @@ pub enum DisconnectReason {
     FrameTooLong,
     /// The peer did not read fast enough and its send queue overflowed.
     SlowPeer,
+    /// Too many messages with a bad signature or a wrong id (`max_bad_signatures`).
+    BadSignature,
 }
 
 impl std::fmt::Display for DisconnectReason {
@@ -71,6 +74,7 @@ impl std::fmt::Display for DisconnectReason {
             DisconnectReason::Malformed => "too many malformed frames",
             DisconnectReason::FrameTooLong => "frame too long",
             DisconnectReason::SlowPeer => "slow peer",
+            DisconnectReason::BadSignature => "bad signatures",
         })
     }
 }
@@ -314,6 +318,10 @@ pub enum OutEvent {
         /// The new limit (exclusive).
         limit: u64,
     },
+    /// The pin table changed (a name pinned on first signed contact, or by
+    /// the application): an executor with a data directory saves
+    /// [`NodeState::pins`](super::NodeState::pins) to `DIR/pins`.
+    PinsChanged,
 }
 
 /// What the application is told, in the order it happened.
@@ -359,6 +367,10 @@ pub enum Event {
         id: Option<MessageId>,
         /// When its originator made it (the `time` field as it came).
         time: WireTime,
+        /// Its signature verified (under the originator's key).
+        verified: bool,
+        /// Whether it comes from the key pinned for its name.
+        trust: Trust,
     },
     /// A `TEST` probe.
     #[non_exhaustive]
@@ -379,6 +391,10 @@ pub enum Event {
         id: MessageId,
         /// When its originator made it (the `time` field as it came).
         time: WireTime,
+        /// Its signature verified (under the originator's key).
+        verified: bool,
+        /// Whether it comes from the key pinned for its name.
+        trust: Trust,
     },
     /// The `DIRECT` `id` sent to `to` was acknowledged after `round_trip`.
     #[non_exhaustive]

@@ -18,6 +18,7 @@ pub mod rate;
 pub mod sign;
 pub mod state;
 pub mod store;
+pub mod trust;
 pub mod wire;
 
 pub use caps::Caps;
@@ -32,5 +33,7 @@ pub use identity::{Identity, KeyError, NodeKey, Signature};
 pub use metrics::Metrics;
 pub use peers::{PeerEntry, PeerInfo, PeerTable};
 pub use rate::{Bucket, RateLimit};
+pub use sign::SigError;
 pub use state::NodeState;
+pub use trust::{Pins, Trust};
 pub use wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};

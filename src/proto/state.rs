@@ -22,6 +22,7 @@ use super::metrics::Metrics;
 use super::peers::{Link, PeerEntry, PeerInfo, PeerTable};
 use super::rate::{Bucket, RateLimit};
 use super::store::MessageStore;
+use super::trust::Pins;
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};
 use crate::config::NodeConfig;
 
@@ -46,6 +47,8 @@ struct Conn {
     tree: tree::TreeLink,
     /// New message ids this connection may still bring (`new_id_rate`).
     new_ids: Bucket,
+    /// Messages with a bad signature it brought (`max_bad_signatures` close it).
+    bad_sigs: u32,
 }
 
 /// The protocol state of one node: peers, connections, the seen-cache, counters.
@@ -80,7 +83,8 @@ pub struct NodeState {
     /// Most connections open at once so far.
     peak_connections: u64,
     /// `DIRECT`s sent and not yet acknowledged: target and send time.
-    pending_direct: BTreeMap<MessageId, (PeerId, Instant)>,
+    /// The executor's id of each (the signed id is derived from the message).
+    pending_direct: BTreeMap<MessageId, (PeerId, Instant, MessageId)>,
     /// How fast one connection may bring new message ids.
     new_id_limit: RateLimit,
     /// Sends to one-shot peers and their limits.
@@ -111,6 +115,8 @@ pub struct NodeState {
     /// This node's key pair, given by the executor ([`NodeState::set_identity`]);
     /// `None`: the node has no key (it signs nothing).
     identity: Option<Identity>,
+    /// Which key each name is pinned to (given and saved by the executor).
+    pins: Pins,
 }
 
 impl NodeState {
@@ -165,6 +171,7 @@ impl NodeState {
             last_sweep: Instant::ZERO,
             scratch: Vec::new(),
             identity: None,
+            pins: Pins::new(),
         }
     }
 
@@ -296,14 +303,7 @@ impl NodeState {
                 }
                 Ok(())
             }
-            Command::Broadcast { id, text } => {
-                let mut env = self.envelope(types::BROADCAST, Value::String(text), now);
-                env.id = Some(id);
-                let frame = self.app_frame(env)?;
-                self.seen.insert(SeenKey::of(frame.envelope()), now);
-                self.pass_on(&frame, None, None, 0, now, out);
-                Ok(())
-            }
+            Command::Broadcast { id, text } => self.broadcast(id, text, now, out).map(|_| ()),
             Command::Send { to, msg_type, msg } => {
                 let frame = self.app_frame(self.envelope(&msg_type, msg, now))?;
                 if to == self.id {
@@ -375,6 +375,7 @@ impl NodeState {
                     0
                 },
                 new_ids: Bucket::default(),
+                bad_sigs: 0,
             },
         );
         self.peak_connections = self.peak_connections.max(self.conns.len() as u64);
@@ -580,7 +581,13 @@ impl NodeState {
         let msg = serde_json::json!(me);
         let mut env = self.envelope(msg_type, msg, now);
         env.v = Some(PROTOCOL_VERSION);
-        env.caps = Some(Caps::announced(self.tree_mode()).to_wire());
+        let caps = Caps::announced(self.tree_mode());
+        let caps = if self.signer().is_some() {
+            caps
+        } else {
+            caps.without(super::caps::SIG)
+        };
+        env.caps = Some(caps.to_wire());
         match Frame::encode(env) {
             Ok(frame) => self.send_link(link, frame, out),
             Err(error) => debug!(%error, "cannot encode hello"),
@@ -621,7 +628,8 @@ impl NodeState {
 
     /// A new message id is the executor's to make; this checks one is unused.
     pub fn is_seen(&self, id: MessageId) -> bool {
-        self.seen.contains(&SeenKey::Id(id.as_uuid().as_u128()))
+        let bits = id.as_uuid().as_u128();
+        self.seen.contains(&SeenKey::Id(bits)) || self.seen.contains(&SeenKey::Signed(bits))
     }
 }
 
@@ -631,8 +639,10 @@ mod hello;
 mod limits;
 mod liveness;
 mod tree;
+mod verify;
 
 use limits::{push_link, OneShots};
+use verify::Verdict;
 
 #[cfg(test)]
 mod tests;

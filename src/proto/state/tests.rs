@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::*;
 use crate::proto::{Body, ConnId, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer};
+use crate::proto::Trust;
 
 const ME: &str = "m";
 
