@@ -183,7 +183,9 @@ impl NodeBuilder {
         }
         state.seed(uuid::Uuid::new_v4().as_u64_pair().0);
         state.set_identity(identity.clone());
-        let pins_file = data_dir.as_ref().map(|d| d.path().join(crate::pins_file::PINS_FILE));
+        let pins_file = data_dir
+            .as_ref()
+            .map(|d| d.path().join(crate::pins_file::PINS_FILE));
         if let Some(path) = &pins_file {
             state.set_pins(crate::pins_file::load(path)?);
         }

@@ -100,6 +100,9 @@ pub struct SeenCache {
     index: Option<HashSet<SeenKey>>,
     max_entries: usize,
     max_age: Duration,
+    /// When the newest signed entry dropped for room (not for age) was
+    /// seen: signed messages from before then may have been forgotten early.
+    horizon: Option<Instant>,
 }
 
 impl SeenCache {
@@ -110,6 +113,7 @@ impl SeenCache {
             index: None,
             max_entries: max_entries.max(1),
             max_age,
+            horizon: None,
         }
     }
 
@@ -121,6 +125,9 @@ impl SeenCache {
             return false;
         }
         while self.order.len() >= self.max_entries {
+            if let Some(e) = self.order.front().filter(|e| e.meta & 3 == 2) {
+                self.horizon = Some(e.at());
+            }
             self.pop_oldest();
         }
         self.order.push_back(Entry::new(key, now));
@@ -155,6 +162,13 @@ impl SeenCache {
             }
             self.pop_oldest();
         }
+    }
+
+    /// The time the newest signed key dropped for room (before its age)
+    /// was seen: a signed message from before it may be a replay the cache
+    /// no longer knows. `None` while no signed key was dropped early.
+    pub fn horizon(&self) -> Option<Instant> {
+        self.horizon
     }
 
     /// How many keys are held.
@@ -238,6 +252,22 @@ mod tests {
         c.expire(at(110));
         assert!(c.is_empty() && c.index.is_none());
         assert!(c.insert(SeenKey::Id(1001), at(120)));
+    }
+
+    /// A signed key dropped for room sets the horizon; one dropped for age,
+    /// or an unsigned one, does not.
+    #[test]
+    fn horizon_marks_signed_keys_dropped_early() {
+        let mut c = SeenCache::new(2, Duration::from_millis(500));
+        c.insert(SeenKey::Id(1), at(0));
+        c.insert(SeenKey::Signed(2), at(10));
+        c.insert(SeenKey::Id(3), at(20));
+        assert_eq!(c.horizon(), None);
+        c.insert(SeenKey::Id(4), at(30));
+        assert_eq!(c.horizon(), Some(at(10)));
+        c.insert(SeenKey::Signed(5), at(40));
+        c.expire(at(1000));
+        assert_eq!(c.horizon(), Some(at(10)));
     }
 
     /// Entries expire after the maximum age.

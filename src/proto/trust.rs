@@ -161,6 +161,9 @@ mod tests {
         assert_eq!(Pins::from_text(&text), pins);
         let junk = format!("{text}nonsense\nzz bob\n{} \n", key(3).to_hex());
         assert_eq!(Pins::from_text(&junk), pins);
-        assert_eq!(serde_json::to_string(&Trust::Conflict).unwrap(), "\"conflict\"");
+        assert_eq!(
+            serde_json::to_string(&Trust::Conflict).unwrap(),
+            "\"conflict\""
+        );
     }
 }

@@ -7,8 +7,8 @@ use chrono::{TimeZone, Utc};
 use serde_json::json;
 
 use super::*;
-use crate::proto::{Body, ConnId, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer};
 use crate::proto::Trust;
+use crate::proto::{Body, ConnId, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer};
 
 const ME: &str = "m";
 
@@ -94,5 +94,6 @@ mod hello;
 mod limits;
 mod liveness;
 mod one_shot;
+mod signed;
 mod tree;
 mod tree_repair;

@@ -101,9 +101,10 @@ impl NodeState {
     }
 
     /// True when a signed `time` lies within `seen_ttl` (plus the clock
-    /// skew) before this node's clock and no more than the skew after it: a
-    /// copy outside that window may have been forgotten by the seen-cache, so
-    /// it could be a replay.
+    /// skew) before this node's clock, no more than the skew after it, and
+    /// more than the skew after the seen-cache's horizon (the newest signed
+    /// id it dropped for room): a copy outside that window may have been
+    /// forgotten by the seen-cache, so it could be a replay.
     fn recent(&self, time: &WireTime, now: Instant) -> bool {
         let WireTime::Text(text) = time else {
             return false;
@@ -116,7 +117,14 @@ impl NodeState {
         let skew = chrono::Duration::from_std(self.config.sig.clock_skew).unwrap_or_default();
         let ttl = chrono::Duration::from_std(self.config.seen_ttl).unwrap_or_default();
         let at = at.with_timezone(&Utc);
-        at + ttl + skew >= wall && at <= wall + skew
+        // The cache dropped signed ids seen up to the horizon for room: a
+        // message from before it (with the skew) may be one of them.
+        let flushed = self.seen.horizon().is_some_and(|h| {
+            let h =
+                self.wall_epoch + chrono::Duration::from_std(h.since_epoch()).unwrap_or_default();
+            at <= h + skew
+        });
+        at + ttl + skew >= wall && at <= wall + skew && !flushed
     }
 
     fn bad_signature(
