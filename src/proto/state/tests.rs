@@ -95,5 +95,6 @@ mod limits;
 mod liveness;
 mod one_shot;
 mod signed;
+mod signed_direct;
 mod tree;
 mod tree_repair;
