@@ -31,6 +31,9 @@ pub struct Metrics {
     /// Signed messages dropped for their `time`: older than the seen-cache
     /// TTL plus the clock skew (a replay), further ahead than the skew, or unreadable.
     pub replays_dropped: u64,
+    /// Sealed `DIRECT`s for this node that did not open (not sealed to its
+    /// key, or unsigned: an earlier node stripped the sender's key), dropped.
+    pub seal_failures: u64,
     /// Frames refused for what they claimed (a peer id bound to another connection).
     pub rejected_frames: u64,
     /// Inbound connections closed at once because the node was at `max_connections`.

@@ -15,6 +15,7 @@ pub mod identity;
 pub mod metrics;
 pub mod peers;
 pub mod rate;
+pub mod seal;
 pub mod sign;
 pub mod state;
 pub mod store;

@@ -20,13 +20,17 @@ impl NodeState {
         out: &mut Vec<OutEvent>,
     ) -> Result<()> {
         let local = id;
-        let mut env = self.envelope(types::DIRECT, Value::String(text.clone()), now);
+        let nonce = id.as_uuid().as_u128() as u64;
+        // Addressed to the key pinned for the name, so a namesake does not
+        // take it, and sealed to that key, so relays cannot read it.
+        let to_key = self.pins.get(&to).copied().filter(|_| to != self.id);
+        let wire_text = self.seal_for(to_key.as_ref(), nonce, &text)?;
+        let mut env = self.envelope(types::DIRECT, Value::String(wire_text), now);
         env.id = Some(id);
         env.to = Some(to.clone());
         env.hops = Some(self.config.direct_hops);
-        // Addressed to the key pinned for the name, so a namesake does not take it.
-        env.to_key = self.pins.get(&to).copied();
-        self.sign_own(&mut env, id.as_uuid().as_u128() as u64)?;
+        env.to_key = to_key;
+        self.sign_own(&mut env, nonce)?;
         let frame = self.app_frame(env)?;
         let id = frame.envelope().id.unwrap_or(local);
         if to == self.id {
@@ -77,6 +81,9 @@ impl NodeState {
         if !self.addressed_to_me(to, env.to_key.as_ref()) {
             return self.route(&frame, src, out);
         }
+        let Some(text) = self.unseal(env, text) else {
+            return;
+        };
         self.metrics.deliveries += 1;
         let from = env.originator.clone();
         out.push(OutEvent::Emit(Event::Direct {

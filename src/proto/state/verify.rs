@@ -4,6 +4,7 @@ use chrono::DateTime;
 
 use super::*;
 use crate::proto::identity::NodeKey;
+use crate::proto::seal;
 use crate::proto::sign::{self, SigError};
 use crate::proto::trust::{Pins, Trust};
 
@@ -173,6 +174,39 @@ impl NodeState {
         self.seen.insert(SeenKey::of(frame.envelope()), now);
         self.pass_on(&frame, None, None, 0, now, out);
         Ok(id)
+    }
+
+    /// The text to put in a `DIRECT` to `to_key`: sealed to it when this
+    /// node signs and knows the key, else the plaintext.
+    pub(super) fn seal_for(
+        &self,
+        to_key: Option<&NodeKey>,
+        nonce: u64,
+        text: &str,
+    ) -> Result<String> {
+        match (self.signer(), to_key) {
+            (Some(me), Some(to)) => {
+                seal::seal(me, to, nonce, text).map_err(|e| ProtoError::Unsignable(e.to_string()))
+            }
+            _ => Ok(text.to_owned()),
+        }
+    }
+
+    /// The text of a `DIRECT` for this node: opened if it was sealed to this
+    /// node's key by its signer; `None` (dropped, counted) if it cannot be opened.
+    pub(super) fn unseal(&mut self, env: &Envelope, text: String) -> Option<String> {
+        if !seal::is_sealed(&text) {
+            return Some(text);
+        }
+        let opened = match (&self.identity, &env.key, &env.sig) {
+            (Some(me), Some(from), Some(_)) => seal::open(me, from, &text).ok(),
+            _ => None,
+        };
+        if opened.is_none() {
+            self.metrics.seal_failures += 1;
+            debug!(from = %env.originator, id = ?env.id, "sealed direct message that does not open, dropped");
+        }
+        opened
     }
 
     /// The pin table (name → key).

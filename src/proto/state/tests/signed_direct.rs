@@ -84,9 +84,13 @@ fn other_key_same_name_is_passed_on() {
     assert!(!out
         .iter()
         .any(|o| matches!(o, OutEvent::Emit(Event::Direct { .. }))));
-    assert!(out
-        .iter()
-        .any(|o| matches!(o, OutEvent::Send { conn: ConnId(2), .. })));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        OutEvent::Send {
+            conn: ConnId(2),
+            ..
+        }
+    )));
 }
 
 /// A relay lowers `hops` by re-encoding the frame: the signed fields, the
@@ -181,4 +185,60 @@ fn own_direct_is_signed_and_settled_by_executor_id() {
         matches!(&out[..], [OutEvent::Emit(Event::Delivered { id, .. })] if *id == local),
         "{out:?}"
     );
+}
+
+/// A DIRECT to a pinned key is sealed: the frame relays carry holds no
+/// plaintext; the recipient opens it; stripped of its signer's key by an
+/// earlier node, it cannot be opened and is dropped.
+#[test]
+fn sealed_direct_only_recipient_reads() {
+    let mut sender = signing_node();
+    let mut out = Vec::new();
+    sender.pin(PeerId::new("alice"), alice().key(), &mut out);
+    out.clear();
+    let cmd = Command::Direct {
+        id: MessageId::from_u128(9),
+        to: PeerId::new("alice"),
+        text: "the door code is 4711".into(),
+    };
+    sender.command(cmd, at(0), &mut out).unwrap();
+    let sent = out
+        .iter()
+        .find_map(|o| match o {
+            OutEvent::Send { frame, .. } => Some(frame.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(!String::from_utf8_lossy(sent.bytes()).contains("4711"));
+    // Alice's node receives it.
+    let alice_node = || {
+        let mut s = NodeState::new(
+            PeerId::new("alice"),
+            PeerAddr::new("127.0.0.1", 5001),
+            config(),
+            Utc.with_ymd_and_hms(2026, 11, 28, 4, 41, 59).unwrap(),
+        );
+        s.set_identity(alice());
+        register(&mut s, 1, ME, 5000);
+        s
+    };
+    let mut recipient = alice_node();
+    let out = received(&mut recipient, 1, sent.envelope().clone());
+    let text = out.iter().find_map(|o| match o {
+        OutEvent::Emit(Event::Direct { text, .. }) => Some(text.clone()),
+        _ => None,
+    });
+    assert_eq!(text.as_deref(), Some("the door code is 4711"));
+    let mut stripped = sent.envelope().clone();
+    stripped.key = None;
+    stripped.sig = None;
+    stripped.nonce = None;
+    stripped.id = Some(MessageId::from_u128(10));
+    // Its sender is pinned now: an unsigned copy is dropped as such.
+    assert_eq!(received(&mut recipient, 1, stripped.clone()), vec![]);
+    assert_eq!(recipient.metrics().unsigned_dropped, 1);
+    // Not pinned: it gets as far as opening, which fails.
+    let mut fresh = alice_node();
+    assert_eq!(received(&mut fresh, 1, stripped), vec![]);
+    assert_eq!(fresh.metrics().seal_failures, 1);
 }
