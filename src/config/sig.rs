@@ -12,6 +12,11 @@ pub const MAX_BAD_SIGNATURES: u32 = 8;
 /// dropped as a replay: clocks of honest nodes disagree by about this much.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(30);
 
+/// Names pinned on first signed contact; past it a new name's messages are
+/// still delivered (`new`) but its key is not pinned, so a flood of made-up
+/// names cannot grow the table (and `DIR/pins`) without bound. `/trust` pins beyond it.
+pub const MAX_PINS: usize = 10_000;
+
 /// Signing and checking `BROADCAST`, `DIRECT` and `DIRECT_ACK` (docs/PROTOCOL.md, "Signed messages").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigConfig {
@@ -21,6 +26,8 @@ pub struct SigConfig {
     pub max_bad_signatures: u32,
     /// Clock difference allowed on a signed `time` ([`CLOCK_SKEW`]).
     pub clock_skew: Duration,
+    /// Names pinned on first contact at most ([`MAX_PINS`]).
+    pub max_pins: usize,
 }
 
 impl Default for SigConfig {
@@ -29,6 +36,7 @@ impl Default for SigConfig {
             sign: true,
             max_bad_signatures: MAX_BAD_SIGNATURES,
             clock_skew: CLOCK_SKEW,
+            max_pins: MAX_PINS,
         }
     }
 }

@@ -45,16 +45,56 @@ impl std::fmt::Display for Trust {
     }
 }
 
-/// Which key each name is pinned to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Other keys remembered per pinned name (those seen signing under it), so
+/// `/whois` can list them and `/trust NAME FINGERPRINT` can pick one.
+pub const OTHER_KEYS_PER_NAME: usize = 4;
+
+/// Which key each name is pinned to, and a few other keys seen under pinned names.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pins {
     by_name: BTreeMap<PeerId, NodeKey>,
+    /// Keys that signed under a pinned name and are not its pin (not saved).
+    others: BTreeMap<PeerId, Vec<NodeKey>>,
+    /// Most names pinned on first contact (`max_pins`).
+    capacity: usize,
+}
+
+impl Default for Pins {
+    fn default() -> Self {
+        Pins {
+            by_name: BTreeMap::new(),
+            others: BTreeMap::new(),
+            capacity: usize::MAX,
+        }
+    }
 }
 
 impl Pins {
     /// No pins.
     pub fn new() -> Pins {
         Pins::default()
+    }
+
+    /// The same table, pinning at most `capacity` names on first contact:
+    /// past it a new name's messages are still `new`, but not pinned.
+    pub fn with_capacity(mut self, capacity: usize) -> Pins {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Other keys seen signing under `name` (not its pin), oldest first.
+    pub fn others(&self, name: &PeerId) -> &[NodeKey] {
+        self.others.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The key pinned for, or seen under, `name` whose fingerprint (or hex) is `text`.
+    pub fn find(&self, name: &PeerId, text: &str) -> Option<NodeKey> {
+        let text = text.trim().to_ascii_lowercase();
+        self.get(name)
+            .into_iter()
+            .chain(self.others(name))
+            .find(|k| k.fingerprint() == text || k.to_hex() == text)
+            .copied()
     }
 
     /// The key pinned for `name`.
@@ -64,11 +104,15 @@ impl Pins {
 
     /// Pins `name` to `key`, replacing any pin (`/trust`). True if it changed.
     pub fn set(&mut self, name: PeerId, key: NodeKey) -> bool {
+        if let Some(others) = self.others.get_mut(&name) {
+            others.retain(|k| *k != key);
+        }
         self.by_name.insert(name, key) != Some(key)
     }
 
     /// Forgets the pin of `name` (`/forget`). True if there was one.
     pub fn remove(&mut self, name: &PeerId) -> bool {
+        self.others.remove(name);
         self.by_name.remove(name).is_some()
     }
 
@@ -77,9 +121,20 @@ impl Pins {
     pub fn judge(&mut self, name: &PeerId, key: NodeKey) -> Trust {
         match self.by_name.get(name) {
             Some(pinned) if *pinned == key => Trust::Pinned,
-            Some(_) => Trust::Conflict,
+            Some(_) => {
+                let others = self.others.entry(name.clone()).or_default();
+                if !others.contains(&key) {
+                    if others.len() >= OTHER_KEYS_PER_NAME {
+                        others.remove(0);
+                    }
+                    others.push(key);
+                }
+                Trust::Conflict
+            }
             None => {
-                self.by_name.insert(name.clone(), key);
+                if self.by_name.len() < self.capacity {
+                    self.by_name.insert(name.clone(), key);
+                }
                 Trust::New
             }
         }
@@ -115,6 +170,7 @@ impl Pins {
     /// Reads the text form; lines that are not a key, a space and a name are skipped.
     pub fn from_text(text: &str) -> Pins {
         let mut pins = Pins::new();
+        // Loaded pins are the person's: all kept, whatever the capacity.
         for line in text.lines() {
             let Some((hex, name)) = line.split_once(' ') else {
                 continue;
@@ -149,6 +205,38 @@ mod tests {
         assert!(pins.set(alice.clone(), key(2)));
         assert_eq!(pins.judge(&alice, key(2)), Trust::Pinned);
         assert!(pins.remove(&alice) && pins.is_empty());
+    }
+
+    /// Keys conflicting with a pin are remembered (a few per name) and can
+    /// be found by fingerprint; trusting one moves the pin to it.
+    #[test]
+    fn other_keys_are_remembered() {
+        let mut pins = Pins::new();
+        let alice = PeerId::new("alice");
+        pins.judge(&alice, key(1));
+        for n in 2..=(OTHER_KEYS_PER_NAME as u8 + 2) {
+            assert_eq!(pins.judge(&alice, key(n)), Trust::Conflict);
+        }
+        assert_eq!(pins.others(&alice).len(), OTHER_KEYS_PER_NAME);
+        assert_eq!(pins.others(&alice)[0], key(3));
+        let last = key(OTHER_KEYS_PER_NAME as u8 + 2);
+        assert_eq!(pins.find(&alice, &last.fingerprint()), Some(last));
+        assert_eq!(pins.find(&alice, &key(1).to_hex()), Some(key(1)));
+        assert_eq!(pins.find(&alice, "0000:0000:0000:0000"), None);
+        pins.set(alice.clone(), last);
+        assert!(!pins.others(&alice).contains(&last));
+    }
+
+    /// Past its capacity the table pins no more names on first contact:
+    /// their messages are still `new`.
+    #[test]
+    fn capacity_bounds_first_contact_pins() {
+        let mut pins = Pins::new().with_capacity(2);
+        for n in 1..=3u8 {
+            assert_eq!(pins.judge(&PeerId::new(format!("p{n}")), key(n)), Trust::New);
+        }
+        assert_eq!(pins.len(), 2);
+        assert_eq!(pins.judge(&PeerId::new("p3"), key(3)), Trust::New);
     }
 
     /// The text form round-trips, names with spaces included; junk lines are skipped.

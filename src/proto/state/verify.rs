@@ -91,8 +91,9 @@ impl NodeState {
             debug!(from = %env.originator, time = %env.time, "signed message outside the seen-cache window, dropped");
             return None;
         }
+        let pinned = self.pins.len();
         let trust = self.pins.judge(&env.originator, key);
-        if trust == Trust::New {
+        if self.pins.len() != pinned {
             out.push(OutEvent::PinsChanged);
         }
         Some(Verdict {
@@ -216,7 +217,7 @@ impl NodeState {
 
     /// Replaces the pin table (the executor's, loaded from `DIR/pins`).
     pub fn set_pins(&mut self, pins: Pins) {
-        self.pins = pins;
+        self.pins = pins.with_capacity(self.config.sig.max_pins);
     }
 
     /// Pins `name` to `key` (`/trust`), replacing its pin.

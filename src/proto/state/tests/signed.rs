@@ -379,3 +379,22 @@ fn sig_capability_follows_signing() {
     off.set_identity(alice());
     assert!(!caps_of(&mut off).contains(&"sig".to_string()));
 }
+
+/// Past `max_pins` a new name's signed messages are delivered `new` but not
+/// pinned (and no pin change is reported).
+#[test]
+fn max_pins_bounds_first_contact() {
+    let mut s = two_peers(NodeConfig {
+        sig: crate::config::SigConfig {
+            max_pins: 1,
+            ..Default::default()
+        },
+        ..config()
+    });
+    let out = receive(&mut s, 1, &encode(signed_env(&alice(), "alice", "a", 0, 1)), at(0));
+    assert!(out.contains(&OutEvent::PinsChanged));
+    let out = receive(&mut s, 1, &encode(signed_env(&mallory(), "mal", "m", 0, 2)), at(0));
+    assert_eq!(delivered(&out), vec![("m".into(), true, Trust::New)]);
+    assert!(!out.contains(&OutEvent::PinsChanged));
+    assert_eq!(s.pins().len(), 1);
+}
