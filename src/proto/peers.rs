@@ -50,6 +50,9 @@ pub struct PeerInfo {
     pub caps: Caps,
     /// True for an original peer reached by one connection per frame.
     pub one_shot: bool,
+    /// Fingerprint of the key pinned for its name, if any (`/peers`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 impl PeerEntry {
@@ -143,5 +146,6 @@ fn info(id: &PeerId, p: &PeerEntry, now: Instant) -> PeerInfo {
         version: p.version,
         caps: p.caps.clone(),
         one_shot: p.conn.is_none(),
+        fingerprint: None,
     }
 }

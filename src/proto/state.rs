@@ -218,12 +218,16 @@ impl NodeState {
 
     /// The registered peers.
     pub fn peers(&self, now: Instant) -> Vec<PeerInfo> {
-        self.peers.infos(now)
+        let mut infos = self.peers.infos(now);
+        infos.iter_mut().for_each(|i| self.add_fingerprint(i));
+        infos
     }
 
     /// One registered peer.
     pub fn peer(&self, id: &PeerId, now: Instant) -> Option<PeerInfo> {
-        self.peers.info(id, now)
+        let mut info = self.peers.info(id, now)?;
+        self.add_fingerprint(&mut info);
+        Some(info)
     }
 
     /// The counters.

@@ -233,7 +233,10 @@ mod tests {
     fn capacity_bounds_first_contact_pins() {
         let mut pins = Pins::new().with_capacity(2);
         for n in 1..=3u8 {
-            assert_eq!(pins.judge(&PeerId::new(format!("p{n}")), key(n)), Trust::New);
+            assert_eq!(
+                pins.judge(&PeerId::new(format!("p{n}")), key(n)),
+                Trust::New
+            );
         }
         assert_eq!(pins.len(), 2);
         assert_eq!(pins.judge(&PeerId::new("p3"), key(3)), Trust::New);

@@ -210,6 +210,11 @@ impl NodeState {
         opened
     }
 
+    /// Fills in the fingerprint of the key pinned for a peer's name.
+    pub(super) fn add_fingerprint(&self, info: &mut PeerInfo) {
+        info.fingerprint = self.pins.get(&info.id).map(NodeKey::fingerprint);
+    }
+
     /// The pin table (name → key).
     pub fn pins(&self) -> &Pins {
         &self.pins

@@ -391,9 +391,19 @@ fn max_pins_bounds_first_contact() {
         },
         ..config()
     });
-    let out = receive(&mut s, 1, &encode(signed_env(&alice(), "alice", "a", 0, 1)), at(0));
+    let out = receive(
+        &mut s,
+        1,
+        &encode(signed_env(&alice(), "alice", "a", 0, 1)),
+        at(0),
+    );
     assert!(out.contains(&OutEvent::PinsChanged));
-    let out = receive(&mut s, 1, &encode(signed_env(&mallory(), "mal", "m", 0, 2)), at(0));
+    let out = receive(
+        &mut s,
+        1,
+        &encode(signed_env(&mallory(), "mal", "m", 0, 2)),
+        at(0),
+    );
     assert_eq!(delivered(&out), vec![("m".into(), true, Trust::New)]);
     assert!(!out.contains(&OutEvent::PinsChanged));
     assert_eq!(s.pins().len(), 1);
