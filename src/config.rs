@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 mod secure;
+mod sig;
 mod tree;
 
 use crate::proto::{addr, PeerAddr};
 pub use secure::*;
+pub use sig::*;
 pub use tree::*;
 
 /// Longest frame accepted, in bytes, newline excluded. Longer ones close the connection.
@@ -138,12 +140,16 @@ pub struct NodeConfig {
     /// for a listener on `0.0.0.0`/`[::]`, each connection's own local IP with
     /// the listen port (docs/PROTOCOL.md, "Addresses").
     pub advertise: Option<PeerAddr>,
-    /// Refuse plaintext TCP links, accepted or dialled ([`REQUIRE_SECURE`]:
-    /// off). In-memory links carry no bytes and are not affected.
+    /// Refuse what is not secure ([`REQUIRE_SECURE`]: off): plaintext TCP
+    /// links, accepted or dialled, are refused (in-memory links carry no
+    /// bytes and are not affected), and unsigned `BROADCAST`/`DIRECT`/
+    /// `DIRECT_ACK` are dropped instead of delivered as `unsigned`.
     pub require_secure: bool,
     /// Addresses and keys seen secure that are remembered for the
     /// no-downgrade rule ([`SECURE_MEMORY`]).
     pub secure_memory: usize,
+    /// Signing and checking messages (`sig` capability).
+    pub sig: SigConfig,
 }
 
 impl Default for NodeConfig {
@@ -179,6 +185,7 @@ impl Default for NodeConfig {
             advertise: None,
             require_secure: REQUIRE_SECURE,
             secure_memory: SECURE_MEMORY,
+            sig: SigConfig::default(),
         }
     }
 }

@@ -93,6 +93,7 @@ impl From<ProtoError> for Error {
             ProtoError::UnknownPeer(peer) => Error::UnknownPeer(peer),
             ProtoError::Frame(frame) => Error::Frame(frame),
             ProtoError::FrameTooLarge { len, max } => Error::FrameTooLarge { len, max },
+            ProtoError::Unsignable(reason) => Error::Frame(FrameError::Encode(reason)),
         }
     }
 }

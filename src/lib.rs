@@ -78,6 +78,7 @@ pub mod error;
 pub mod events;
 pub mod handler;
 pub mod node;
+pub mod pins_file;
 pub mod proto;
 pub mod resolve;
 pub mod secure;

@@ -13,6 +13,7 @@ use tracing::info_span;
 
 use crate::actors::acceptor::Acceptor;
 use crate::actors::peer::{Apply, GetMetrics, GetPeer, GetPeers, SendDirect, Shutdown, Subscribe};
+use crate::actors::peer::{GetPins, SendBroadcast, SetPin};
 use crate::actors::{ConnectionSpawner, PeerActor, RegistryActor};
 use crate::config::NodeConfig;
 use crate::data_dir::{generate_identity, DataDir};
@@ -21,7 +22,7 @@ use crate::events::EventStream;
 use crate::handler::{MessageHandler, Reply};
 use crate::proto::{
     addr, types, Body, Command, Envelope, Identity, MessageId, Metrics, NodeKey, NodeState,
-    PeerAddr, PeerId, PeerInfo,
+    PeerAddr, PeerId, PeerInfo, Pins,
 };
 use crate::resolve::{Resolver, SystemResolver};
 use crate::transport::{MemoryListener, MemoryNetwork};
@@ -182,6 +183,12 @@ impl NodeBuilder {
         }
         state.seed(uuid::Uuid::new_v4().as_u64_pair().0);
         state.set_identity(identity.clone());
+        let pins_file = data_dir
+            .as_ref()
+            .map(|d| d.path().join(crate::pins_file::PINS_FILE));
+        if let Some(path) = &pins_file {
+            state.set_pins(crate::pins_file::load(path)?);
+        }
         let config = Arc::new(config);
         let handlers = Arc::new(self.handlers);
         let resolver = self.resolver;
@@ -214,6 +221,9 @@ impl NodeBuilder {
                 }
             };
             let mut actor = PeerActor::new(state, handlers, event_buffer, span);
+            if let Some(path) = pins_file {
+                actor.save_pins_to(path);
+            }
             actor.attach(registry, acceptor);
             actor.count_setups(setting_up);
             actor
@@ -335,15 +345,49 @@ impl NodeHandle {
         self.command(Command::Bootstrap(addrs)).await
     }
 
-    /// Floods `text` to the whole network; every other node delivers it once.
+    /// Floods `text` to the whole network; every other node delivers it
+    /// once. Returns its id (for a signed message, derived from its fields).
     pub async fn broadcast(&self, text: impl Into<String>) -> Result<MessageId> {
-        let id = MessageId::from(uuid::Uuid::new_v4());
-        self.command(Command::Broadcast {
-            id,
-            text: text.into(),
-        })
-        .await?;
-        Ok(id)
+        let text = text.into();
+        self.inner
+            .addr
+            .send(SendBroadcast { text })
+            .await
+            .map_err(|_| Error::Stopped)?
+    }
+
+    /// The pin table: which key each name is pinned to (pinned on first
+    /// signed contact, or by [`NodeHandle::trust`]).
+    pub async fn pins(&self) -> Result<Pins> {
+        self.inner
+            .addr
+            .send(GetPins)
+            .await
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// The key pinned for `name` (`/whois`).
+    pub async fn whois(&self, name: impl Into<PeerId>) -> Result<Option<NodeKey>> {
+        Ok(self.pins().await?.get(&name.into()).copied())
+    }
+
+    /// Pins `name` to `key` (`/trust`): its messages signed by another key
+    /// show as a conflict from now on. Saved when the node has a data directory.
+    pub async fn trust(&self, name: impl Into<PeerId>, key: NodeKey) -> Result<()> {
+        let msg = SetPin {
+            name: name.into(),
+            key: Some(key),
+        };
+        self.inner.addr.send(msg).await.map_err(|_| Error::Stopped)
+    }
+
+    /// Forgets the pin of `name` (`/forget`): the next key signing under it is pinned.
+    pub async fn forget(&self, name: impl Into<PeerId>) -> Result<()> {
+        let msg = SetPin {
+            name: name.into(),
+            key: None,
+        };
+        self.inner.addr.send(msg).await.map_err(|_| Error::Stopped)
     }
 
     /// Sends `text` to the node `peer`, a neighbour or anywhere in the network

@@ -162,6 +162,11 @@ async fn two_run_nodes_broadcast() {
         (got["from"].as_str(), got["text"].as_str()),
         (Some("b"), Some("hi from b"))
     );
+    // Signed by b's key, the first seen under "b": verified, and pinned now.
+    assert_eq!(
+        (got["verified"].as_bool(), got["trust"].as_str()),
+        (Some(true), Some("new"))
+    );
     b.quit().await;
     a.quit().await;
 }

@@ -171,7 +171,8 @@ fn observe(h: &Harness, line: &str, out: Vec<OutEvent>) -> Observed {
             OutEvent::Schedule { .. }
             | OutEvent::WatchQueue { .. }
             | OutEvent::Persist { .. }
-            | OutEvent::ReserveFeed { .. } => {}
+            | OutEvent::ReserveFeed { .. }
+            | OutEvent::PinsChanged => {}
         }
     }
     o

@@ -22,10 +22,12 @@ use crate::proto::{
 };
 
 mod api;
+mod trust_api;
 
 pub use api::{
     Apply, DirectOutcome, GetMetrics, GetPeer, GetPeers, SendDirect, Shutdown, Subscribe,
 };
+pub use trust_api::{GetPins, SendBroadcast, SetPin};
 
 /// Typed messages a ConnectionActor sends for each frame kind it decodes.
 macro_rules! inbound {
@@ -212,6 +214,8 @@ pub struct PeerActor {
     /// TCP connections accepted and still in their secure handshake.
     setting_up: Option<Arc<std::sync::atomic::AtomicUsize>>,
     span: Span,
+    /// Where the pin table is saved when it changes (`DIR/pins`), if anywhere.
+    pins_file: Option<std::path::PathBuf>,
 }
 
 impl PeerActor {
@@ -237,6 +241,21 @@ impl PeerActor {
             listener_closed: false,
             setting_up: None,
             span,
+            pins_file: None,
+        }
+    }
+
+    /// Saves the pin table to `path` whenever it changes.
+    pub fn save_pins_to(&mut self, path: std::path::PathBuf) {
+        self.pins_file = Some(path);
+    }
+
+    fn save_pins(&self) {
+        if let Some(path) = &self.pins_file {
+            if let Err(error) = crate::pins_file::save(path, self.state.pins()) {
+                let _e = self.span.enter();
+                tracing::warn!(path = %path.display(), %error, "cannot save pins");
+            }
         }
     }
 
@@ -341,6 +360,7 @@ impl PeerActor {
             OutEvent::WatchQueue { conn } => self.watch_queue(conn, ctx),
             // Without a history database nothing is written.
             OutEvent::Persist { .. } => {}
+            OutEvent::PinsChanged => self.save_pins(),
             // Without a data directory there is nothing to make durable.
             OutEvent::ReserveFeed { limit } => {
                 let now = self.now();

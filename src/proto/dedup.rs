@@ -15,12 +15,16 @@ pub enum SeenKey {
     /// An original peer's message without `id`: a hash of `(originator, msg, time)`.
     /// The hasher has fixed keys, so every node (and every simulation run) agrees.
     Legacy(u64),
+    /// A signed message whose signature and derived id verified: kept apart
+    /// from unsigned ids, so an unsigned frame can never squat a signed id.
+    Signed(u128),
 }
 
 impl SeenKey {
     /// The key of a message: its id, or else its `(originator, msg, time)` triple.
     pub fn of(env: &Envelope) -> SeenKey {
         match env.id {
+            Some(id) if env.sig.is_some() => SeenKey::Signed(id.as_uuid().as_u128()),
             Some(id) => SeenKey::Id(id.as_uuid().as_u128()),
             None => {
                 let mut h = DefaultHasher::new();
@@ -40,8 +44,8 @@ impl SeenKey {
 pub const SEEN_INDEX_MIN: usize = 32;
 
 /// One remembered key, packed into 24 bytes: the 128 bits of the key, and
-/// the time seen (nanoseconds) shifted left once, with a legacy-key flag in
-/// the low bit.
+/// the time seen (nanoseconds) shifted left twice, with the key's kind
+/// (id, legacy, signed) in the low two bits.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     hi: u64,
@@ -51,35 +55,36 @@ struct Entry {
 
 impl Entry {
     fn new(key: SeenKey, at: Instant) -> Entry {
-        // 63 bits of nanoseconds last 292 years from the executor's epoch.
+        // 62 bits of nanoseconds last 146 years from the executor's epoch.
         let nanos = u64::try_from(at.since_epoch().as_nanos())
-            .map_or(u64::MAX >> 1, |n| n.min(u64::MAX >> 1));
-        let (bits, legacy) = match key {
+            .map_or(u64::MAX >> 2, |n| n.min(u64::MAX >> 2));
+        let (bits, kind) = match key {
             SeenKey::Id(id) => (id, 0),
             SeenKey::Legacy(h) => (u128::from(h), 1),
+            SeenKey::Signed(id) => (id, 2),
         };
         Entry {
             hi: (bits >> 64) as u64,
             lo: bits as u64,
-            meta: nanos << 1 | legacy,
+            meta: nanos << 2 | kind,
         }
     }
 
     fn key(&self) -> SeenKey {
         let bits = u128::from(self.hi) << 64 | u128::from(self.lo);
-        if self.meta & 1 == 1 {
-            SeenKey::Legacy(bits as u64)
-        } else {
-            SeenKey::Id(bits)
+        match self.meta & 3 {
+            1 => SeenKey::Legacy(bits as u64),
+            2 => SeenKey::Signed(bits),
+            _ => SeenKey::Id(bits),
         }
     }
 
     fn at(&self) -> Instant {
-        Instant::from_epoch(Duration::from_nanos(self.meta >> 1))
+        Instant::from_epoch(Duration::from_nanos(self.meta >> 2))
     }
 
     fn is(&self, other: &Entry) -> bool {
-        self.lo == other.lo && self.hi == other.hi && (self.meta ^ other.meta) & 1 == 0
+        self.lo == other.lo && self.hi == other.hi && (self.meta ^ other.meta) & 3 == 0
     }
 }
 
@@ -95,6 +100,9 @@ pub struct SeenCache {
     index: Option<HashSet<SeenKey>>,
     max_entries: usize,
     max_age: Duration,
+    /// When the newest signed entry dropped for room (not for age) was
+    /// seen: signed messages from before then may have been forgotten early.
+    horizon: Option<Instant>,
 }
 
 impl SeenCache {
@@ -105,6 +113,7 @@ impl SeenCache {
             index: None,
             max_entries: max_entries.max(1),
             max_age,
+            horizon: None,
         }
     }
 
@@ -116,6 +125,9 @@ impl SeenCache {
             return false;
         }
         while self.order.len() >= self.max_entries {
+            if let Some(e) = self.order.front().filter(|e| e.meta & 3 == 2) {
+                self.horizon = Some(e.at());
+            }
             self.pop_oldest();
         }
         self.order.push_back(Entry::new(key, now));
@@ -150,6 +162,13 @@ impl SeenCache {
             }
             self.pop_oldest();
         }
+    }
+
+    /// The time the newest signed key dropped for room (before its age)
+    /// was seen: a signed message from before it may be a replay the cache
+    /// no longer knows. `None` while no signed key was dropped early.
+    pub fn horizon(&self) -> Option<Instant> {
+        self.horizon
     }
 
     /// How many keys are held.
@@ -211,13 +230,15 @@ mod tests {
     }
 
     /// Past the index threshold and back: lookups agree with a plain set,
-    /// legacy keys and ids with the same bits stay apart.
+    /// legacy keys, ids and signed ids with the same bits stay apart.
     #[test]
     fn index_built_and_dropped() {
         let mut c = SeenCache::new(1000, Duration::from_millis(100));
         assert!(c.insert(SeenKey::Legacy(5), at(0)));
         assert!(c.insert(SeenKey::Id(5), at(0)));
         assert!(!c.insert(SeenKey::Legacy(5), at(0)));
+        assert!(c.insert(SeenKey::Signed(5), at(0)));
+        assert!(!c.insert(SeenKey::Signed(5), at(0)));
         for i in 0..(SEEN_INDEX_MIN as u128 * 2) {
             assert!(c.insert(SeenKey::Id(1000 + i), at(10)));
         }
@@ -227,9 +248,26 @@ mod tests {
         c.expire(at(105));
         assert_eq!(c.len(), SEEN_INDEX_MIN * 2);
         assert!(!c.contains(&SeenKey::Legacy(5)) && !c.contains(&SeenKey::Id(5)));
+        assert!(!c.contains(&SeenKey::Signed(5)));
         c.expire(at(110));
         assert!(c.is_empty() && c.index.is_none());
         assert!(c.insert(SeenKey::Id(1001), at(120)));
+    }
+
+    /// A signed key dropped for room sets the horizon; one dropped for age,
+    /// or an unsigned one, does not.
+    #[test]
+    fn horizon_marks_signed_keys_dropped_early() {
+        let mut c = SeenCache::new(2, Duration::from_millis(500));
+        c.insert(SeenKey::Id(1), at(0));
+        c.insert(SeenKey::Signed(2), at(10));
+        c.insert(SeenKey::Id(3), at(20));
+        assert_eq!(c.horizon(), None);
+        c.insert(SeenKey::Id(4), at(30));
+        assert_eq!(c.horizon(), Some(at(10)));
+        c.insert(SeenKey::Signed(5), at(40));
+        c.expire(at(1000));
+        assert_eq!(c.horizon(), Some(at(10)));
     }
 
     /// Entries expire after the maximum age.

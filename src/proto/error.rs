@@ -22,6 +22,9 @@ pub enum ProtoError {
         /// The most this node sends.
         max: usize,
     },
+    /// A message this node cannot sign (a field the signed encoding refuses).
+    #[error("cannot sign message: {0}")]
+    Unsignable(String),
 }
 
 /// `Result` with [`ProtoError`].

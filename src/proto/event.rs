@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::frame::{Frame, FrameError};
 use super::identity::NodeKey;
+use super::trust::Trust;
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime};
 
 /// Names one connection of a node. Assigned by the executor, never reused.
@@ -67,6 +68,8 @@ pub enum DisconnectReason {
     /// A plaintext connection refused: `require_secure`, or a peer seen on
     /// a secure link before (no downgrade).
     InsecureRefused,
+    /// Too many messages with a bad signature or a wrong id (`max_bad_signatures`).
+    BadSignature,
 }
 
 impl std::fmt::Display for DisconnectReason {
@@ -86,6 +89,7 @@ impl std::fmt::Display for DisconnectReason {
             DisconnectReason::DecryptFailed => "decrypt failed",
             DisconnectReason::IdentityMismatch => "identity mismatch",
             DisconnectReason::InsecureRefused => "insecure refused",
+            DisconnectReason::BadSignature => "bad signatures",
         })
     }
 }
@@ -352,6 +356,10 @@ pub enum OutEvent {
         /// The new limit (exclusive).
         limit: u64,
     },
+    /// The pin table changed (a name pinned on first signed contact, or by
+    /// the application): an executor with a data directory saves
+    /// [`NodeState::pins`](super::NodeState::pins) to `DIR/pins`.
+    PinsChanged,
 }
 
 /// What the application is told, in the order it happened.
@@ -397,6 +405,10 @@ pub enum Event {
         id: Option<MessageId>,
         /// When its originator made it (the `time` field as it came).
         time: WireTime,
+        /// Its signature verified (under the originator's key).
+        verified: bool,
+        /// Whether it comes from the key pinned for its name.
+        trust: Trust,
     },
     /// A `TEST` probe.
     #[non_exhaustive]
@@ -417,6 +429,10 @@ pub enum Event {
         id: MessageId,
         /// When its originator made it (the `time` field as it came).
         time: WireTime,
+        /// Its signature verified (under the originator's key).
+        verified: bool,
+        /// Whether it comes from the key pinned for its name.
+        trust: Trust,
     },
     /// The `DIRECT` `id` sent to `to` was acknowledged after `round_trip`.
     #[non_exhaustive]

@@ -22,6 +22,18 @@ pub struct Metrics {
     pub malformed_frames: u64,
     /// Frames of an application type with no handler.
     pub unhandled_frames: u64,
+    /// Signed messages refused: a signature that does not verify, or an id
+    /// that is not the one its signed fields give (each counts against its link).
+    pub bad_signatures: u64,
+    /// Unsigned messages dropped: the name they claim is pinned to a key, or
+    /// the node requires signatures (`require_secure`).
+    pub unsigned_dropped: u64,
+    /// Signed messages dropped for their `time`: older than the seen-cache
+    /// TTL plus the clock skew (a replay), further ahead than the skew, or unreadable.
+    pub replays_dropped: u64,
+    /// Sealed `DIRECT`s for this node that did not open (not sealed to its
+    /// key, or unsigned: an earlier node stripped the sender's key), dropped.
+    pub seal_failures: u64,
     /// Frames refused for what they claimed (a peer id bound to another connection).
     pub rejected_frames: u64,
     /// Inbound connections closed at once because the node was at `max_connections`.

@@ -59,6 +59,9 @@ pub struct PeerInfo {
     pub key: Option<NodeKey>,
     /// True when its link is encrypted and bound to `key`.
     pub secure: bool,
+    /// Fingerprint of the key pinned for its name, if any (`/peers`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 impl PeerEntry {
@@ -154,5 +157,6 @@ fn info(id: &PeerId, p: &PeerEntry, now: Instant) -> PeerInfo {
         one_shot: p.conn.is_none(),
         key: p.key,
         secure: p.secure,
+        fingerprint: None,
     }
 }

@@ -23,6 +23,7 @@ use super::peers::{Link, PeerEntry, PeerInfo, PeerTable};
 use super::rate::{Bucket, RateLimit};
 use super::secure::SecureMemory;
 use super::store::MessageStore;
+use super::trust::Pins;
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};
 use crate::config::NodeConfig;
 
@@ -49,6 +50,8 @@ struct Conn {
     new_ids: Bucket,
     /// The key this link's secure handshake proved (`None`: plaintext or in-memory).
     key: Option<NodeKey>,
+    /// Messages with a bad signature it brought (`max_bad_signatures` close it).
+    bad_sigs: u32,
 }
 
 /// The protocol state of one node: peers, connections, the seen-cache, counters.
@@ -83,7 +86,8 @@ pub struct NodeState {
     /// Most connections open at once so far.
     peak_connections: u64,
     /// `DIRECT`s sent and not yet acknowledged: target and send time.
-    pending_direct: BTreeMap<MessageId, (PeerId, Instant)>,
+    /// The executor's id of each (the signed id is derived from the message).
+    pending_direct: BTreeMap<MessageId, (PeerId, Instant, MessageId)>,
     /// How fast one connection may bring new message ids.
     new_id_limit: RateLimit,
     /// Sends to one-shot peers and their limits.
@@ -116,6 +120,8 @@ pub struct NodeState {
     identity: Option<Identity>,
     /// Addresses and keys seen secure: no plaintext fallback for them.
     secure: SecureMemory,
+    /// Which key each name is pinned to (given and saved by the executor).
+    pins: Pins,
 }
 
 impl NodeState {
@@ -135,6 +141,7 @@ impl NodeState {
         let store = MessageStore::new(config.tree.store_bytes, config.tree.store_ttl);
         let graft_wait = config.tree.graft_timeout;
         let secure = SecureMemory::new(config.secure_memory);
+        let pins = Pins::new().with_capacity(config.sig.max_pins);
         let new_id_limit = RateLimit::new(config.new_id_rate, config.new_id_burst);
         let one_shots = OneShots {
             max_frame: config.one_shot_max_frame,
@@ -172,6 +179,7 @@ impl NodeState {
             scratch: Vec::new(),
             identity: None,
             secure,
+            pins,
         }
     }
 
@@ -217,12 +225,16 @@ impl NodeState {
 
     /// The registered peers.
     pub fn peers(&self, now: Instant) -> Vec<PeerInfo> {
-        self.peers.infos(now)
+        let mut infos = self.peers.infos(now);
+        infos.iter_mut().for_each(|i| self.add_fingerprint(i));
+        infos
     }
 
     /// One registered peer.
     pub fn peer(&self, id: &PeerId, now: Instant) -> Option<PeerInfo> {
-        self.peers.info(id, now)
+        let mut info = self.peers.info(id, now)?;
+        self.add_fingerprint(&mut info);
+        Some(info)
     }
 
     /// The counters.
@@ -304,14 +316,7 @@ impl NodeState {
                 }
                 Ok(())
             }
-            Command::Broadcast { id, text } => {
-                let mut env = self.envelope(types::BROADCAST, Value::String(text), now);
-                env.id = Some(id);
-                let frame = self.app_frame(env)?;
-                self.seen.insert(SeenKey::of(frame.envelope()), now);
-                self.pass_on(&frame, None, None, 0, now, out);
-                Ok(())
-            }
+            Command::Broadcast { id, text } => self.broadcast(id, text, now, out).map(|_| ()),
             Command::Send { to, msg_type, msg } => {
                 let frame = self.app_frame(self.envelope(&msg_type, msg, now))?;
                 if to == self.id {
@@ -384,6 +389,7 @@ impl NodeState {
                 },
                 new_ids: Bucket::default(),
                 key: None,
+                bad_sigs: 0,
             },
         );
         self.peak_connections = self.peak_connections.max(self.conns.len() as u64);
@@ -592,7 +598,13 @@ impl NodeState {
         let msg = serde_json::json!(me);
         let mut env = self.envelope(msg_type, msg, now);
         env.v = Some(PROTOCOL_VERSION);
-        env.caps = Some(Caps::announced(self.tree_mode()).to_wire());
+        let caps = Caps::announced(self.tree_mode());
+        let caps = if self.signer().is_some() {
+            caps
+        } else {
+            caps.without(super::caps::SIG)
+        };
+        env.caps = Some(caps.to_wire());
         env.key = self.identity.as_ref().map(Identity::key);
         match Frame::encode(env) {
             Ok(frame) => self.send_link(link, frame, out),
@@ -634,7 +646,8 @@ impl NodeState {
 
     /// A new message id is the executor's to make; this checks one is unused.
     pub fn is_seen(&self, id: MessageId) -> bool {
-        self.seen.contains(&SeenKey::Id(id.as_uuid().as_u128()))
+        let bits = id.as_uuid().as_u128();
+        self.seen.contains(&SeenKey::Id(bits)) || self.seen.contains(&SeenKey::Signed(bits))
     }
 }
 
@@ -645,8 +658,10 @@ mod limits;
 mod liveness;
 mod secure;
 mod tree;
+mod verify;
 
 use limits::{push_link, OneShots};
+use verify::Verdict;
 
 #[cfg(test)]
 mod tests;

@@ -251,6 +251,8 @@ impl<'a> Worker<'a> {
             }
             // The model keeps no history on disk.
             OutEvent::Persist { .. } => {}
+            // Nor pins.
+            OutEvent::PinsChanged => {}
             // Nor a feed counter to make durable: reserved at once.
             OutEvent::ReserveFeed { limit } => {
                 let inc = self.node(node).incarnation;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use peerchat::config::ONE_SHOT_MAX_FRAME;
-use peerchat::proto::{types, Frame};
+use peerchat::proto::{types, Frame, NodeKey, Trust};
 use peerchat::{Envelope, Error, Event, MessageId, Node, NodeHandle, PeerAddr, PeerId, WireTime};
 use rustyline::error::ReadlineError;
 use rustyline::ExternalPrinter;
@@ -73,7 +73,11 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
     let (lines_tx, mut lines) = mpsc::unbounded_channel();
     let (handled, handled_rx) = std::sync::mpsc::channel();
     let screen = spawn_line_reader(&id, lines_tx, handled_rx);
-    screen.line(format!("you are {id}, listening on {}", node.local_addr()));
+    screen.line(format!(
+        "you are {id} (key {}), listening on {}",
+        node.key().fingerprint(),
+        node.local_addr()
+    ));
     let join = join_hint(node.advertised_addr());
     screen.line(format!(
         "others join with: {} chat --bootstrap {join}   (or /join {join}); /help lists commands",
@@ -271,7 +275,12 @@ fn show(screen: &Screen, dials: &mut DialReport, event: &Event) {
         Event::PeerDisconnected { peer, reason, .. } => {
             screen.event(format!("* {peer} left ({reason})"))
         }
-        Event::Direct { from, text, .. } => screen.event(format!("*{from}* (to you) {text}")),
+        Event::Direct {
+            from, text, trust, ..
+        } => screen.event(format!("*{from}*{} (to you) {text}", mark(*trust))),
+        Event::Broadcast {
+            from, text, trust, ..
+        } => screen.event(format!("<{from}>{} {text}", mark(*trust))),
         Event::Delivered { to, round_trip, .. } => {
             screen.event(format!("✓ delivered to {to} ({:.1?})", round_trip))
         }
@@ -280,6 +289,55 @@ fn show(screen: &Screen, dials: &mut DialReport, event: &Event) {
         }
         other => screen.event(other),
     }
+}
+
+/// What a line from a name shows besides it: nothing when signed by the
+/// key pinned for it (or the first one seen), else a visible warning.
+fn mark(trust: Trust) -> &'static str {
+    match trust {
+        Trust::Pinned | Trust::New => "",
+        Trust::Conflict => " [CONFLICT: another key than the one pinned for this name]",
+        Trust::Unsigned => " [unsigned]",
+    }
+}
+
+/// `/whois NAME`: the pinned key's fingerprint and the others seen.
+async fn whois(node: &NodeHandle, screen: &Screen, name: String) -> peerchat::Result<()> {
+    let pins = node.pins().await?;
+    let name = PeerId::new(name);
+    match pins.get(&name) {
+        Some(key) => screen.line(format!("  {name}: pinned {}", key.fingerprint())),
+        None => screen.line(format!("  {name}: no key pinned")),
+    }
+    for key in pins.others(&name) {
+        screen.line(format!(
+            "  {name}: also seen {} (conflict)",
+            key.fingerprint()
+        ));
+    }
+    Ok(())
+}
+
+/// `/trust NAME FP`: pins NAME to a key seen under it with that fingerprint (or given in hex).
+async fn trust(
+    node: &NodeHandle,
+    screen: &Screen,
+    name: String,
+    fingerprint: String,
+) -> peerchat::Result<()> {
+    let name = PeerId::new(name);
+    let key = node.pins().await?.find(&name, &fingerprint);
+    let key = key.or_else(|| NodeKey::from_hex(&fingerprint).ok());
+    match key {
+        Some(key) => {
+            node.trust(name.clone(), key).await?;
+            screen.line(format!("  {name} is now pinned to {}", key.fingerprint()));
+        }
+        None => screen.line(format!(
+            "! no key with fingerprint {fingerprint} seen under {name}; /whois {name} lists them"
+        )),
+    }
+    Ok(())
 }
 
 async fn run(node: &NodeHandle, screen: &Screen, dials: &mut DialReport, me: &str, input: Input) {
@@ -301,8 +359,9 @@ async fn run(node: &NodeHandle, screen: &Screen, dials: &mut DialReport, me: &st
             }
             for p in peers {
                 let kind = if p.one_shot { ", original peer" } else { "" };
+                let fp = p.fingerprint.as_deref().unwrap_or("(no key pinned)");
                 screen.line(format!(
-                    "  {:<12} {:<22} connected {}{kind}",
+                    "  {:<12} {:<22} {fp:<19} connected {}{kind}",
                     p.id,
                     p.addr.to_string(),
                     ago(p.connected_for)
@@ -321,6 +380,13 @@ async fn run(node: &NodeHandle, screen: &Screen, dials: &mut DialReport, me: &st
             });
             Ok(())
         }
+        Input::Whois(name) => whois(node, screen, name).await,
+        Input::Trust { name, fingerprint } => trust(node, screen, name, fingerprint).await,
+        Input::Forget(name) => node.forget(name.clone()).await.map(|()| {
+            screen.line(format!(
+                "  {name} forgotten: its next signed message pins it again"
+            ))
+        }),
         Input::Help => {
             // One line at a time: the line editor prints each above the prompt.
             for line in HELP.lines() {

@@ -13,6 +13,12 @@ pub enum Input {
     Request(String),
     /// `/msg PEER TEXT`
     Msg { peer: String, text: String },
+    /// `/whois NAME`
+    Whois(String),
+    /// `/trust NAME FINGERPRINT`
+    Trust { name: String, fingerprint: String },
+    /// `/forget NAME`
+    Forget(String),
     /// `/help`
     Help,
     /// `/quit` (also Ctrl-C, Ctrl-D)
@@ -28,6 +34,9 @@ pub const HELP: &str = "  TEXT              broadcast TEXT to everyone
   /peers            list the peers this node knows
   /request PEER     ask PEER for its peers, and connect to them
   /msg PEER TEXT    send TEXT to PEER only (reports delivered or failed)
+  /whois NAME       the key fingerprints seen under NAME, and which is pinned
+  /trust NAME FP    pin NAME to the key with fingerprint FP
+  /forget NAME      forget NAME's pin (its next signed message pins again)
   /help             this list
   /quit             leave (Ctrl-C and Ctrl-D too)";
 
@@ -62,6 +71,17 @@ pub fn parse(line: &str) -> Result<Input, String> {
             }),
             _ => Err("usage: /msg PEER TEXT".to_string()),
         },
+        "whois" => one_arg("/whois NAME").map(Input::Whois),
+        "forget" => one_arg("/forget NAME").map(Input::Forget),
+        "trust" => match rest.split_once(char::is_whitespace) {
+            Some((name, fp)) if !fp.trim().is_empty() && !fp.trim().contains(' ') => {
+                Ok(Input::Trust {
+                    name: name.to_string(),
+                    fingerprint: fp.trim().to_string(),
+                })
+            }
+            _ => Err("usage: /trust NAME FINGERPRINT".to_string()),
+        },
         "help" | "?" => Ok(Input::Help),
         "quit" | "exit" => Ok(Input::Quit),
         other => Err(format!(
@@ -91,6 +111,19 @@ mod tests {
             })
         );
         assert_eq!(parse("/peers"), Ok(Input::Peers));
+        assert_eq!(parse("/whois bob"), Ok(Input::Whois("bob".into())));
+        assert_eq!(parse("/forget bob"), Ok(Input::Forget("bob".into())));
+        assert_eq!(
+            parse("/trust bob 1a2b:3c4d:5e6f:7a8b"),
+            Ok(Input::Trust {
+                name: "bob".into(),
+                fingerprint: "1a2b:3c4d:5e6f:7a8b".into()
+            })
+        );
+        assert_eq!(
+            parse("/trust bob"),
+            Err("usage: /trust NAME FINGERPRINT".into())
+        );
         assert_eq!(parse("/quit"), Ok(Input::Quit));
         assert_eq!(parse("/join"), Err("usage: /join HOST:PORT".into()));
         assert_eq!(parse("/msg bob"), Err("usage: /msg PEER TEXT".into()));
@@ -103,7 +136,7 @@ mod tests {
     #[test]
     fn help_is_aligned() {
         let lines: Vec<&str> = HELP.lines().collect();
-        assert_eq!(lines.len(), 7);
+        assert_eq!(lines.len(), 10);
         for line in &lines {
             assert!(
                 line.starts_with("  ") && !line.starts_with("   "),

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::proto::identity::NodeKey;
 
 /// An ack's id is the acknowledged message's id with these bits flipped: unique
 /// per message, the same at every node, and drawn from no RNG.
@@ -18,29 +19,41 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) -> Result<()> {
-        let mut env = self.envelope(types::DIRECT, Value::String(text.clone()), now);
+        let local = id;
+        let nonce = id.as_uuid().as_u128() as u64;
+        // Addressed to the key pinned for the name, so a namesake does not
+        // take it, and sealed to that key, so relays cannot read it.
+        let to_key = self.pins.get(&to).copied().filter(|_| to != self.id);
+        let wire_text = self.seal_for(to_key.as_ref(), nonce, &text)?;
+        let mut env = self.envelope(types::DIRECT, Value::String(wire_text), now);
         env.id = Some(id);
         env.to = Some(to.clone());
         env.hops = Some(self.config.direct_hops);
+        env.to_key = to_key;
+        self.sign_own(&mut env, nonce)?;
         let frame = self.app_frame(env)?;
+        let id = frame.envelope().id.unwrap_or(local);
         if to == self.id {
             self.metrics.deliveries += 1;
             let time = frame.envelope().time.clone();
+            let own = Verdict::own(frame.envelope().sig.is_some());
             out.push(OutEvent::Emit(Event::Direct {
                 from: to.clone(),
                 text,
-                id,
+                id: local,
                 time,
+                verified: own.verified(),
+                trust: own.trust,
             }));
             out.push(OutEvent::Emit(Event::Delivered {
-                id,
+                id: local,
                 to,
                 round_trip: Duration::ZERO,
             }));
             return Ok(());
         }
         self.seen.insert(SeenKey::of(frame.envelope()), now);
-        self.pending_direct.insert(id, (to, now));
+        self.pending_direct.insert(id, (to, now, local));
         out.push(OutEvent::Schedule {
             delay: self.config.direct_timeout,
             timer: Timer::Direct(id),
@@ -58,16 +71,19 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
-        if !self.first_sight(src, &frame, false, now) {
+        let Some(verdict) = self.first_sight(src, &frame, false, now, out) else {
             return;
-        }
+        };
         let env = frame.envelope();
         let (Some(id), Some(to)) = (env.id, env.to.as_ref()) else {
             return;
         };
-        if to != &self.id {
+        if !self.addressed_to_me(to, env.to_key.as_ref()) {
             return self.route(&frame, src, out);
         }
+        let Some(text) = self.unseal(env, text) else {
+            return;
+        };
         self.metrics.deliveries += 1;
         let from = env.originator.clone();
         out.push(OutEvent::Emit(Event::Direct {
@@ -75,12 +91,19 @@ impl NodeState {
             text,
             id,
             time: env.time.clone(),
+            verified: verdict.verified(),
+            trust: verdict.trust,
         }));
         let mut ack = self.envelope(types::DIRECT_ACK, serde_json::json!(id), now);
         let ack_id = MessageId::from_u128(id.as_uuid().as_u128() ^ ACK_ID_MASK);
         ack.id = Some(ack_id);
         ack.to = Some(from);
+        ack.to_key = verdict.signer;
         ack.hops = Some(self.config.direct_hops);
+        let nonce = self.next_random();
+        if let Err(error) = self.sign_own(&mut ack, nonce) {
+            return debug!(%error, "cannot sign direct ack");
+        }
         match Frame::encode(ack) {
             Ok(ack) => {
                 self.seen.insert(SeenKey::of(ack.envelope()), now);
@@ -102,15 +125,20 @@ impl NodeState {
         // The answer to this node's own request is not charged to the link.
         let ours = frame.envelope().to.as_ref() == Some(&self.id)
             && self.pending_direct.contains_key(&acked);
-        if !self.first_sight(src, &frame, ours, now) {
+        if self.first_sight(src, &frame, ours, now, out).is_none() {
             return;
         }
-        if frame.envelope().to.as_ref() != Some(&self.id) {
+        let env = frame.envelope();
+        let mine = env
+            .to
+            .as_ref()
+            .is_some_and(|to| self.addressed_to_me(to, env.to_key.as_ref()));
+        if !mine {
             return self.route(&frame, src, out);
         }
-        if let Some((to, sent)) = self.pending_direct.remove(&acked) {
+        if let Some((to, sent, local)) = self.pending_direct.remove(&acked) {
             out.push(OutEvent::Emit(Event::Delivered {
-                id: acked,
+                id: local,
                 to,
                 round_trip: now.saturating_since(sent),
             }));
@@ -119,10 +147,18 @@ impl NodeState {
 
     /// The ack of `id` did not come in time.
     pub(super) fn direct_timed_out(&mut self, id: MessageId, out: &mut Vec<OutEvent>) {
-        if let Some((to, _)) = self.pending_direct.remove(&id) {
+        if let Some((to, _, local)) = self.pending_direct.remove(&id) {
             debug!(%id, %to, "direct message not acknowledged in time");
-            out.push(OutEvent::Emit(Event::DeliveryTimeout { id, to }));
+            out.push(OutEvent::Emit(Event::DeliveryTimeout { id: local, to }));
         }
+    }
+
+    /// A `DIRECT`/`DIRECT_ACK` naming `to` (and maybe `to_key`) is for this
+    /// node: its name, and its key when one is named (another node may use
+    /// the same name under another key).
+    fn addressed_to_me(&self, to: &PeerId, to_key: Option<&NodeKey>) -> bool {
+        to == &self.id
+            && to_key.is_none_or(|k| self.identity.as_ref().is_some_and(|i| &i.key() == k))
     }
 
     /// Passes a `DIRECT`/`DIRECT_ACK` towards its `to`: straight to it when it is

@@ -29,23 +29,27 @@ impl NodeState {
     }
 
     /// Records the key of a frame that came on `src` (`None`: this node's own).
-    /// `false` if it was seen before (a duplicate), or if it is new but `src`
-    /// has brought more new ids than `new_id_rate` allows: then it is dropped
-    /// before the seen-cache, so another copy can still bring it. `exempt`
-    /// frames (answers to this node's own requests) are not charged.
+    /// `None` if it was seen before (a duplicate, or an unsigned copy of a
+    /// signed message seen), if it is new but `src` has brought more new ids
+    /// than `new_id_rate` allows, or if its signature (or its lack of one)
+    /// is refused ([`NodeState::check`]): then it is dropped before the
+    /// seen-cache, so another copy can still bring it. Else what the checks
+    /// found. `exempt` frames (answers to this node's own requests) are not
+    /// charged.
     pub(super) fn first_sight(
         &mut self,
         src: Option<ConnId>,
         frame: &Frame,
         exempt: bool,
         now: Instant,
-    ) -> bool {
+        out: &mut Vec<OutEvent>,
+    ) -> Option<Verdict> {
         let key = SeenKey::of(frame.envelope());
         self.seen.expire(now);
-        if self.seen.contains(&key) {
+        if self.seen.contains(&key) || self.stripped_copy(frame.envelope()) {
             self.metrics.duplicates_dropped += 1;
             trace!(id = ?frame.envelope().id, "duplicate dropped");
-            return false;
+            return None;
         }
         let limit = &self.new_id_limit;
         let conn = src.and_then(|c| self.conns.get_mut(&c));
@@ -53,10 +57,13 @@ impl NodeState {
             if !c.new_ids.take(limit, now) {
                 self.metrics.ids_rate_limited += 1;
                 debug!(remote = ?c.remote, peer = ?c.peer, id = ?frame.envelope().id, "new message id over the link's rate, dropped");
-                return false;
+                return None;
             }
         }
-        self.seen.insert(key, now)
+        // Verified once per message: only a copy that is not in the cache gets here.
+        let verdict = self.check(src, frame.envelope(), now, out)?;
+        self.seen.insert(key, now);
+        Some(verdict)
     }
 
     /// The executor finished (or gave up) one [`OutEvent::SendOneShot`]: room for another.

@@ -92,7 +92,7 @@ impl NodeState {
     /// Checks a hello on `conn` (advertising `addr`) against its link: on a
     /// secure link the hello's `key`, if any, must be the link's; on a
     /// plaintext link neither its `key` nor its address may have been seen
-    /// secure. The reason to close it with, counted, if not.
+    /// secure, nor its name pinned to a key. The reason to close it with, counted, if not.
     pub(super) fn hello_link_check(
         &mut self,
         conn: ConnId,
@@ -108,8 +108,11 @@ impl NodeState {
             }
             (Some(_), _) => None,
             (None, claimed) => {
-                let seen =
-                    claimed.is_some_and(|k| self.secure.has_key(&k)) || self.secure.has_addr(addr);
+                // A pinned name speaks over secure links only: a plaintext
+                // hello under it is a downgrade too (no fallback for a pinned key).
+                let seen = claimed.is_some_and(|k| self.secure.has_key(&k))
+                    || self.secure.has_addr(addr)
+                    || self.pins.get(&env.originator).is_some();
                 if seen {
                     self.metrics.insecure_refused += 1;
                     debug!(%conn, %addr, "plaintext hello from a peer seen secure: no downgrade");

@@ -7,6 +7,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::json;
 
 use super::*;
+use crate::proto::Trust;
 use crate::proto::{Body, ConnId, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer};
 
 const ME: &str = "m";
@@ -94,5 +95,7 @@ mod limits;
 mod liveness;
 mod one_shot;
 mod secure;
+mod signed;
+mod signed_direct;
 mod tree;
 mod tree_repair;

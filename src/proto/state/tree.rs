@@ -112,7 +112,7 @@ impl NodeState {
             .envelope()
             .id
             .is_some_and(|id| self.missing.contains_key(&id));
-        if !self.first_sight(src, frame, grafted, now) {
+        let Some(verdict) = self.first_sight(src, frame, grafted, now, out) else {
             // Refused as a duplicate, or over the link's rate: only a
             // duplicate on a tree link shapes the tree (flooding pays nothing more).
             let on_tree = src.filter(|_| tree_src);
@@ -128,7 +128,7 @@ impl NodeState {
                 }
             }
             return;
-        }
+        };
         if let Some(id) = frame.envelope().id {
             self.graft_answered(id, src);
         }
@@ -138,6 +138,8 @@ impl NodeState {
             text: text.to_owned(),
             id: frame.envelope().id,
             time: frame.envelope().time.clone(),
+            verified: verdict.verified(),
+            trust: verdict.trust,
         }));
         let round = if tree_src {
             frame.round().unwrap_or(0).saturating_add(1)

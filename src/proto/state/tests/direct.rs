@@ -37,7 +37,9 @@ fn to_self_is_delivered_locally() {
                 from: PeerId::new(ME),
                 text: "psst".into(),
                 id: id(),
-                time: WireTime::Text(T0.into())
+                time: WireTime::Text(T0.into()),
+                verified: false,
+                trust: Trust::Unsigned,
             }),
             OutEvent::Emit(Event::Delivered {
                 id: id(),
@@ -193,7 +195,9 @@ fn for_me_is_delivered_and_acked() {
                 from: PeerId::new("a"),
                 text: "psst".into(),
                 id: id(),
-                time: WireTime::Text("t".into())
+                time: WireTime::Text("t".into()),
+                verified: false,
+                trust: Trust::Unsigned,
             }),
             OutEvent::Send {
                 conn: ConnId(1),

@@ -260,3 +260,33 @@ fn secure_memory_is_bounded() {
     assert!(s.may_downgrade(&PeerAddr::new("127.0.0.1", 6001)));
     assert!(!s.may_downgrade(&PeerAddr::new("127.0.0.1", 6003)));
 }
+
+/// A plaintext hello under a name pinned to a key is a downgrade: the
+/// link closes `InsecureRefused`, counted, and nobody registers; the same
+/// hello under an unpinned name registers as before.
+#[test]
+fn plaintext_hello_under_a_pinned_name_is_refused() {
+    let mut s = node();
+    let mut out = Vec::new();
+    s.pin(PeerId::new("a"), key(1), &mut out);
+    connect_in(&mut s, 1);
+    let out = step(
+        &mut s,
+        InEvent::Received {
+            conn: ConnId(1),
+            frame: hello("PING", "a", 6001, "t"),
+        },
+        at(0),
+    );
+    assert_eq!(
+        out,
+        vec![OutEvent::Close {
+            conn: ConnId(1),
+            reason: DisconnectReason::InsecureRefused
+        }]
+    );
+    assert_eq!(s.metrics().insecure_refused, 1);
+    assert!(s.peer(&PeerId::new("a"), at(0)).is_none());
+    register(&mut s, 2, "b", 6002);
+    assert!(s.peer(&PeerId::new("b"), at(0)).is_some());
+}

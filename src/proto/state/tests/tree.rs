@@ -121,6 +121,8 @@ fn first_broadcast_goes_to_eager_links() {
                 text: "hi".into(),
                 id: Some(id(ID1)),
                 time: WireTime::Text("t".into()),
+                verified: false,
+                trust: Trust::Unsigned,
             }),
             OutEvent::Schedule {
                 delay: tree_config().tree.ihave_sweep,

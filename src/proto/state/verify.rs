@@ -1,0 +1,241 @@
+//! Signed messages in the state machine: signing what this node makes, checking what arrives (once per message), pins and trust.
+
+use chrono::DateTime;
+
+use super::*;
+use crate::proto::identity::NodeKey;
+use crate::proto::seal;
+use crate::proto::sign::{self, SigError};
+use crate::proto::trust::{Pins, Trust};
+
+/// What the checks found about a message accepted as new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Verdict {
+    /// The key whose signature verified; `None` for an unsigned message.
+    pub(super) signer: Option<NodeKey>,
+    /// How far it comes from the person its name stands for.
+    pub(super) trust: Trust,
+}
+
+impl Verdict {
+    /// What a message this node made itself is.
+    pub(super) fn own(signed: bool) -> Verdict {
+        Verdict {
+            signer: None,
+            trust: if signed {
+                Trust::Pinned
+            } else {
+                Trust::Unsigned
+            },
+        }
+    }
+
+    /// The signature verified.
+    pub(super) fn verified(&self) -> bool {
+        self.signer.is_some()
+    }
+}
+
+impl NodeState {
+    /// The key pair this node signs with: its identity, unless signing is
+    /// switched off (`NodeConfig::sig.sign`).
+    pub(super) fn signer(&self) -> Option<&Identity> {
+        self.identity.as_ref().filter(|_| self.config.sig.sign)
+    }
+
+    /// Signs `env` when this node signs (setting `nonce`, `key`, the derived
+    /// `id` and `sig`); else leaves it as it is. `nonce` is the executor's
+    /// randomness (the low bits of the id it drew, or the seeded generator).
+    pub(super) fn sign_own(&self, env: &mut Envelope, nonce: u64) -> Result<()> {
+        let Some(identity) = self.signer() else {
+            return Ok(());
+        };
+        env.nonce = Some(nonce);
+        sign::sign_envelope(identity, env)
+            .map(|_| ())
+            .map_err(|e| ProtoError::Unsignable(e.to_string()))
+    }
+
+    /// The checks between the seen-cache lookup and the insert: a signed
+    /// message must verify (id and signature) and be recent by its signed
+    /// time; an unsigned one is refused when its name is pinned or the node
+    /// requires signatures. `None`: drop it, insert nothing. A bad signature
+    /// counts against `src`, and `max_bad_signatures` of them close it.
+    pub(super) fn check(
+        &mut self,
+        src: Option<ConnId>,
+        env: &Envelope,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) -> Option<Verdict> {
+        if env.sig.is_none() && env.key.is_none() {
+            if self.config.require_secure || self.pins.get(&env.originator).is_some() {
+                self.metrics.unsigned_dropped += 1;
+                debug!(from = %env.originator, id = ?env.id, "unsigned message under a pinned name, dropped");
+                return None;
+            }
+            return Some(Verdict {
+                signer: None,
+                trust: Trust::Unsigned,
+            });
+        }
+        let key = match sign::verify_envelope(env) {
+            Ok(key) => key,
+            Err(error) => {
+                self.bad_signature(src, env, &error, out);
+                return None;
+            }
+        };
+        if !self.recent(&env.time, now) {
+            self.metrics.replays_dropped += 1;
+            debug!(from = %env.originator, time = %env.time, "signed message outside the seen-cache window, dropped");
+            return None;
+        }
+        let pinned = self.pins.len();
+        let trust = self.pins.judge(&env.originator, key);
+        if self.pins.len() != pinned {
+            out.push(OutEvent::PinsChanged);
+        }
+        Some(Verdict {
+            signer: Some(key),
+            trust,
+        })
+    }
+
+    /// True when a signed `time` lies within `seen_ttl` (plus the clock
+    /// skew) before this node's clock, no more than the skew after it, and
+    /// more than the skew after the seen-cache's horizon (the newest signed
+    /// id it dropped for room): a copy outside that window may have been
+    /// forgotten by the seen-cache, so it could be a replay.
+    fn recent(&self, time: &WireTime, now: Instant) -> bool {
+        let WireTime::Text(text) = time else {
+            return false;
+        };
+        let Ok(at) = DateTime::parse_from_rfc3339(text) else {
+            return false;
+        };
+        let wall =
+            self.wall_epoch + chrono::Duration::from_std(now.since_epoch()).unwrap_or_default();
+        let skew = chrono::Duration::from_std(self.config.sig.clock_skew).unwrap_or_default();
+        let ttl = chrono::Duration::from_std(self.config.seen_ttl).unwrap_or_default();
+        let at = at.with_timezone(&Utc);
+        // The cache dropped signed ids seen up to the horizon for room: a
+        // message from before it (with the skew) may be one of them.
+        let flushed = self.seen.horizon().is_some_and(|h| {
+            let h =
+                self.wall_epoch + chrono::Duration::from_std(h.since_epoch()).unwrap_or_default();
+            at <= h + skew
+        });
+        at + ttl + skew >= wall && at <= wall + skew && !flushed
+    }
+
+    fn bad_signature(
+        &mut self,
+        src: Option<ConnId>,
+        env: &Envelope,
+        error: &SigError,
+        out: &mut Vec<OutEvent>,
+    ) {
+        self.metrics.bad_signatures += 1;
+        let Some(conn) = src else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.bad_sigs += 1;
+        debug!(%conn, peer = ?c.peer, from = %env.originator, id = ?env.id, %error, "message with a bad signature dropped");
+        if c.bad_sigs >= self.config.sig.max_bad_signatures {
+            self.close(conn, DisconnectReason::BadSignature, out);
+        }
+    }
+
+    /// An unsigned copy of a message whose signed form this node has seen
+    /// (someone stripped its signature): a duplicate, never a second delivery.
+    pub(super) fn stripped_copy(&self, env: &Envelope) -> bool {
+        env.sig.is_none()
+            && env
+                .id
+                .is_some_and(|id| self.seen.contains(&SeenKey::Signed(id.as_uuid().as_u128())))
+    }
+
+    /// Floods `text` ([`Command::Broadcast`]) and returns the id it went out
+    /// under: the executor's `id`, or for a signed message the id derived
+    /// from its signed bytes (the executor's id then only seeds its nonce).
+    pub fn broadcast(
+        &mut self,
+        id: MessageId,
+        text: String,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) -> Result<MessageId> {
+        let mut env = self.envelope(types::BROADCAST, Value::String(text), now);
+        env.id = Some(id);
+        self.sign_own(&mut env, id.as_uuid().as_u128() as u64)?;
+        let frame = self.app_frame(env)?;
+        let id = frame.envelope().id.unwrap_or(id);
+        self.seen.insert(SeenKey::of(frame.envelope()), now);
+        self.pass_on(&frame, None, None, 0, now, out);
+        Ok(id)
+    }
+
+    /// The text to put in a `DIRECT` to `to_key`: sealed to it when this
+    /// node signs and knows the key, else the plaintext.
+    pub(super) fn seal_for(
+        &self,
+        to_key: Option<&NodeKey>,
+        nonce: u64,
+        text: &str,
+    ) -> Result<String> {
+        match (self.signer(), to_key) {
+            (Some(me), Some(to)) => {
+                seal::seal(me, to, nonce, text).map_err(|e| ProtoError::Unsignable(e.to_string()))
+            }
+            _ => Ok(text.to_owned()),
+        }
+    }
+
+    /// The text of a `DIRECT` for this node: opened if it was sealed to this
+    /// node's key by its signer; `None` (dropped, counted) if it cannot be opened.
+    pub(super) fn unseal(&mut self, env: &Envelope, text: String) -> Option<String> {
+        if !seal::is_sealed(&text) {
+            return Some(text);
+        }
+        let opened = match (&self.identity, &env.key, &env.sig) {
+            (Some(me), Some(from), Some(_)) => seal::open(me, from, &text).ok(),
+            _ => None,
+        };
+        if opened.is_none() {
+            self.metrics.seal_failures += 1;
+            debug!(from = %env.originator, id = ?env.id, "sealed direct message that does not open, dropped");
+        }
+        opened
+    }
+
+    /// Fills in the fingerprint of the key pinned for a peer's name.
+    pub(super) fn add_fingerprint(&self, info: &mut PeerInfo) {
+        info.fingerprint = self.pins.get(&info.id).map(NodeKey::fingerprint);
+    }
+
+    /// The pin table (name → key).
+    pub fn pins(&self) -> &Pins {
+        &self.pins
+    }
+
+    /// Replaces the pin table (the executor's, loaded from `DIR/pins`).
+    pub fn set_pins(&mut self, pins: Pins) {
+        self.pins = pins.with_capacity(self.config.sig.max_pins);
+    }
+
+    /// Pins `name` to `key` (`/trust`), replacing its pin.
+    pub fn pin(&mut self, name: PeerId, key: NodeKey, out: &mut Vec<OutEvent>) {
+        if self.pins.set(name, key) {
+            out.push(OutEvent::PinsChanged);
+        }
+    }
+
+    /// Forgets the pin of `name` (`/forget`): its next signed message pins again.
+    pub fn forget(&mut self, name: &PeerId, out: &mut Vec<OutEvent>) {
+        if self.pins.remove(name) {
+            out.push(OutEvent::PinsChanged);
+        }
+    }
+}
