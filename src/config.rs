@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+mod storage;
 mod tree;
 
 use crate::proto::{addr, PeerAddr};
+pub use storage::*;
 pub use tree::*;
 
 /// Longest frame accepted, in bytes, newline excluded. Longer ones close the connection.
@@ -136,6 +138,9 @@ pub struct NodeConfig {
     /// for a listener on `0.0.0.0`/`[::]`, each connection's own local IP with
     /// the listen port (docs/PROTOCOL.md, "Addresses").
     pub advertise: Option<PeerAddr>,
+    /// The history database's batching and bounds (used only with a data
+    /// directory and the `sqlite` feature).
+    pub storage: StorageConfig,
 }
 
 impl Default for NodeConfig {
@@ -169,6 +174,7 @@ impl Default for NodeConfig {
             new_id_rate: NEW_ID_RATE,
             new_id_burst: NEW_ID_BURST,
             advertise: None,
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -223,6 +229,7 @@ impl NodeConfig {
                 ));
             }
         }
+        self.storage.validate()?;
         self.tree.validate()
     }
 }

@@ -22,10 +22,14 @@ use crate::proto::{
 };
 
 mod api;
+mod history;
 
 pub use api::{
     Apply, DirectOutcome, GetMetrics, GetPeer, GetPeers, SendDirect, Shutdown, Subscribe,
 };
+pub use history::GetHistory;
+#[cfg(feature = "sqlite")]
+pub use history::HistoryLink;
 
 /// Typed messages a ConnectionActor sends for each frame kind it decodes.
 macro_rules! inbound {
@@ -177,6 +181,9 @@ pub struct PeerActor {
     stopping: Option<Vec<oneshot::Sender<()>>>,
     listener_closed: bool,
     span: Span,
+    /// The history database, for a node with a data directory.
+    #[cfg(feature = "sqlite")]
+    history: Option<HistoryLink>,
 }
 
 impl PeerActor {
@@ -201,6 +208,8 @@ impl PeerActor {
             stopping: None,
             listener_closed: false,
             span,
+            #[cfg(feature = "sqlite")]
+            history: None,
         }
     }
 
@@ -261,7 +270,10 @@ impl PeerActor {
                 Some(registry) if self.stopping.is_none() => registry.do_send(Dial(addr)),
                 _ => {}
             },
-            OutEvent::Emit(event) => self.emit(event),
+            OutEvent::Emit(event) => {
+                self.record_peer(&event, ctx);
+                self.emit(event)
+            }
             OutEvent::Handle { conn, frame } => {
                 let envelope = frame.envelope().clone();
                 if let Some(reply) = self.run_handler(&envelope) {
@@ -288,15 +300,9 @@ impl PeerActor {
                 }
             }
             OutEvent::WatchQueue { conn } => self.watch_queue(conn, ctx),
-            // Without a history database nothing is written.
-            OutEvent::Persist { .. } => {}
-            // Without a data directory there is nothing to make durable.
-            OutEvent::ReserveFeed { limit } => {
-                let now = self.now();
-                let _e = self.span.enter();
-                self.state
-                    .handle(InEvent::FeedReserved { limit }, now, more);
-            }
+            // Written to the history database, if there is one (peer/history.rs).
+            OutEvent::Persist { frame } => self.persist(frame, ctx),
+            OutEvent::ReserveFeed { limit } => self.reserve_feed(limit, more, ctx),
         }
     }
 
@@ -396,6 +402,9 @@ impl PeerActor {
 
     fn finish_if_done(&mut self, ctx: &mut Context<Self>) {
         if self.listener_closed && self.conns.is_empty() {
+            if self.stopping.is_some() {
+                self.flush_history(ctx);
+            }
             if let Some(waiters) = self.stopping.take() {
                 for done in waiters {
                     let _ = done.send(());

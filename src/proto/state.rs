@@ -111,6 +111,9 @@ pub struct NodeState {
     /// This node's key pair, given by the executor ([`NodeState::set_identity`]);
     /// `None`: the node has no key (it signs nothing).
     identity: Option<Identity>,
+    /// The executor keeps a history database: say `OutEvent::Persist` for
+    /// each new broadcast ([`NodeState::set_persist`]).
+    persist: bool,
 }
 
 impl NodeState {
@@ -165,6 +168,7 @@ impl NodeState {
             last_sweep: Instant::ZERO,
             scratch: Vec::new(),
             identity: None,
+            persist: false,
         }
     }
 
@@ -630,6 +634,7 @@ mod direct;
 mod hello;
 mod limits;
 mod liveness;
+mod persist;
 mod tree;
 
 use limits::{push_link, OneShots};
