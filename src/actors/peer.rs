@@ -29,7 +29,7 @@ pub use api::{
 };
 pub use history::GetHistory;
 #[cfg(feature = "sqlite")]
-pub use history::HistoryLink;
+pub use history::{BatchDone, HistoryLink};
 
 /// Typed messages a ConnectionActor sends for each frame kind it decodes.
 macro_rules! inbound {

@@ -7,6 +7,7 @@ use tracing::{debug, warn};
 
 use super::db::Database;
 use super::{HistoryEntry, Restored, Write};
+pub use crate::actors::peer::BatchDone;
 use crate::config::StorageConfig;
 use crate::proto::NodeKey;
 
@@ -60,20 +61,34 @@ impl Handler<Open> for HistoryDb {
     }
 }
 
-/// Write these in one transaction.
+/// Write these in one transaction; the outcome goes to `done`.
+///
+/// Sent with `do_send`, never `send`: a `SyncArbiter` skips a message whose
+/// answer nobody waits for any more, and a write must not be lost because
+/// the node that sent it is stopping.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(), String>")]
-pub struct WriteBatch(pub Vec<Write>);
+#[rtype(result = "()")]
+pub struct WriteBatch {
+    /// The writes.
+    pub writes: Vec<Write>,
+    /// Who hears how it went (`tracked` is given back).
+    pub done: Recipient<BatchDone>,
+    /// Passed back in [`BatchDone`].
+    pub tracked: bool,
+}
 
 impl Handler<WriteBatch> for HistoryDb {
-    type Result = Result<(), String>;
+    type Result = ();
 
-    fn handle(&mut self, WriteBatch(batch): WriteBatch, _: &mut SyncContext<Self>) -> Self::Result {
-        let result = self.db()?.write(&batch);
+    fn handle(&mut self, msg: WriteBatch, _: &mut SyncContext<Self>) {
+        let result = self.db().and_then(|db| db.write(&msg.writes));
         if let Err(error) = &result {
-            warn!(%error, writes = batch.len(), "history write failed");
+            warn!(%error, writes = msg.writes.len(), "history write failed");
         }
-        result
+        msg.done.do_send(BatchDone {
+            result,
+            tracked: msg.tracked,
+        });
     }
 }
 
@@ -118,5 +133,40 @@ impl Handler<Close> for HistoryDb {
         if let Some(db) = self.db.take() {
             debug!(path = %db.path().display(), "history database closed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A feed reservation is committed before it is answered: another
+    /// connection reads it while the actor still holds the database, and a
+    /// reopen starts numbering at it (never below).
+    #[actix_rt::test]
+    async fn reservation_is_durable_before_the_answer() {
+        let dir = std::env::temp_dir().join(format!(
+            "peerchat-actor-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(crate::history::DB_FILE);
+        let key = crate::data_dir::generate_identity().key();
+        let db = HistoryDb::start(path.clone(), key, StorageConfig::default());
+        let restored = db.send(Open).await.unwrap().unwrap();
+        let epoch = restored.feed.unwrap().epoch;
+        db.send(ReserveFeed { limit: 500 }).await.unwrap().unwrap();
+        let other = rusqlite::Connection::open(&path).unwrap();
+        let reserved: i64 = other
+            .query_row("SELECT reserved FROM feed", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(reserved, 500);
+        db.send(ReserveFeed { limit: 100 }).await.unwrap().unwrap();
+        db.send(Close).await.unwrap();
+        let (_, again) = Database::open(&path, key, &StorageConfig::default()).unwrap();
+        let feed = again.feed.unwrap();
+        assert_eq!((feed.epoch, feed.next_seq), (epoch, 500));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -45,6 +45,34 @@ impl HistoryLink {
     }
 }
 
+/// How a [`WriteBatch`] went; `tracked`: it was the batcher's transaction
+/// under way (not one flushed before a query or at shutdown).
+#[cfg(feature = "sqlite")]
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct BatchDone {
+    /// The database's answer.
+    pub result: std::result::Result<(), String>,
+    /// Whether the batcher waits for it.
+    pub tracked: bool,
+}
+
+#[cfg(feature = "sqlite")]
+impl Handler<BatchDone> for PeerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: BatchDone, ctx: &mut Context<Self>) {
+        if let Err(reason) = msg.result {
+            self.storage_failed(reason);
+        }
+        if msg.tracked {
+            if let Some(next) = self.history.as_mut().map(|l| l.batcher.done()) {
+                self.carry_out(next, ctx);
+            }
+        }
+    }
+}
+
 /// The newest `n` messages of the node's history (empty without a database).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<HistoryEntry>>")]
@@ -125,14 +153,12 @@ impl PeerActor {
             let Some(link) = &mut self.history else {
                 return;
             };
-            let (db, batches) = (link.db.clone(), link.batcher.drain());
-            for batch in batches {
-                let request = db.send(WriteBatch(batch));
-                ctx.spawn(request.into_actor(self).map(|result, act, _| {
-                    if let Err(reason) = result.unwrap_or_else(|e| Err(e.to_string())) {
-                        act.storage_failed(reason);
-                    }
-                }));
+            for writes in link.batcher.drain() {
+                link.db.do_send(WriteBatch {
+                    writes,
+                    done: ctx.address().recipient(),
+                    tracked: false,
+                });
             }
         }
         #[cfg(not(feature = "sqlite"))]
@@ -164,17 +190,11 @@ impl PeerActor {
                     }
                 });
             }
-            Next::Send(batch) => {
-                let request = link.db.send(WriteBatch(batch));
-                ctx.spawn(request.into_actor(self).map(|result, act, ctx| {
-                    if let Err(reason) = result.unwrap_or_else(|e| Err(e.to_string())) {
-                        act.storage_failed(reason);
-                    }
-                    if let Some(next) = act.history.as_mut().map(|l| l.batcher.done()) {
-                        act.carry_out(next, ctx);
-                    }
-                }));
-            }
+            Next::Send(writes) => link.db.do_send(WriteBatch {
+                writes,
+                done: ctx.address().recipient(),
+                tracked: true,
+            }),
         }
     }
 

@@ -13,6 +13,8 @@ pub enum Input {
     Request(String),
     /// `/msg PEER TEXT`
     Msg { peer: String, text: String },
+    /// `/history [N]`
+    History(Option<usize>),
     /// `/help`
     Help,
     /// `/quit` (also Ctrl-C, Ctrl-D)
@@ -28,6 +30,7 @@ pub const HELP: &str = "  TEXT              broadcast TEXT to everyone
   /peers            list the peers this node knows
   /request PEER     ask PEER for its peers, and connect to them
   /msg PEER TEXT    send TEXT to PEER only (reports delivered or failed)
+  /history [N]      the last N messages kept (default 20)
   /help             this list
   /quit             leave (Ctrl-C and Ctrl-D too)";
 
@@ -62,6 +65,13 @@ pub fn parse(line: &str) -> Result<Input, String> {
             }),
             _ => Err("usage: /msg PEER TEXT".to_string()),
         },
+        "history" => match rest {
+            "" => Ok(Input::History(None)),
+            n => n
+                .parse()
+                .map(|n| Input::History(Some(n)))
+                .map_err(|_| "usage: /history [N]".to_string()),
+        },
         "help" | "?" => Ok(Input::Help),
         "quit" | "exit" => Ok(Input::Quit),
         other => Err(format!(
@@ -91,6 +101,9 @@ mod tests {
             })
         );
         assert_eq!(parse("/peers"), Ok(Input::Peers));
+        assert_eq!(parse("/history"), Ok(Input::History(None)));
+        assert_eq!(parse("/history 5"), Ok(Input::History(Some(5))));
+        assert_eq!(parse("/history x"), Err("usage: /history [N]".into()));
         assert_eq!(parse("/quit"), Ok(Input::Quit));
         assert_eq!(parse("/join"), Err("usage: /join HOST:PORT".into()));
         assert_eq!(parse("/msg bob"), Err("usage: /msg PEER TEXT".into()));
@@ -103,7 +116,7 @@ mod tests {
     #[test]
     fn help_is_aligned() {
         let lines: Vec<&str> = HELP.lines().collect();
-        assert_eq!(lines.len(), 7);
+        assert_eq!(lines.len(), 8);
         for line in &lines {
             assert!(
                 line.starts_with("  ") && !line.starts_with("   "),
