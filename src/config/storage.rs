@@ -84,3 +84,33 @@ impl StorageConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Zero counts, and fewer writes allowed to wait than one batch holds, are refused.
+    #[test]
+    fn bad_values_are_refused() {
+        assert_eq!(StorageConfig::default().validate(), Ok(()));
+        let zero = StorageConfig {
+            batch_max: 0,
+            ..StorageConfig::default()
+        };
+        assert_eq!(
+            zero.validate(),
+            Err("storage.batch_max must be above zero".into())
+        );
+        let small = StorageConfig {
+            max_pending: 10,
+            batch_max: 20,
+            ..StorageConfig::default()
+        };
+        assert!(small.validate().unwrap_err().contains("max_pending"));
+        let config = crate::NodeConfig {
+            storage: zero,
+            ..crate::NodeConfig::default()
+        };
+        assert!(config.validate().is_err());
+    }
+}

@@ -131,3 +131,33 @@ pub enum Write {
 pub fn now_ms() -> u64 {
     chrono::Utc::now().timestamp_millis().max(0) as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{types, Envelope, Event};
+
+    /// `run` writes a history entry and a storage failure as the protocol
+    /// document says: absent fields left out, times in ms.
+    #[test]
+    fn entries_and_failures_as_json() {
+        let time = WireTime::Text("2026-12-02T21:00:00.000Z".into());
+        let mut env = Envelope::new(types::BROADCAST, "hi".into(), PeerId::new("bob"), time);
+        env.id = Some(MessageId::from_u128(1));
+        let frame = Frame::encode(env).unwrap();
+        let entry = HistoryEntry::from_frame(&frame, 42).unwrap();
+        assert_eq!(
+            serde_json::to_value(&entry).unwrap(),
+            serde_json::json!({"id": "00000000-0000-0000-0000-000000000001", "from": "bob",
+                "time": "2026-12-02T21:00:00.000Z", "text": "hi", "received_at_ms": 42})
+        );
+        assert_eq!(entry.to_string(), "[2026-12-02T21:00:00.000Z] <bob> hi");
+        let failed = Event::StorageFailed {
+            reason: "disk full".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&failed).unwrap(),
+            serde_json::json!({"event": "storage_failed", "reason": "disk full"})
+        );
+    }
+}
