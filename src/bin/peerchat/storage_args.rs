@@ -105,7 +105,12 @@ impl Storage {
     /// One line for people: where things are kept.
     pub fn describe(&self) -> String {
         match (&self.dir, &self.key) {
-            (Some(dir), _) => format!("identity and history kept in {}", dir.display()),
+            (Some(dir), Some(key)) => format!(
+                "key from {}; history kept in {}",
+                key.display(),
+                dir.display()
+            ),
+            (Some(dir), None) => format!("identity and history kept in {}", dir.display()),
             (None, Some(key)) => format!("key from {}; no history kept", key.display()),
             (None, None) => "ephemeral: a new key, nothing kept on disk".to_string(),
         }
