@@ -22,7 +22,8 @@ const MIGRATIONS: &[&str] = &[
         frame BLOB NOT NULL,              -- the frame's line as accepted (no round)
         received_at INTEGER NOT NULL      -- ms since the Unix epoch
     );
-    CREATE INDEX messages_id ON messages(id);
+    -- A message stored twice (two Persist for one frame, or caught up again) is one row.
+    CREATE UNIQUE INDEX messages_once ON messages(id, originator) WHERE id IS NOT NULL;
     CREATE UNIQUE INDEX messages_feed ON messages(key, epoch, seq)
         WHERE key IS NOT NULL AND epoch IS NOT NULL AND seq IS NOT NULL;
     CREATE TABLE feed (

@@ -41,8 +41,9 @@ fn peer(port: u16, at_ms: u64) -> Write {
     }
 }
 
-/// Messages written come back in order (from the query and, after a
-/// reopen, as the frames to restore); the feed's epoch is kept.
+/// Messages written come back in order, once each even when written twice
+/// (from the query and, after a reopen, as the frames to restore); the
+/// feed's epoch is kept.
 #[test]
 fn history_survives_a_reopen() {
     let dir = temp_dir("reopen");
