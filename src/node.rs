@@ -83,7 +83,9 @@ impl NodeBuilder {
 
     /// A data directory ([`DataDir`]): locked for the node's lifetime, it
     /// holds the node's key (`identity.key`, made on first use) unless
-    /// [`NodeBuilder::identity`] gives one. Without it nothing touches the disk.
+    /// [`NodeBuilder::identity`] gives one, and, with the `sqlite` feature,
+    /// its history database (`peerchat.db`: see [`NodeHandle::history`]).
+    /// Without it nothing touches the disk.
     pub fn data_dir(mut self, path: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(path.into());
         self

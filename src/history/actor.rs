@@ -32,7 +32,8 @@ impl HistoryDb {
     pub fn start(path: PathBuf, key: NodeKey, config: StorageConfig) -> Addr<HistoryDb> {
         // The factory runs once: a SyncContext actor restarts only when
         // stopped, and this one never stops itself.
-        SyncArbiter::start(1, move || HistoryDb {
+        let thread = || std::thread::Builder::new().name("peerchat-history".into());
+        SyncArbiter::start_with_thread_builder(1, thread, move || HistoryDb {
             path: path.clone(),
             key,
             config: config.clone(),
