@@ -115,6 +115,9 @@ async fn failed_writes_are_told_once_and_the_node_goes_on() {
     let mut events = a.events().await.unwrap();
     link(&b, &a).await;
 
+    // What waits (the peer just connected) is written first: from here on
+    // each broadcast is one transaction.
+    a.history(1).await.unwrap();
     let blocker = rusqlite::Connection::open(dir.join(peerchat::history::DB_FILE)).unwrap();
     blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     b.broadcast("one").await.unwrap();
