@@ -2,18 +2,23 @@
 //! A stable-toolchain fuzzer for the frame decoder and `NodeState::handle`:
 //! mutates valid frames (bit flips, inserts, deletions, splices, truncation,
 //! type swaps in JSON fields) and random bytes, feeds them through the codec in
-//! random chunks and every decoded frame into a node with live peers. Any panic
-//! stops it and prints the input. (cargo-fuzz needs nightly, which this
-//! project does not use.)
+//! random chunks and every decoded frame into a node with live peers. Secure
+//! links too: mutated sealed streams through the decrypting decoder, and
+//! mutated handshake messages through both sides of the Noise handshake.
+//! Any panic stops it and prints the input. (cargo-fuzz needs nightly, which
+//! this project does not use.)
 
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant as WallClock};
 
 use bytes::{BufMut, BytesMut};
 use peerchat::codec::FrameCodec;
+use peerchat::proto::Identity;
 use peerchat::proto::{
     ConnId, Direction, DisconnectReason, InEvent, Instant, NodeState, PeerAddr, PeerId, Timer,
 };
+use peerchat::secure::handshake::handshake_in_memory;
+use peerchat::secure::{Initiator, LinkKeys, NoiseWriter, Opener, Responder, SecureCodec};
 use peerchat::NodeConfig;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -44,6 +49,12 @@ const JUNK: &[&str] = &[
     "\"me\"",
     "0",
 ];
+
+/// One mutated handshake per this many iterations (each costs a few X25519
+/// operations: slow in a debug build, which CI runs).
+const HANDSHAKE_EVERY: u64 = 200;
+/// One mutated sealed stream (all the seed frames, encrypted) per this many iterations.
+const SEALED_EVERY: u64 = 4;
 
 fn mutate(rng: &mut StdRng, input: &mut Vec<u8>) {
     for _ in 0..rng.random_range(1..4) {
@@ -171,14 +182,136 @@ fn run_one(rng: &mut StdRng, state: &mut NodeState, input: &[u8], now: Instant) 
     }
 }
 
+/// Valid secure-link material to mutate: handshake messages 1 to 3 and a
+/// sealed stream of every seed frame, with the opener that reads it.
+struct SecureFixture {
+    responder: LinkKeys,
+    initiator: LinkKeys,
+    msg1: Vec<u8>,
+    msg2: Vec<u8>,
+    msg3: Vec<u8>,
+    sealed: Vec<u8>,
+    opener: Opener,
+}
+
+fn secure_fixture() -> SecureFixture {
+    let initiator = LinkKeys::new(Identity::from_secret([1; 32]), [2; 32]);
+    let responder = LinkKeys::new(Identity::from_secret([3; 32]), [4; 32]);
+    let (i, msg1) = Initiator::start(&initiator).expect("handshake starts");
+    let (r, msg2) = Responder::start(&responder, &msg1).expect("message 2");
+    let (msg3, _) = i.finish(&msg2).expect("message 3");
+    r.finish(&msg3).expect("handshake ends");
+    let (ta, tb) = handshake_in_memory(&initiator, &responder).expect("handshake");
+    let mut plain = Vec::new();
+    for seed in SEEDS {
+        plain.extend_from_slice(seed.as_bytes());
+        plain.push(b'\n');
+    }
+    let mut sealed = Vec::new();
+    let mut writer = NoiseWriter::new(&mut sealed, ta.split().0);
+    futures_util::FutureExt::now_or_never(async {
+        use tokio::io::AsyncWriteExt;
+        writer.write_all(&plain).await?;
+        writer.flush().await
+    })
+    .expect("writing to a Vec never waits")
+    .expect("sealed");
+    SecureFixture {
+        responder,
+        initiator,
+        msg1,
+        msg2,
+        msg3,
+        sealed,
+        opener: tb.split().1,
+    }
+}
+
+/// A mutated sealed stream through the decrypting decoder, in random
+/// chunks, every frame it yields into the state machine.
+fn run_secure(rng: &mut StdRng, fx: &SecureFixture, state: &mut NodeState, now: Instant) -> u64 {
+    let mut input = fx.sealed.clone();
+    mutate(rng, &mut input);
+    let mut codec = SecureCodec::new(fx.opener.clone(), 512);
+    let mut buf = BytesMut::new();
+    let mut rest = &input[..];
+    let mut out = Vec::new();
+    let mut frames = 0;
+    loop {
+        let take = rng.random_range(0..=rest.len().min(256));
+        buf.put_slice(&rest[..take]);
+        rest = &rest[take..];
+        let at_end = rest.is_empty();
+        loop {
+            let item = if at_end {
+                codec.decode_eof(&mut buf)
+            } else {
+                codec.decode(&mut buf)
+            };
+            match item {
+                Ok(Some(Ok(frame))) => {
+                    frames += 1;
+                    let conn = ConnId(1);
+                    state.handle(InEvent::Received { conn, frame }, now, &mut out);
+                }
+                Ok(Some(Err(_))) => {}
+                Ok(None) => break,
+                Err(_) => return frames,
+            }
+        }
+        if at_end {
+            return frames;
+        }
+    }
+}
+
+/// Mutated handshake messages through both sides: each must be refused or
+/// accepted, never panic. Returns how many were refused.
+fn run_handshake(rng: &mut StdRng, fx: &SecureFixture) -> u64 {
+    let mut refused = 0;
+    let mut msg1 = fx.msg1.clone();
+    mutate(rng, &mut msg1);
+    if Responder::start(&fx.responder, &msg1).is_err() {
+        refused += 1;
+    }
+    // Message 2 and 3 against fresh sides: the fixture's were used up.
+    let (i, m1) = Initiator::start(&fx.initiator).expect("handshake starts");
+    let (r, mut msg2) = Responder::start(&fx.responder, &m1).expect("message 2");
+    if rng.random_range(0..2) == 0 {
+        mutate(rng, &mut msg2);
+    } else {
+        msg2 = fx.msg2.clone();
+        mutate(rng, &mut msg2);
+    }
+    match i.finish(&msg2) {
+        Ok((mut msg3, _)) => {
+            mutate(rng, &mut msg3);
+            if r.finish(&msg3).is_err() {
+                refused += 1;
+            }
+        }
+        Err(_) => {
+            let mut msg3 = fx.msg3.clone();
+            mutate(rng, &mut msg3);
+            if r.finish(&msg3).is_err() {
+                refused += 1;
+            }
+            refused += 1;
+        }
+    }
+    refused
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let iterations: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut state = node();
+    let fixture = secure_fixture();
     let started = WallClock::now();
     let (mut ok, mut bad) = (0u64, 0u64);
+    let (mut sealed_frames, mut handshakes_refused) = (0u64, 0u64);
     for i in 0..iterations {
         let mut input = if rng.random_range(0..10) == 0 {
             (0..rng.random_range(0..300))
@@ -190,6 +323,12 @@ fn main() {
         mutate(&mut rng, &mut input);
         let now = Instant::from_epoch(Duration::from_millis(i));
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            if i % SEALED_EVERY == 0 {
+                sealed_frames += run_secure(&mut rng, &fixture, &mut state, now);
+            }
+            if i % HANDSHAKE_EVERY == 0 {
+                handshakes_refused += run_handshake(&mut rng, &fixture);
+            }
             run_one(&mut rng, &mut state, &input, now)
         }));
         match result {
@@ -223,7 +362,11 @@ fn main() {
         }
     }
     println!(
-        "{iterations} inputs (seed {seed}) in {:.1?}: {ok} frames decoded and handled, {bad} rejected, no panic",
-        started.elapsed()
+        "{iterations} inputs (seed {seed}) in {:.1?}: {ok} frames decoded and handled, {bad} rejected; \
+         {} mutated sealed streams ({sealed_frames} frames opened), \
+         {} mutated handshakes ({handshakes_refused} messages refused); no panic",
+        started.elapsed(),
+        iterations.div_ceil(SEALED_EVERY),
+        iterations.div_ceil(HANDSHAKE_EVERY),
     );
 }

@@ -32,6 +32,10 @@ pub enum CodecError {
         /// The limit, in bytes.
         max: usize,
     },
+    /// A secure link's Noise message did not open: a tag that does not
+    /// verify, a length too short for one, or a stream cut inside one.
+    #[error("noise message does not decrypt")]
+    Decrypt,
     /// The socket failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

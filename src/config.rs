@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
+mod secure;
 mod storage;
 mod tree;
 
 use crate::proto::{addr, PeerAddr};
+pub use secure::*;
 pub use storage::*;
 pub use tree::*;
 
@@ -141,6 +143,12 @@ pub struct NodeConfig {
     /// The history database's batching and bounds (used only with a data
     /// directory and the `sqlite` feature).
     pub storage: StorageConfig,
+    /// Refuse plaintext TCP links, accepted or dialled ([`REQUIRE_SECURE`]:
+    /// off). In-memory links carry no bytes and are not affected.
+    pub require_secure: bool,
+    /// Addresses and keys seen secure that are remembered for the
+    /// no-downgrade rule ([`SECURE_MEMORY`]).
+    pub secure_memory: usize,
 }
 
 impl Default for NodeConfig {
@@ -175,6 +183,8 @@ impl Default for NodeConfig {
             new_id_burst: NEW_ID_BURST,
             advertise: None,
             storage: StorageConfig::default(),
+            require_secure: REQUIRE_SECURE,
+            secure_memory: SECURE_MEMORY,
         }
     }
 }
@@ -215,6 +225,7 @@ impl NodeConfig {
             ("max_one_shot_in_flight", self.max_one_shot_in_flight),
             ("new_id_rate", self.new_id_rate as usize),
             ("new_id_burst", self.new_id_burst as usize),
+            ("secure_memory", self.secure_memory),
         ];
         if let Some((name, _)) = counts.iter().find(|(_, n)| *n == 0) {
             return Err(format!("{name} must be above zero"));

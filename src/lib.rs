@@ -51,7 +51,10 @@
 //! - [`actors`]: the thin executors: `PeerActor` (one per node, runs the state
 //!   machine), `ConnectionActor` (one per connection: a TCP stream or an
 //!   in-memory link), `RegistryActor` (dials).
-//! - [`transport`]: the in-memory network, whose links carry parsed frames.
+//! - [`secure`]: encrypted, authenticated links (Noise XX bound to the
+//!   node's ed25519 key) carrying the same frames over TCP.
+//! - [`transport`]: the in-memory network, whose links carry parsed frames
+//!   (never encrypted: they carry no bytes).
 //! - [`resolve`]: the [`resolve::Resolver`] dials ask for the addresses of a
 //!   host name (the system's, or a fixed table for tests).
 //! - [`node`]: the public API, [`Node::builder`] and [`NodeHandle`].
@@ -80,6 +83,7 @@ pub mod history;
 pub mod node;
 pub mod proto;
 pub mod resolve;
+pub mod secure;
 pub mod sim;
 pub mod transport;
 

@@ -213,7 +213,9 @@ impl NodeBuilder {
             None => (None, None),
         };
         let addr = PeerActor::create(|ctx| {
-            let spawner = ConnectionSpawner::new(ctx.address(), config.clone(), span.clone());
+            let keys = Arc::new(crate::secure::generate_link_keys(identity.clone()));
+            let spawner = ConnectionSpawner::new(ctx.address(), config.clone(), keys, span.clone());
+            let setting_up = spawner.setting_up();
             let registry = RegistryActor::new(
                 ctx.address(),
                 spawner.clone(),
@@ -239,6 +241,7 @@ impl NodeBuilder {
             };
             let mut actor = PeerActor::new(state, handlers, event_buffer, span);
             actor.attach(registry, acceptor);
+            actor.count_setups(setting_up);
             #[cfg(feature = "sqlite")]
             if let Some((_, link)) = history_link {
                 actor.attach_history(link);

@@ -160,7 +160,7 @@ fn observe(h: &Harness, line: &str, out: Vec<OutEvent>) -> Observed {
                     .push(json!({"one_shot": addr, "frame": json_of(&frame)}));
                 o.same_bytes.push(wire(&frame) == line.as_bytes());
             }
-            OutEvent::Dial(addr) => {
+            OutEvent::Dial(addr) | OutEvent::DialPlain(addr) => {
                 o.sent.push(json!({"dial": addr}));
                 o.same_bytes.push(false);
             }

@@ -1,11 +1,14 @@
 //! The listener: each accepted TCP stream becomes a ConnectionActor.
 
-use tokio::net::TcpListener;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tracing::{debug, warn, Instrument, Span};
 
-use super::connection::ConnectionSpawner;
-use crate::proto::{Direction, PeerAddr};
+use super::connection::{ConnectionSpawner, Slot};
+use crate::proto::{Direction, DisconnectReason, PeerAddr};
+use crate::secure::establish::{self, Progress};
 use crate::transport::{MemoryListener, MemoryNetwork};
 
 /// Pause after an accept error (out of file descriptors, say) before trying again.
@@ -57,9 +60,9 @@ async fn accept_loop(
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    let local = stream.local_addr().ok();
-                    let conn = spawner.spawn(stream, Direction::Inbound, local, Some(remote));
-                    debug!(%conn, %remote, "accepted");
+                    let slot = spawner.reserve();
+                    let set_up = set_up(stream, remote, slot, spawner.clone());
+                    actix_rt::spawn(set_up.instrument(Span::current()));
                 }
                 Err(error) => {
                     warn!(%error, "accept failed");
@@ -69,6 +72,33 @@ async fn accept_loop(
         }
     }
     debug!("listener closed");
+}
+
+/// Looks at an accepted stream's first bytes and runs the secure handshake
+/// (or takes it as plaintext) within `handshake_timeout`, holding its place
+/// among `max_connections`; then starts its ConnectionActor, or counts why not.
+async fn set_up(stream: TcpStream, remote: SocketAddr, slot: Slot, spawner: ConnectionSpawner) {
+    let local = stream.local_addr().ok();
+    let config = spawner.config();
+    let mut progress = Progress::default();
+    let accept = establish::accept(stream, spawner.keys(), config.require_secure, &mut progress);
+    let outcome = tokio::time::timeout(config.handshake_timeout, accept).await;
+    match outcome {
+        Ok(Ok(link)) => {
+            let conn = spawner.spawn_in(slot, link, Direction::Inbound, local, Some(remote));
+            debug!(%conn, %remote, "accepted");
+        }
+        Ok(Err(DisconnectReason::Closed)) => debug!(%remote, "closed before it said anything"),
+        Ok(Err(reason)) => {
+            debug!(%remote, %reason, "connection closed while set up");
+            spawner.link_failed(reason);
+        }
+        Err(_) if progress.secure => {
+            debug!(%remote, "secure handshake stalled past handshake_timeout");
+            spawner.link_failed(DisconnectReason::HandshakeTimeout);
+        }
+        Err(_) => debug!(%remote, "silent past handshake_timeout, closed"),
+    }
 }
 
 async fn memory_accept_loop(

@@ -5,19 +5,22 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::oneshot;
 use tokio_util::codec::FramedRead;
 use tracing::{debug, trace, Instrument, Span};
 
 use super::peer::{
-    Advertise, AdvertiseReply, Broadcast, Closed, ConnectionRefused, Custom, Direct, DirectAck,
-    Graft, IHave, Malformed, Opened, PeerActor, Ping, Pong, Prune, ReadEnded, Test,
+    Advertise, AdvertiseReply, Authenticated, Broadcast, Closed, ConnectionRefused, Custom, Direct,
+    DirectAck, Graft, IHave, LinkFailed, Malformed, Opened, PeerActor, Ping, Pong, Prune,
+    ReadEnded, Test,
 };
 use super::write_queue::{write_loop, write_queue, WriteQueue};
 use crate::codec::{CodecError, FrameCodec};
 use crate::config::NodeConfig;
-use crate::proto::{Body, ConnId, Direction, DisconnectReason, Frame, FrameError};
+use crate::proto::{Body, ConnId, Direction, DisconnectReason, Frame, FrameError, NodeKey};
+use crate::secure::establish::Established;
+use crate::secure::{LinkKeys, NoiseWriter, SecureCodec};
 use crate::transport::MemoryLink;
 
 /// Initial read buffer of a byte-stream connection; it grows as frames need
@@ -33,10 +36,15 @@ pub enum ToConnection {
     Close(DisconnectReason),
 }
 
-/// What a [`ConnectionActor`] runs on: a byte stream (a `TcpStream`, or any
-/// `AsyncRead + AsyncWrite`) framed with the newline-JSON codec, or a
-/// [`MemoryLink`], which carries frames as they are.
+/// What a [`ConnectionActor`] runs on: a byte stream set up as plaintext
+/// (framed with the newline-JSON codec) or secure (the same frames sealed
+/// in Noise messages), or a [`MemoryLink`], which carries frames as they are.
 pub trait Link: Sized + Unpin + 'static {
+    /// The key the link's secure handshake proved, if it had one.
+    fn remote_key(&self) -> Option<NodeKey> {
+        None
+    }
+
     /// Starts reading into the actor and writing from a new queue. Returns
     /// the queue the PeerActor pushes frames into and, when a writer task
     /// drains it, the switch that tells that writer to flush and close.
@@ -47,30 +55,68 @@ pub trait Link: Sized + Unpin + 'static {
     ) -> (WriteQueue, Option<oneshot::Sender<()>>);
 }
 
-impl<S> Link for S
+impl<S> Link for Established<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
+    fn remote_key(&self) -> Option<NodeKey> {
+        match self {
+            Established::Secure { transport, .. } => Some(transport.remote()),
+            Established::Plain { .. } => None,
+        }
+    }
+
     fn attach(
         self,
-        act: &mut ConnectionActor<S>,
-        ctx: &mut Context<ConnectionActor<S>>,
+        act: &mut ConnectionActor<Self>,
+        ctx: &mut Context<ConnectionActor<Self>>,
     ) -> (WriteQueue, Option<oneshot::Sender<()>>) {
-        let (read, write) = tokio::io::split(self);
-        let codec = FrameCodec::new(act.max_frame_len);
-        ctx.add_stream(FramedRead::with_capacity(read, codec, READ_BUFFER_INITIAL));
-        let (queue, reader) = write_queue(act.send_queue_bytes);
-        let (close, closing) = oneshot::channel();
-        let writer = write_loop(write, reader, closing).instrument(act.span.clone());
-        ctx.spawn(writer.into_actor(act).map(|result, act, ctx| {
-            if let Err(error) = result {
-                let _e = act.span.enter();
-                debug!(conn = %act.conn, %error, "write failed");
+        // The bytes read while the link was set up come first.
+        match self {
+            Established::Plain { stream, read } => {
+                let (rd, wr) = tokio::io::split(stream);
+                let rd = std::io::Cursor::new(read).chain(rd);
+                let codec = FrameCodec::new(act.max_frame_len);
+                ctx.add_stream(FramedRead::with_capacity(rd, codec, READ_BUFFER_INITIAL));
+                start_writer(wr, act, ctx)
             }
-            act.stop_with(DisconnectReason::Closed, ctx);
-        }));
-        (queue, Some(close))
+            Established::Secure {
+                stream,
+                transport,
+                read,
+            } => {
+                let (sealer, opener) = transport.split();
+                let (rd, wr) = tokio::io::split(stream);
+                let rd = std::io::Cursor::new(read).chain(rd);
+                let codec = SecureCodec::new(opener, act.max_frame_len);
+                ctx.add_stream(FramedRead::with_capacity(rd, codec, READ_BUFFER_INITIAL));
+                start_writer(NoiseWriter::new(wr, sealer), act, ctx)
+            }
+        }
     }
+}
+
+/// Starts the task writing the connection's queue to `out`.
+fn start_writer<W, S>(
+    out: W,
+    act: &mut ConnectionActor<S>,
+    ctx: &mut Context<ConnectionActor<S>>,
+) -> (WriteQueue, Option<oneshot::Sender<()>>)
+where
+    W: AsyncWrite + Unpin + 'static,
+    S: Link,
+{
+    let (queue, reader) = write_queue(act.send_queue_bytes);
+    let (close, closing) = oneshot::channel();
+    let writer = write_loop(out, reader, closing).instrument(act.span.clone());
+    ctx.spawn(writer.into_actor(act).map(|result, act, ctx| {
+        if let Err(error) = result {
+            let _e = act.span.enter();
+            debug!(conn = %act.conn, %error, "write failed");
+        }
+        act.stop_with(DisconnectReason::Closed, ctx);
+    }));
+    (queue, Some(close))
 }
 
 impl Link for MemoryLink {
@@ -115,19 +161,82 @@ pub struct ConnectionSpawner {
     /// Connections of this node now open (started and not yet stopped).
     open: Arc<AtomicUsize>,
     config: Arc<NodeConfig>,
+    /// The node's keys for secure links.
+    keys: Arc<LinkKeys>,
+    /// Connections still being set up (counted in `open` too).
+    setting_up: Arc<AtomicUsize>,
     span: Span,
 }
 
+/// A place among `max_connections` held for a connection being set up (its
+/// secure handshake); given back when dropped, unless a ConnectionActor
+/// takes it over.
+pub struct Slot {
+    open: Option<Arc<AtomicUsize>>,
+    setting_up: Arc<AtomicUsize>,
+}
+
+impl Slot {
+    /// The place passes to a ConnectionActor, which gives it back when it stops.
+    fn hand_over(mut self) {
+        self.open = None;
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.setting_up.fetch_sub(1, Ordering::Relaxed);
+        if let Some(open) = self.open.take() {
+            open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 impl ConnectionSpawner {
-    /// A spawner for the node whose PeerActor is `peer`.
-    pub fn new(peer: Addr<PeerActor>, config: Arc<NodeConfig>, span: Span) -> Self {
+    /// A spawner for the node whose PeerActor is `peer`, with `keys` for its secure links.
+    pub fn new(
+        peer: Addr<PeerActor>,
+        config: Arc<NodeConfig>,
+        keys: Arc<LinkKeys>,
+        span: Span,
+    ) -> Self {
         ConnectionSpawner {
             peer,
             ids: Arc::new(AtomicU64::new(1)),
             open: Arc::new(AtomicUsize::new(0)),
             config,
+            keys,
+            setting_up: Arc::new(AtomicUsize::new(0)),
             span,
         }
+    }
+
+    /// The count of connections still being set up (the node adds it to its
+    /// `connections` metric: they hold sockets too).
+    pub fn setting_up(&self) -> Arc<AtomicUsize> {
+        self.setting_up.clone()
+    }
+
+    /// The node's keys for secure links.
+    pub fn keys(&self) -> &Arc<LinkKeys> {
+        &self.keys
+    }
+
+    /// Holds a place for a connection being set up: counted as open until
+    /// the slot is dropped or handed to [`ConnectionSpawner::spawn_in`].
+    pub fn reserve(&self) -> Slot {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        self.setting_up.fetch_add(1, Ordering::Relaxed);
+        Slot {
+            open: Some(self.open.clone()),
+            setting_up: self.setting_up.clone(),
+        }
+    }
+
+    /// Tells the node a connection failed before it started (a secure
+    /// handshake that failed or stalled, a plaintext one refused), for its counters.
+    pub fn link_failed(&self, reason: DisconnectReason) {
+        self.peer.do_send(LinkFailed { reason });
     }
 
     /// The node's configuration.
@@ -154,8 +263,20 @@ impl ConnectionSpawner {
         local: Option<SocketAddr>,
         remote: Option<SocketAddr>,
     ) -> ConnId {
+        self.spawn_in(self.reserve(), stream, dir, local, remote)
+    }
+
+    /// As [`ConnectionSpawner::spawn`], in the place `slot` holds.
+    pub fn spawn_in<S: Link>(
+        &self,
+        slot: Slot,
+        stream: S,
+        dir: Direction,
+        local: Option<SocketAddr>,
+        remote: Option<SocketAddr>,
+    ) -> ConnId {
         let conn = ConnId(self.ids.fetch_add(1, Ordering::Relaxed));
-        self.open.fetch_add(1, Ordering::Relaxed);
+        slot.hand_over();
         ConnectionActor {
             open: self.open.clone(),
             conn,
@@ -190,6 +311,7 @@ impl<S: Link> Actor for ConnectionActor<S> {
         let Some(stream) = self.stream.take() else {
             return ctx.stop();
         };
+        let key = stream.remote_key();
         let (queue, close) = stream.attach(self, ctx);
         self.close = close;
         self.peer.do_send(Opened {
@@ -200,6 +322,13 @@ impl<S: Link> Actor for ConnectionActor<S> {
             outbox: ctx.address().recipient(),
             queue,
         });
+        // Before any frame of the stream: the mailbox keeps this order.
+        if let Some(key) = key {
+            self.peer.do_send(Authenticated {
+                conn: self.conn,
+                key,
+            });
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
@@ -258,6 +387,10 @@ impl<S: Link> StreamHandler<Result<Result<Frame, FrameError>, CodecError>> for C
                     error: FrameError::TooLong { max },
                 });
                 self.stop_with(DisconnectReason::FrameTooLong, ctx);
+            }
+            Err(CodecError::Decrypt) => {
+                debug!(parent: &self.span, %conn, "noise message did not decrypt");
+                self.stop_with(DisconnectReason::DecryptFailed, ctx);
             }
             Err(CodecError::Io(error)) => {
                 debug!(parent: &self.span, %conn, %error, "read failed");

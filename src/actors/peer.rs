@@ -11,14 +11,14 @@ use tracing::{debug, error, Span};
 
 use super::acceptor::Acceptor;
 use super::connection::ToConnection;
-use super::registry::{Dial, OneShot, RegistryActor};
+use super::registry::{Dial, DialPlain, OneShot, RegistryActor};
 use super::timers::Timers;
 use super::write_queue::{PushError, WriteQueue};
 use crate::events::{Offered, Subscriber};
 use crate::handler::{MessageHandler, Reply};
 use crate::proto::{
     Command, ConnId, DialError, Direction, DisconnectReason, Envelope, Event, Frame, FrameError,
-    InEvent, Instant, MessageId, NodeState, OutEvent, PeerAddr,
+    InEvent, Instant, MessageId, NodeKey, NodeState, OutEvent, PeerAddr,
 };
 
 mod api;
@@ -91,6 +91,39 @@ pub struct Opened {
     pub remote: Option<SocketAddr>,
     pub outbox: Recipient<ToConnection>,
     pub queue: WriteQueue,
+}
+
+/// A connection's secure handshake proved the peer's `key` (sent after
+/// [`Opened`], before any frame).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Authenticated {
+    pub conn: ConnId,
+    pub key: NodeKey,
+}
+
+impl Handler<Authenticated> for PeerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Authenticated, ctx: &mut Context<Self>) {
+        let (conn, key) = (msg.conn, msg.key);
+        self.apply(InEvent::Authenticated { conn, key }, ctx);
+    }
+}
+
+/// A connection failed while it was set up, before it was opened (for the counters).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct LinkFailed {
+    pub reason: DisconnectReason,
+}
+
+impl Handler<LinkFailed> for PeerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: LinkFailed, _ctx: &mut Context<Self>) {
+        self.state.count_link_failure(msg.reason);
+    }
 }
 
 /// The listener refused a connection at `max_connections`.
@@ -180,6 +213,8 @@ pub struct PeerActor {
     event_buffer: usize,
     stopping: Option<Vec<oneshot::Sender<()>>>,
     listener_closed: bool,
+    /// TCP connections accepted and still in their secure handshake.
+    setting_up: Option<Arc<std::sync::atomic::AtomicUsize>>,
     span: Span,
     /// The history database, for a node with a data directory.
     #[cfg(feature = "sqlite")]
@@ -207,6 +242,7 @@ impl PeerActor {
             event_buffer: event_buffer.max(1),
             stopping: None,
             listener_closed: false,
+            setting_up: None,
             span,
             #[cfg(feature = "sqlite")]
             history: None,
@@ -217,6 +253,17 @@ impl PeerActor {
     pub fn attach(&mut self, registry: Addr<RegistryActor>, acceptor: Acceptor) {
         self.registry = Some(registry);
         self.acceptor = Some(acceptor);
+    }
+
+    /// Counts connections still being set up in `count` (the spawner's).
+    pub fn count_setups(&mut self, count: Arc<std::sync::atomic::AtomicUsize>) {
+        self.setting_up = Some(count);
+    }
+
+    fn setups_in_progress(&self) -> usize {
+        self.setting_up
+            .as_ref()
+            .map_or(0, |n| n.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     fn now(&self) -> Instant {
@@ -268,6 +315,10 @@ impl PeerActor {
             },
             OutEvent::Dial(addr) => match &self.registry {
                 Some(registry) if self.stopping.is_none() => registry.do_send(Dial(addr)),
+                _ => {}
+            },
+            OutEvent::DialPlain(addr) => match &self.registry {
+                Some(registry) if self.stopping.is_none() => registry.do_send(DialPlain(addr)),
                 _ => {}
             },
             OutEvent::Emit(event) => {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tracing::{debug, Span};
 
@@ -13,12 +14,21 @@ use super::dial::connect;
 use super::peer::{DialFailed, OneShotFinished, PeerActor};
 use crate::proto::{DialError, Direction, Frame, PeerAddr};
 use crate::resolve::Resolver;
+use crate::secure::establish::{self, Established, Progress};
 use crate::transport::MemoryNetwork;
 
-/// Dial `addr`; the PeerActor hears `Opened` from the new connection or `DialFailed`.
+/// Dial `addr` securely; the PeerActor hears `Opened` (and `Authenticated`)
+/// from the new connection, or `DialFailed` (`DialError::Insecure` when the
+/// peer gave no secure answer).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Dial(pub PeerAddr);
+
+/// Dial `addr` in plaintext (the fallback the state machine allowed for a
+/// peer that gave no secure answer); reported like [`Dial`].
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct DialPlain(pub PeerAddr);
 
 /// Deliver one frame to an original peer: connect, write, close; then tell
 /// the PeerActor [`OneShotFinished`], however it went.
@@ -101,28 +111,62 @@ impl Handler<Dial> for RegistryActor {
     type Result = ();
 
     fn handle(&mut self, Dial(addr): Dial, ctx: &mut Context<Self>) {
+        self.dial_tcp(addr, true, ctx);
+    }
+}
+
+impl Handler<DialPlain> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, DialPlain(addr): DialPlain, ctx: &mut Context<Self>) {
+        self.dial_tcp(addr, false, ctx);
+    }
+}
+
+impl RegistryActor {
+    /// Connects to `addr` and, when `secure`, runs the Noise handshake as
+    /// initiator within `handshake_timeout`: a peer that stays silent that
+    /// long gave no secure answer (a legacy peer waits for a `PING`); one
+    /// that answered and then stalled failed the handshake.
+    fn dial_tcp(&mut self, addr: PeerAddr, secure: bool, ctx: &mut Context<Self>) {
         if let Some(net) = self.memory.clone() {
             return self.dial_memory(&net, addr);
         }
         if !self.in_flight.insert(addr.clone()) {
             return;
         }
-        debug!(parent: &self.span, %addr, "dialling");
+        debug!(parent: &self.span, %addr, secure, "dialling");
         let (resolver, timeout, span) = (
             self.resolver.clone(),
             self.connect_timeout,
             self.span.clone(),
         );
+        let keys = self.spawner.keys().clone();
+        let handshake_timeout = self.spawner.config().handshake_timeout;
         let target = addr.clone();
-        let dial = async move { connect(resolver.as_ref(), &target, timeout, &span).await };
+        let dial = async move {
+            let stream = connect(resolver.as_ref(), &target, timeout, &span).await?;
+            let _ = stream.set_nodelay(true);
+            let ends = (stream.local_addr().ok(), stream.peer_addr().ok());
+            if !secure {
+                let read = BytesMut::new();
+                return Ok((Established::Plain { stream, read }, ends));
+            }
+            let mut progress = Progress::default();
+            let handshake = establish::dial(stream, &keys, &mut progress);
+            let outcome = tokio::time::timeout(handshake_timeout, handshake).await;
+            match outcome {
+                Ok(result) => result.map(|link| (link, ends)),
+                Err(_) if progress.answered => Err(DialError::HandshakeFailed),
+                Err(_) => Err(DialError::Insecure),
+            }
+        };
         ctx.spawn(dial.into_actor(self).map(move |result, act, _ctx| {
             act.in_flight.remove(&addr);
             match result {
-                Ok(stream) => {
-                    let _ = stream.set_nodelay(true);
-                    let (local, remote) = (stream.local_addr().ok(), stream.peer_addr().ok());
+                Ok((link, (local, remote))) => {
                     act.spawner
-                        .spawn(stream, Direction::Outbound { addr }, local, remote);
+                        .spawn(link, Direction::Outbound { addr }, local, remote);
                 }
                 Err(error) => act.peer.do_send(DialFailed { addr, error }),
             }

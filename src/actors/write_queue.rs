@@ -163,6 +163,8 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(
             }
         }
         out.write_all(&buf).await?;
+        // A secure link's writer keeps the last sealed message until flushed.
+        out.flush().await?;
         queue.queued.fetch_sub(buf.len(), Ordering::Relaxed);
         buf.clear();
     }

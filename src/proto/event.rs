@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::frame::{Frame, FrameError};
+use super::identity::NodeKey;
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime};
 
 /// Names one connection of a node. Assigned by the executor, never reused.
@@ -56,6 +57,16 @@ pub enum DisconnectReason {
     FrameTooLong,
     /// The peer did not read fast enough and its send queue overflowed.
     SlowPeer,
+    /// The secure handshake failed (a bad message, an identity signature
+    /// that does not verify, a stream that is neither text nor the magic).
+    HandshakeFailed,
+    /// A Noise transport message did not decrypt (a flipped bit, a cut).
+    DecryptFailed,
+    /// The key a hello claims is not the key the secure link proved.
+    IdentityMismatch,
+    /// A plaintext connection refused: `require_secure`, or a peer seen on
+    /// a secure link before (no downgrade).
+    InsecureRefused,
 }
 
 impl std::fmt::Display for DisconnectReason {
@@ -71,6 +82,10 @@ impl std::fmt::Display for DisconnectReason {
             DisconnectReason::Malformed => "too many malformed frames",
             DisconnectReason::FrameTooLong => "frame too long",
             DisconnectReason::SlowPeer => "slow peer",
+            DisconnectReason::HandshakeFailed => "handshake failed",
+            DisconnectReason::DecryptFailed => "decrypt failed",
+            DisconnectReason::IdentityMismatch => "identity mismatch",
+            DisconnectReason::InsecureRefused => "insecure refused",
         })
     }
 }
@@ -93,6 +108,11 @@ pub enum DialError {
     Unreachable,
     /// Anything else, as the system described it.
     Other(String),
+    /// The peer gave no secure answer: it closed, stayed silent or answered
+    /// in plaintext (a legacy peer; the node may dial it again in plaintext).
+    Insecure,
+    /// The peer answered but the secure handshake failed.
+    HandshakeFailed,
 }
 
 impl std::fmt::Display for DialError {
@@ -103,6 +123,8 @@ impl std::fmt::Display for DialError {
             DialError::Unresolvable => "name does not resolve",
             DialError::Unreachable => "host unreachable",
             DialError::Other(text) => text,
+            DialError::Insecure => "no secure answer",
+            DialError::HandshakeFailed => "secure handshake failed",
         })
     }
 }
@@ -115,6 +137,8 @@ impl Serialize for DialError {
             DialError::Unresolvable => "unresolvable",
             DialError::Unreachable => "unreachable",
             DialError::Other(text) => text,
+            DialError::Insecure => "insecure",
+            DialError::HandshakeFailed => "handshake_failed",
         })
     }
 }
@@ -154,6 +178,15 @@ pub enum InEvent {
         /// The other end's socket address: its IP replaces an unusable host
         /// the peer's hello advertises. `None` without a socket.
         remote: Option<SocketAddr>,
+    },
+    /// The secure handshake of `conn` proved the peer's key (delivered
+    /// after `Connected`, before any `Received` on `conn`; never for a
+    /// plaintext or in-memory link).
+    Authenticated {
+        /// The connection.
+        conn: ConnId,
+        /// The ed25519 key the peer's handshake proved.
+        key: NodeKey,
     },
     /// A valid frame arrived on `conn`.
     Received {
@@ -268,7 +301,12 @@ pub enum OutEvent {
         frame: Frame,
     },
     /// Open a connection to `addr`; report [`InEvent::Connected`] or [`InEvent::DialFailed`].
+    /// An executor with secure links dials securely, and reports a peer that
+    /// gives no secure answer as [`DialError::Insecure`].
     Dial(PeerAddr),
+    /// Open a plaintext connection to `addr` (a fallback the state machine
+    /// allowed after [`DialError::Insecure`]); reported like [`OutEvent::Dial`].
+    DialPlain(PeerAddr),
     /// Close `conn`; report [`InEvent::Disconnected`] when it is gone.
     Close {
         /// The connection.

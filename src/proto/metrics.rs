@@ -94,9 +94,23 @@ pub struct Metrics {
     /// Writes dropped before reaching the history database because
     /// `storage.max_pending` were already waiting for it.
     pub history_writes_dropped: u64,
+    /// Links that completed the secure handshake.
+    pub secure_links: u64,
+    /// Secure handshakes that failed: a bad or forged message, a stall past
+    /// `handshake_timeout` after the magic, a stream neither text nor the
+    /// magic, a dialled peer that answered and then failed.
+    pub secure_handshake_failed: u64,
+    /// Secure links closed because a Noise message did not decrypt.
+    pub decrypt_failed: u64,
+    /// Secure links closed because a hello's key was not the link's key.
+    pub identity_mismatch: u64,
+    /// Plaintext links refused (`require_secure`, or a downgrade from an
+    /// address or key seen secure), dialled or accepted.
+    pub insecure_refused: u64,
     /// Registered peers now.
     pub peers: u64,
-    /// Open connections now.
+    /// Open connections now (for a node's actors, accepted TCP connections
+    /// still in their secure handshake included).
     pub connections: u64,
     /// Most connections open at once since the node started.
     pub peak_connections: u64,

@@ -15,6 +15,7 @@ pub mod identity;
 pub mod metrics;
 pub mod peers;
 pub mod rate;
+pub mod secure;
 pub mod state;
 pub mod store;
 pub mod wire;

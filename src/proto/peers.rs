@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::caps::Caps;
 use super::clock::Instant;
 use super::event::ConnId;
+use super::identity::NodeKey;
 use super::wire::{PeerAddr, PeerId};
 
 /// One registered peer.
@@ -31,6 +32,10 @@ pub struct PeerEntry {
     /// This node's end of the connection the peer's last hello came on: a
     /// node on `0.0.0.0` names that IP in the hellos it sends a one-shot peer.
     pub local: Option<SocketAddr>,
+    /// The key its link's secure handshake proved (`None`: a plaintext or in-memory link).
+    pub key: Option<NodeKey>,
+    /// True when its link is secure (encrypted and bound to `key`).
+    pub secure: bool,
 }
 
 /// A registered peer as the application sees it.
@@ -50,6 +55,10 @@ pub struct PeerInfo {
     pub caps: Caps,
     /// True for an original peer reached by one connection per frame.
     pub one_shot: bool,
+    /// The key its secure link proved (`None`: plaintext or in-memory link).
+    pub key: Option<NodeKey>,
+    /// True when its link is encrypted and bound to `key`.
+    pub secure: bool,
 }
 
 impl PeerEntry {
@@ -143,5 +152,7 @@ fn info(id: &PeerId, p: &PeerEntry, now: Instant) -> PeerInfo {
         version: p.version,
         caps: p.caps.clone(),
         one_shot: p.conn.is_none(),
+        key: p.key,
+        secure: p.secure,
     }
 }

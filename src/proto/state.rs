@@ -17,10 +17,11 @@ use super::event::{
     Command, ConnId, DialError, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer,
 };
 use super::frame::{types, Body, Frame, FrameError};
-use super::identity::Identity;
+use super::identity::{Identity, NodeKey};
 use super::metrics::Metrics;
 use super::peers::{Link, PeerEntry, PeerInfo, PeerTable};
 use super::rate::{Bucket, RateLimit};
+use super::secure::SecureMemory;
 use super::store::MessageStore;
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};
 use crate::config::NodeConfig;
@@ -46,6 +47,8 @@ struct Conn {
     tree: tree::TreeLink,
     /// New message ids this connection may still bring (`new_id_rate`).
     new_ids: Bucket,
+    /// The key this link's secure handshake proved (`None`: plaintext or in-memory).
+    key: Option<NodeKey>,
 }
 
 /// The protocol state of one node: peers, connections, the seen-cache, counters.
@@ -114,6 +117,8 @@ pub struct NodeState {
     /// The executor keeps a history database: say `OutEvent::Persist` for
     /// each new broadcast ([`NodeState::set_persist`]).
     persist: bool,
+    /// Addresses and keys seen secure: no plaintext fallback for them.
+    secure: SecureMemory,
 }
 
 impl NodeState {
@@ -132,6 +137,7 @@ impl NodeState {
         let seen = SeenCache::new(config.seen_capacity, config.seen_ttl);
         let store = MessageStore::new(config.tree.store_bytes, config.tree.store_ttl);
         let graft_wait = config.tree.graft_timeout;
+        let secure = SecureMemory::new(config.secure_memory);
         let new_id_limit = RateLimit::new(config.new_id_rate, config.new_id_burst);
         let one_shots = OneShots {
             max_frame: config.one_shot_max_frame,
@@ -169,6 +175,7 @@ impl NodeState {
             scratch: Vec::new(),
             identity: None,
             persist: false,
+            secure,
         }
     }
 
@@ -273,6 +280,7 @@ impl NodeState {
                 }
                 self.on_frame(Some(conn), frame, now, out);
             }
+            InEvent::Authenticated { conn, key } => self.on_authenticated(conn, key),
             InEvent::Malformed { conn, error } => self.on_malformed(conn, error, now, out),
             InEvent::Disconnected { conn, reason } => self.on_disconnected(conn, reason, now, out),
             InEvent::QueueLow { conn } => self.serve_grafts(conn, out),
@@ -379,6 +387,7 @@ impl NodeState {
                     0
                 },
                 new_ids: Bucket::default(),
+                key: None,
             },
         );
         self.peak_connections = self.peak_connections.max(self.conns.len() as u64);
@@ -398,6 +407,9 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
+        if reason == DisconnectReason::DecryptFailed {
+            self.count_link_failure(reason);
+        }
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
@@ -585,6 +597,7 @@ impl NodeState {
         let mut env = self.envelope(msg_type, msg, now);
         env.v = Some(PROTOCOL_VERSION);
         env.caps = Some(Caps::announced(self.tree_mode()).to_wire());
+        env.key = self.identity.as_ref().map(Identity::key);
         match Frame::encode(env) {
             Ok(frame) => self.send_link(link, frame, out),
             Err(error) => debug!(%error, "cannot encode hello"),
@@ -635,6 +648,7 @@ mod hello;
 mod limits;
 mod liveness;
 mod persist;
+mod secure;
 mod tree;
 
 use limits::{push_link, OneShots};

@@ -216,7 +216,9 @@ impl<'a> Worker<'a> {
                     state.one_shot_finished();
                 }
             }
-            OutEvent::Dial(addr) => self.bufs.log.push(Effect::Dial(node, addr)),
+            OutEvent::Dial(addr) | OutEvent::DialPlain(addr) => {
+                self.bufs.log.push(Effect::Dial(node, addr))
+            }
             OutEvent::Close { conn, reason } => {
                 let conn = conn.0 as u32;
                 let Some(end) = self.node(node).remove_link_end(conn) else {

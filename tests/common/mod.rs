@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod original;
+pub mod secure;
 
 use std::time::Duration;
 

@@ -115,7 +115,9 @@ impl Handler<GetMetrics> for PeerActor {
     type Result = MessageResult<GetMetrics>;
 
     fn handle(&mut self, _: GetMetrics, _ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.state.metrics())
+        let mut metrics = self.state.metrics();
+        metrics.connections += self.setups_in_progress() as u64;
+        MessageResult(metrics)
     }
 }
 

@@ -25,6 +25,10 @@ pub struct NodeArgs {
     /// peer's connection arrived on.
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
+    /// Refuse plaintext links: only peers that complete the encrypted,
+    /// authenticated handshake are served or dialled (no legacy peers).
+    #[arg(long)]
+    pub require_secure: bool,
     #[command(flatten)]
     pub limits: Limits,
 }
@@ -52,6 +56,7 @@ impl NodeArgs {
             let addr = peerchat::parse_addr(addr).context("--advertise")?;
             config.advertise = Some(addr);
         }
+        config.require_secure = self.require_secure;
         Ok(config)
     }
 

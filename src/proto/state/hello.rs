@@ -30,6 +30,9 @@ impl NodeState {
         let Some(addr) = self.recorded_addr(conn, addr, bound.is_none()) else {
             return;
         };
+        if let Some(reason) = self.hello_link_check(conn, frame.envelope(), &addr) {
+            return self.close(conn, reason, out);
+        }
         let version = frame.envelope().v;
         let caps = Caps::shared_with(frame.envelope().caps.as_deref());
         let tree = caps.has(TREE);
@@ -77,6 +80,7 @@ impl NodeState {
                 self.bind(conn, &origin);
             }
         }
+        self.note_secure_peer(conn, &origin);
         self.tree_link_up(conn, tree, now);
         if is_ping {
             self.send_hello(Link::Conn(conn), types::PONG, now, out);
@@ -163,6 +167,8 @@ impl NodeState {
             version,
             caps,
             local,
+            key: None,
+            secure: false,
         };
         self.peers.insert(id.clone(), entry);
         self.redials.remove(&addr);

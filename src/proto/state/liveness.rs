@@ -102,6 +102,9 @@ impl NodeState {
         error: DialError,
         out: &mut Vec<OutEvent>,
     ) {
+        if self.secure_dial_failed(&addr, &error, out) {
+            return;
+        }
         debug!(%addr, %error, "dial failed");
         self.metrics.dials_failed += 1;
         if error == DialError::Unresolvable {

@@ -93,5 +93,6 @@ mod hello;
 mod limits;
 mod liveness;
 mod one_shot;
+mod secure;
 mod tree;
 mod tree_repair;
