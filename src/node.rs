@@ -547,12 +547,13 @@ async fn open_history(
 /// Gives the state what the database held at start.
 #[cfg(feature = "sqlite")]
 fn restore(state: &mut NodeState, restored: &crate::history::Restored) {
-    // LEAD (merge with the catchup branch): hand the history and the feed
-    // counter to the state here, once it has these methods:
-    //     state.restore_history(restored.frames.clone());
+    // LEAD (merge with the catchup branch): hand the feed counter, then the
+    // history, to the state here (after any default set_feed, so the
+    // database's counter wins), once it has these methods:
     //     if let Some(feed) = restored.feed {
     //         state.set_feed(feed.epoch, feed.next_seq, feed.limit);
     //     }
+    //     state.restore_history(restored.frames.clone());
     let _ = state;
     tracing::debug!(
         messages = restored.frames.len(),
