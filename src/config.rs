@@ -4,11 +4,13 @@ use std::time::Duration;
 
 mod secure;
 mod sig;
+mod storage;
 mod tree;
 
 use crate::proto::{addr, PeerAddr};
 pub use secure::*;
 pub use sig::*;
+pub use storage::*;
 pub use tree::*;
 
 /// Longest frame accepted, in bytes, newline excluded. Longer ones close the connection.
@@ -140,6 +142,9 @@ pub struct NodeConfig {
     /// for a listener on `0.0.0.0`/`[::]`, each connection's own local IP with
     /// the listen port (docs/PROTOCOL.md, "Addresses").
     pub advertise: Option<PeerAddr>,
+    /// The history database's batching and bounds (used only with a data
+    /// directory and the `sqlite` feature).
+    pub storage: StorageConfig,
     /// Refuse what is not secure ([`REQUIRE_SECURE`]: off): plaintext TCP
     /// links, accepted or dialled, are refused (in-memory links carry no
     /// bytes and are not affected), and unsigned `BROADCAST`/`DIRECT`/
@@ -183,6 +188,7 @@ impl Default for NodeConfig {
             new_id_rate: NEW_ID_RATE,
             new_id_burst: NEW_ID_BURST,
             advertise: None,
+            storage: StorageConfig::default(),
             require_secure: REQUIRE_SECURE,
             secure_memory: SECURE_MEMORY,
             sig: SigConfig::default(),
@@ -241,6 +247,7 @@ impl NodeConfig {
                 ));
             }
         }
+        self.storage.validate()?;
         self.tree.validate()
     }
 }

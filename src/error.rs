@@ -82,6 +82,16 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A history database (`DIR/peerchat.db`) that cannot be opened, read or
+    /// migrated: corrupt, unreadable, or made by a newer program. The node
+    /// does not start.
+    #[error("history database {}: {reason}", path.display())]
+    Database {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The node has shut down (or its actors stopped).
     #[error("the node has stopped")]
     Stopped,

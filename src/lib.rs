@@ -59,6 +59,8 @@
 //!   host name (the system's, or a fixed table for tests).
 //! - [`node`]: the public API, [`Node::builder`] and [`NodeHandle`].
 //! - [`events`]: the [`EventStream`] an application reads.
+//! - [`history`]: the history database of a node with a data directory
+//!   (feature `sqlite`): messages, the feed counter, known peers.
 //! - [`config`]: every limit and interval, with defaults.
 //! - [`sim`]: many nodes in one process: the deterministic `Network` of
 //!   pure states (`network`, `exec`, `worker`, `order`, `queue`, `track`,
@@ -77,6 +79,7 @@ pub mod data_dir;
 pub mod error;
 pub mod events;
 pub mod handler;
+pub mod history;
 pub mod node;
 pub mod pins_file;
 pub mod proto;

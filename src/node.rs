@@ -12,7 +12,9 @@ use tokio::sync::oneshot;
 use tracing::info_span;
 
 use crate::actors::acceptor::Acceptor;
-use crate::actors::peer::{Apply, GetMetrics, GetPeer, GetPeers, SendDirect, Shutdown, Subscribe};
+use crate::actors::peer::{
+    Apply, GetHistory, GetMetrics, GetPeer, GetPeers, SendDirect, Shutdown, Subscribe,
+};
 use crate::actors::peer::{GetPins, SendBroadcast, SetPin};
 use crate::actors::{ConnectionSpawner, PeerActor, RegistryActor};
 use crate::config::NodeConfig;
@@ -20,6 +22,7 @@ use crate::data_dir::{generate_identity, DataDir};
 use crate::error::{Error, Result};
 use crate::events::EventStream;
 use crate::handler::{MessageHandler, Reply};
+use crate::history::HistoryEntry;
 use crate::proto::{
     addr, types, Body, Command, Envelope, Identity, MessageId, Metrics, NodeKey, NodeState,
     PeerAddr, PeerId, PeerInfo, Pins,
@@ -81,7 +84,9 @@ impl NodeBuilder {
 
     /// A data directory ([`DataDir`]): locked for the node's lifetime, it
     /// holds the node's key (`identity.key`, made on first use) unless
-    /// [`NodeBuilder::identity`] gives one. Without it nothing touches the disk.
+    /// [`NodeBuilder::identity`] gives one, and, with the `sqlite` feature,
+    /// its history database (`peerchat.db`: see [`NodeHandle::history`]).
+    /// Without it nothing touches the disk.
     pub fn data_dir(mut self, path: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(path.into());
         self
@@ -167,6 +172,11 @@ impl NodeBuilder {
             (None, Some(dir)) => dir.identity()?,
             (None, None) => generate_identity(),
         };
+        #[cfg(feature = "sqlite")]
+        let history = match &data_dir {
+            Some(dir) => Some(open_history(dir, identity.key(), &self.config.storage).await?),
+            None => None,
+        };
         let (listener, local_addr, listen) = self.bind().await?;
         let mut config = self.config;
         if let (None, Some(host)) = (&config.advertise, &self.advertise_host) {
@@ -189,10 +199,26 @@ impl NodeBuilder {
         if let Some(path) = &pins_file {
             state.set_pins(crate::pins_file::load(path)?);
         }
+        #[cfg(feature = "sqlite")]
+        let (history, known_peers) = match history {
+            Some((db, path, restored)) => {
+                restore(&mut state, &restored);
+                let link = crate::actors::peer::HistoryLink::new(db.clone(), path, &config.storage);
+                (Some((db, link)), restored.peers)
+            }
+            None => (None, Vec::new()),
+        };
+        #[cfg(not(feature = "sqlite"))]
+        let known_peers = Vec::new();
         let config = Arc::new(config);
         let handlers = Arc::new(self.handlers);
         let resolver = self.resolver;
         let event_buffer = config.event_buffer;
+        #[cfg(feature = "sqlite")]
+        let (history_db, history_link) = match history {
+            Some((db, link)) => (Some(db.clone()), Some((db, link))),
+            None => (None, None),
+        };
         let addr = PeerActor::create(|ctx| {
             let keys = Arc::new(crate::secure::generate_link_keys(identity.clone()));
             let spawner = ConnectionSpawner::new(ctx.address(), config.clone(), keys, span.clone());
@@ -226,6 +252,10 @@ impl NodeBuilder {
             }
             actor.attach(registry, acceptor);
             actor.count_setups(setting_up);
+            #[cfg(feature = "sqlite")]
+            if let Some((_, link)) = history_link {
+                actor.attach_history(link);
+            }
             actor
         });
         let handle = NodeHandle {
@@ -235,6 +265,9 @@ impl NodeBuilder {
                 advertised,
                 addr,
                 key: identity.key(),
+                known_peers,
+                #[cfg(feature = "sqlite")]
+                history: history_db,
                 _data_dir: data_dir,
             }),
         };
@@ -280,6 +313,11 @@ struct Inner {
     advertised: PeerAddr,
     addr: Addr<PeerActor>,
     key: NodeKey,
+    /// Peers the data directory's database knew at start, the most recent first.
+    known_peers: Vec<PeerAddr>,
+    /// The history database's actor (closed at shutdown).
+    #[cfg(feature = "sqlite")]
+    history: Option<Addr<crate::history::actor::HistoryDb>>,
     /// Holds the data directory's lock while any handle lives.
     _data_dir: Option<DataDir>,
 }
@@ -486,7 +524,33 @@ impl NodeHandle {
             return Ok(());
         }
         let _ = finished.await;
+        // After everything the node sent it: the database's queue keeps the order.
+        #[cfg(feature = "sqlite")]
+        if let Some(db) = &self.inner.history {
+            let _ = db.send(crate::history::actor::Close).await;
+        }
         Ok(())
+    }
+
+    /// The newest `n` broadcasts of this node's history (oldest first, at
+    /// most `NodeConfig::storage.query_max`), as kept in its data
+    /// directory's database: what it received and sent, across restarts.
+    /// Empty for a node without a data directory (or without the `sqlite`
+    /// feature). Fails with [`Error::Database`] if the database cannot be read.
+    pub async fn history(&self, n: usize) -> Result<Vec<HistoryEntry>> {
+        self.inner
+            .addr
+            .send(GetHistory(n))
+            .await
+            .map_err(|_| Error::Stopped)?
+    }
+
+    /// Addresses of peers this node was connected to in earlier runs, the
+    /// most recent first (at most `NodeConfig::storage.bootstrap_peers`), as
+    /// its data directory's database held them at start: bootstrap
+    /// addresses for a node started without any. Empty without a database.
+    pub fn known_peers(&self) -> &[PeerAddr] {
+        &self.inner.known_peers
     }
 
     async fn command(&self, cmd: Command) -> Result<()> {
@@ -496,6 +560,51 @@ impl NodeHandle {
             .await
             .map_err(|_| Error::Stopped)?
     }
+}
+
+/// Opens the history database of `dir` on its own thread, and loads what
+/// a restart restores; a database that cannot be used refuses the start.
+#[cfg(feature = "sqlite")]
+async fn open_history(
+    dir: &DataDir,
+    key: NodeKey,
+    storage: &crate::config::StorageConfig,
+) -> Result<(
+    Addr<crate::history::actor::HistoryDb>,
+    PathBuf,
+    crate::history::Restored,
+)> {
+    use crate::history::actor::{HistoryDb, Open};
+    let path = dir.path().join(crate::history::DB_FILE);
+    let db = HistoryDb::start(path.clone(), key, storage.clone());
+    let database = |reason: String| Error::Database {
+        path: path.clone(),
+        reason,
+    };
+    match db.send(Open).await {
+        Ok(Ok(restored)) => Ok((db, path, restored)),
+        Ok(Err(reason)) => Err(database(reason)),
+        Err(e) => Err(database(e.to_string())),
+    }
+}
+
+/// Gives the state what the database held at start.
+#[cfg(feature = "sqlite")]
+fn restore(state: &mut NodeState, restored: &crate::history::Restored) {
+    // LEAD (merge with the catchup branch): hand the feed counter, then the
+    // history, to the state here (after any default set_feed, so the
+    // database's counter wins), once it has these methods:
+    //     if let Some(feed) = restored.feed {
+    //         state.set_feed(feed.epoch, feed.next_seq, feed.limit);
+    //     }
+    //     state.restore_history(restored.frames.clone());
+    let _ = state;
+    tracing::debug!(
+        messages = restored.frames.len(),
+        feed = ?restored.feed,
+        peers = restored.peers.len(),
+        "history database loaded"
+    );
 }
 
 /// Parses `host:port` (or `[v6]:port`) into a wire address (see [`crate::addr`]).

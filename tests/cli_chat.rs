@@ -15,9 +15,17 @@ struct Chat {
 }
 
 impl Chat {
+    /// Starts `peerchat chat ARGS`, with `--ephemeral` unless ARGS name a
+    /// `--data-dir`: a test never writes to the user's data directory.
     async fn start(args: &[&str]) -> Chat {
+        let ephemeral: &[&str] = if args.contains(&"--data-dir") {
+            &[]
+        } else {
+            &["--ephemeral"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_peerchat"))
             .arg("chat")
+            .args(ephemeral)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -115,7 +123,7 @@ async fn mistakes_get_one_line_answers() {
 async fn bad_addresses_are_a_clear_error() {
     for (flag, bad) in [("--listen", "not-an-address"), ("--bootstrap", "foo:bar")] {
         let out = Command::new(env!("CARGO_BIN_EXE_peerchat"))
-            .args(["chat", flag, bad])
+            .args(["chat", "--ephemeral", flag, bad])
             .stdin(Stdio::null())
             .output()
             .await
@@ -139,7 +147,7 @@ async fn port_in_use_is_one_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_peerchat"))
-        .args(["chat", "--id", "late", "--listen", &addr])
+        .args(["chat", "--ephemeral", "--id", "late", "--listen", &addr])
         .stdin(Stdio::null())
         .output()
         .await
@@ -208,7 +216,11 @@ async fn too_large_lines_and_empty_requests_are_said() {
 async fn at_a_terminal_help_is_aligned_and_quit_draws_no_prompt() {
     let bin = env!("CARGO_BIN_EXE_peerchat");
     let mut child = Command::new("script")
-        .args(["-qfec", &format!("{bin} chat --id zed"), "/dev/null"])
+        .args([
+            "-qfec",
+            &format!("{bin} chat --ephemeral --id zed"),
+            "/dev/null",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -231,7 +243,7 @@ async fn at_a_terminal_help_is_aligned_and_quit_draws_no_prompt() {
             break;
         }
     }
-    assert_eq!(help.len(), 7, "{help:?}");
+    assert_eq!(help.len(), 11, "{help:?}");
     let column = help[0].find("broadcast").unwrap();
     for (line, text) in help.iter().zip([
         "broadcast",
@@ -239,6 +251,10 @@ async fn at_a_terminal_help_is_aligned_and_quit_draws_no_prompt() {
         "list",
         "ask",
         "send",
+        "the key",
+        "pin",
+        "forget",
+        "the last",
         "this",
         "leave",
     ]) {

@@ -41,7 +41,7 @@ async fn frame_sent_is_frame_received() {
     let sent = json!({"msg_type": "NOTE", "msg": {"k": [1, 2.5, "x"]}, "originator": "raw", "time": 1764304919.5});
     c.send(sent.clone()).await;
     let env = expect(&mut events, "custom frame", |e| match e {
-        Event::Custom { envelope, .. } => Some(envelope.clone()),
+        Event::Custom { envelope, .. } => Some(*envelope.clone()),
         _ => None,
     })
     .await;

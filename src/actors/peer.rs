@@ -22,11 +22,15 @@ use crate::proto::{
 };
 
 mod api;
+mod history;
 mod trust_api;
 
 pub use api::{
     Apply, DirectOutcome, GetMetrics, GetPeer, GetPeers, SendDirect, Shutdown, Subscribe,
 };
+pub use history::GetHistory;
+#[cfg(feature = "sqlite")]
+pub use history::{BatchDone, HistoryLink};
 pub use trust_api::{GetPins, SendBroadcast, SetPin};
 
 /// Typed messages a ConnectionActor sends for each frame kind it decodes.
@@ -216,6 +220,9 @@ pub struct PeerActor {
     span: Span,
     /// Where the pin table is saved when it changes (`DIR/pins`), if anywhere.
     pins_file: Option<std::path::PathBuf>,
+    /// The history database, for a node with a data directory.
+    #[cfg(feature = "sqlite")]
+    history: Option<HistoryLink>,
 }
 
 impl PeerActor {
@@ -241,6 +248,8 @@ impl PeerActor {
             listener_closed: false,
             setting_up: None,
             span,
+            #[cfg(feature = "sqlite")]
+            history: None,
             pins_file: None,
         }
     }
@@ -331,7 +340,10 @@ impl PeerActor {
                 Some(registry) if self.stopping.is_none() => registry.do_send(DialPlain(addr)),
                 _ => {}
             },
-            OutEvent::Emit(event) => self.emit(event),
+            OutEvent::Emit(event) => {
+                self.record_peer(&event, ctx);
+                self.emit(event)
+            }
             OutEvent::Handle { conn, frame } => {
                 let envelope = frame.envelope().clone();
                 if let Some(reply) = self.run_handler(&envelope) {
@@ -348,7 +360,7 @@ impl PeerActor {
                 }
                 self.emit(Event::Custom {
                     from: envelope.originator.clone(),
-                    envelope,
+                    envelope: Box::new(envelope),
                 });
             }
             OutEvent::Schedule { delay, timer } => {
@@ -358,16 +370,10 @@ impl PeerActor {
                 }
             }
             OutEvent::WatchQueue { conn } => self.watch_queue(conn, ctx),
-            // Without a history database nothing is written.
-            OutEvent::Persist { .. } => {}
             OutEvent::PinsChanged => self.save_pins(),
-            // Without a data directory there is nothing to make durable.
-            OutEvent::ReserveFeed { limit } => {
-                let now = self.now();
-                let _e = self.span.enter();
-                self.state
-                    .handle(InEvent::FeedReserved { limit }, now, more);
-            }
+            // Written to the history database, if there is one (peer/history.rs).
+            OutEvent::Persist { frame } => self.persist(frame, ctx),
+            OutEvent::ReserveFeed { limit } => self.reserve_feed(limit, more, ctx),
         }
     }
 
@@ -467,6 +473,9 @@ impl PeerActor {
 
     fn finish_if_done(&mut self, ctx: &mut Context<Self>) {
         if self.listener_closed && self.conns.is_empty() {
+            if self.stopping.is_some() {
+                self.flush_history(ctx);
+            }
             if let Some(waiters) = self.stopping.take() {
                 for done in waiters {
                     let _ = done.send(());

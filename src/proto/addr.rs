@@ -149,7 +149,7 @@ fn classify_v6(ip: Ipv6Addr) -> Result<Reach, Unusable> {
 /// host. `None` (no socket: the simulator, in-memory links) counts as loopback,
 /// so those networks keep the rules of a single host.
 fn on_loopback(ip: Option<IpAddr>) -> bool {
-    ip.map_or(true, |ip| normalize_ip(ip).is_loopback())
+    ip.is_none_or(|ip| normalize_ip(ip).is_loopback())
 }
 
 /// The address a node puts in its `PING`/`PONG` on one connection.

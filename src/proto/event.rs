@@ -459,8 +459,9 @@ pub enum Event {
     Custom {
         /// Who made it (the originator).
         from: PeerId,
-        /// The whole envelope, unknown fields included.
-        envelope: Envelope,
+        /// The whole envelope, unknown fields included (boxed: it is the
+        /// largest thing an event carries).
+        envelope: Box<Envelope>,
     },
     /// This subscriber fell `NodeConfig::event_buffer` events behind and
     /// `missed` events were not given to it; it comes where they would have.
@@ -469,6 +470,16 @@ pub enum Event {
     Lagged {
         /// Events this subscriber did not get.
         missed: u64,
+    },
+    /// The history database could not be written (a full disk, an I/O
+    /// error): told once per node, the first time. The node goes on in
+    /// memory; later failures are only counted
+    /// (`Metrics::history_write_failures`). Made by the executor, never by
+    /// the state machine.
+    #[non_exhaustive]
+    StorageFailed {
+        /// What the database said.
+        reason: String,
     },
     /// A dial of `addr` failed with `error`; the node tries again after
     /// `retry_in`, or not at all (`None`): a dropped peer is redialled up to
@@ -513,6 +524,10 @@ impl std::fmt::Display for Event {
                 write!(f, "{} from {from}: {}", envelope.msg_type, envelope.msg)
             }
             Event::Lagged { missed } => write!(f, "missed {missed} events (read too slowly)"),
+            Event::StorageFailed { reason } => write!(
+                f,
+                "history is no longer saved: {reason} (the chat goes on in memory)"
+            ),
             Event::DialFailed {
                 addr,
                 error,

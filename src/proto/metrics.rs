@@ -100,6 +100,12 @@ pub struct Metrics {
     pub ids_rate_limited: u64,
     /// Application handlers that panicked (the panic was caught; the node went on).
     pub handler_panics: u64,
+    /// Writes to the history database that failed (each failed transaction
+    /// counts once; the node goes on in memory, see `Event::StorageFailed`).
+    pub history_write_failures: u64,
+    /// Writes dropped before reaching the history database because
+    /// `storage.max_pending` were already waiting for it.
+    pub history_writes_dropped: u64,
     /// Links that completed the secure handshake.
     pub secure_links: u64,
     /// Secure handshakes that failed: a bad or forged message, a stall past

@@ -118,6 +118,9 @@ pub struct NodeState {
     /// This node's key pair, given by the executor ([`NodeState::set_identity`]);
     /// `None`: the node has no key (it signs nothing).
     identity: Option<Identity>,
+    /// The executor keeps a history database: say `OutEvent::Persist` for
+    /// each new broadcast ([`NodeState::set_persist`]).
+    persist: bool,
     /// Addresses and keys seen secure: no plaintext fallback for them.
     secure: SecureMemory,
     /// Which key each name is pinned to (given and saved by the executor).
@@ -178,6 +181,7 @@ impl NodeState {
             last_sweep: Instant::ZERO,
             scratch: Vec::new(),
             identity: None,
+            persist: false,
             secure,
             pins,
         }
@@ -656,6 +660,7 @@ mod direct;
 mod hello;
 mod limits;
 mod liveness;
+mod persist;
 mod secure;
 mod tree;
 mod verify;

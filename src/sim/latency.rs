@@ -103,7 +103,7 @@ impl fmt::Display for Latency {
 
 /// A duration as people write it: `ms` when whole milliseconds, else `us`.
 fn show(d: Duration) -> String {
-    if d.subsec_nanos() % 1_000_000 == 0 {
+    if d.subsec_nanos().is_multiple_of(1_000_000) {
         format!("{}ms", d.as_millis())
     } else {
         format!("{}us", d.as_micros())

@@ -228,7 +228,7 @@ pub async fn run(lab: &Lab) {
             }
             None if now >= next_chaos && now + Duration::from_secs(15) < end => {
                 let host = (rng.next() % HOSTS as u64) as usize;
-                let (action, back, after) = if rng.next() % 2 == 0 {
+                let (action, back, after) = if rng.next().is_multiple_of(2) {
                     (Action::Kill, Action::Restart, rng.secs(3, 8))
                 } else {
                     (Action::Cut, Action::Restore, rng.secs(5, 12))

@@ -17,16 +17,22 @@ use tokio::sync::mpsc;
 use crate::args::NodeArgs;
 use crate::chat_input::{parse, Input, HELP};
 use crate::dial_report::{DialReport, LEARNED_SUMMARY_EVERY};
+use crate::storage_args::{Storage, StorageArgs};
 
 /// How long `/request` waits for answers before saying that none named a
 /// new peer: `ADVERTISE_REPLY` frames have no end marker, and they come
 /// back within a round trip (milliseconds, even from original peers).
 const REQUEST_WINDOW: Duration = Duration::from_secs(1);
 
+/// Messages `/history` shows when no count is given.
+const HISTORY_DEFAULT: usize = 20;
+
 #[derive(Debug, Args)]
 pub struct ChatArgs {
     #[command(flatten)]
     node: NodeArgs,
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 /// Where chat output goes: above the prompt when a terminal line editor runs,
@@ -61,23 +67,30 @@ impl Screen {
 }
 
 pub async fn chat(args: ChatArgs) -> Result<()> {
+    let storage = args.storage.or_default(args.node.id.as_deref())?;
     let args = args.node;
-    let id = args.id_or_generated("guest");
-    let node = Node::builder(id.as_str())
+    let (id, new_id) = storage.id(args.id.as_deref(), || args.id_or_generated("guest"));
+    let builder = Node::builder(id.as_str())
         .listen(&args.listen)
-        .config(args.config()?)
+        .config(args.config()?);
+    let node = storage
+        .apply(builder)?
         .start()
         .await
         .with_context(|| format!("starting node {id}"))?;
+    if new_id {
+        storage.keep_id(&id)?;
+    }
     let mut events = node.events().await?;
     let (lines_tx, mut lines) = mpsc::unbounded_channel();
     let (handled, handled_rx) = std::sync::mpsc::channel();
     let screen = spawn_line_reader(&id, lines_tx, handled_rx);
     screen.line(format!(
-        "you are {id} (key {}), listening on {}",
+        "you are {id} [{}], listening on {}",
         node.key().fingerprint(),
         node.local_addr()
     ));
+    screen.line(format!("  {}", storage.describe()));
     let join = join_hint(node.advertised_addr());
     screen.line(format!(
         "others join with: {} chat --bootstrap {join}   (or /join {join}); /help lists commands",
@@ -89,7 +102,18 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
             dials.user_gave(addr);
         }
     }
-    if let Err(e) = node.bootstrap(&args.bootstrap).await {
+    // Without addresses given, the peers of earlier runs are tried.
+    let bootstrap = match args.bootstrap.is_empty() {
+        true => node.known_peers().iter().map(|a| a.to_string()).collect(),
+        false => args.bootstrap.clone(),
+    };
+    if args.bootstrap.is_empty() && !bootstrap.is_empty() {
+        screen.line(format!(
+            "  rejoining peers known from before: {}",
+            bootstrap.join(", ")
+        ));
+    }
+    if let Err(e) = node.bootstrap(&bootstrap).await {
         screen.line(format!("! {e}"));
     }
     let mut request: Option<Request> = None;
@@ -115,6 +139,7 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
                             request = Some(asked);
                         }
                     }
+                    Some(Ok(Input::History(n))) => history(&node, &screen, &storage, n).await,
                     Some(Ok(input)) => run(&node, &screen, &mut dials, &id, input).await,
                     Some(Err(reason)) => screen.line(format!("! {reason}")),
                 }
@@ -287,6 +312,8 @@ fn show(screen: &Screen, dials: &mut DialReport, event: &Event) {
         Event::DeliveryTimeout { to, .. } => {
             screen.event(format!("✗ {to} did not acknowledge: not delivered"))
         }
+        // Told once by the node, at the first failed write.
+        Event::StorageFailed { .. } => screen.event(format!("! {event}")),
         other => screen.event(other),
     }
 }
@@ -342,8 +369,8 @@ async fn trust(
 
 async fn run(node: &NodeHandle, screen: &Screen, dials: &mut DialReport, me: &str, input: Input) {
     let result = match input {
-        // `/request` is the loop's: it waits for the answers.
-        Input::Nothing | Input::Quit | Input::Request(_) => Ok(()),
+        // `/request` is the loop's: it waits for the answers; `/history` too.
+        Input::Nothing | Input::Quit | Input::Request(_) | Input::History(_) => Ok(()),
         Input::Say(text) => say(node, screen, me, text).await,
         Input::Join(addr) => {
             if let Ok(parsed) = peerchat::parse_addr(&addr) {
@@ -397,6 +424,22 @@ async fn run(node: &NodeHandle, screen: &Screen, dials: &mut DialReport, me: &st
     };
     if let Err(e) = result {
         screen.line(format!("! {e}"));
+    }
+}
+
+/// `/history [N]`: the newest N messages kept in the data directory.
+async fn history(node: &NodeHandle, screen: &Screen, storage: &Storage, n: Option<usize>) {
+    match node.history(n.unwrap_or(HISTORY_DEFAULT)).await {
+        Ok(entries) if entries.is_empty() => screen.line(match storage.dir {
+            Some(_) => "  no messages kept yet",
+            None => "  no history: nothing is kept without a data directory (--ephemeral)",
+        }),
+        Ok(entries) => {
+            for entry in entries {
+                screen.line(format!("  {entry}"));
+            }
+        }
+        Err(e) => screen.line(format!("! {e}")),
     }
 }
 

@@ -19,6 +19,8 @@ pub enum Input {
     Trust { name: String, fingerprint: String },
     /// `/forget NAME`
     Forget(String),
+    /// `/history [N]`
+    History(Option<usize>),
     /// `/help`
     Help,
     /// `/quit` (also Ctrl-C, Ctrl-D)
@@ -37,6 +39,7 @@ pub const HELP: &str = "  TEXT              broadcast TEXT to everyone
   /whois NAME       the key fingerprints seen under NAME, and which is pinned
   /trust NAME FP    pin NAME to the key with fingerprint FP
   /forget NAME      forget NAME's pin (its next signed message pins again)
+  /history [N]      the last N messages kept (default 20)
   /help             this list
   /quit             leave (Ctrl-C and Ctrl-D too)";
 
@@ -82,6 +85,13 @@ pub fn parse(line: &str) -> Result<Input, String> {
             }
             _ => Err("usage: /trust NAME FINGERPRINT".to_string()),
         },
+        "history" => match rest {
+            "" => Ok(Input::History(None)),
+            n => n
+                .parse()
+                .map(|n| Input::History(Some(n)))
+                .map_err(|_| "usage: /history [N]".to_string()),
+        },
         "help" | "?" => Ok(Input::Help),
         "quit" | "exit" => Ok(Input::Quit),
         other => Err(format!(
@@ -124,6 +134,9 @@ mod tests {
             parse("/trust bob"),
             Err("usage: /trust NAME FINGERPRINT".into())
         );
+        assert_eq!(parse("/history"), Ok(Input::History(None)));
+        assert_eq!(parse("/history 5"), Ok(Input::History(Some(5))));
+        assert_eq!(parse("/history x"), Err("usage: /history [N]".into()));
         assert_eq!(parse("/quit"), Ok(Input::Quit));
         assert_eq!(parse("/join"), Err("usage: /join HOST:PORT".into()));
         assert_eq!(parse("/msg bob"), Err("usage: /msg PEER TEXT".into()));
@@ -136,7 +149,7 @@ mod tests {
     #[test]
     fn help_is_aligned() {
         let lines: Vec<&str> = HELP.lines().collect();
-        assert_eq!(lines.len(), 10);
+        assert_eq!(lines.len(), 11);
         for line in &lines {
             assert!(
                 line.starts_with("  ") && !line.starts_with("   "),

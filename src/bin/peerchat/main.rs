@@ -8,6 +8,7 @@ mod dial_report;
 mod progress;
 mod run;
 mod sim;
+mod storage_args;
 mod tree_args;
 
 use std::io::IsTerminal;
@@ -61,7 +62,12 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("peerchat: {error:#}");
-            std::process::ExitCode::FAILURE
+            // A data directory another process holds is a refusal of what
+            // was asked, as a bad flag is (clap's code 2), not a failure.
+            match error.downcast_ref::<peerchat::Error>() {
+                Some(peerchat::Error::DataDirLocked { .. }) => std::process::ExitCode::from(2),
+                _ => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

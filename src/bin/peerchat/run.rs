@@ -9,11 +9,17 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::args::NodeArgs;
+use crate::storage_args::StorageArgs;
+
+/// Messages `history` lists when no count is given.
+const HISTORY_DEFAULT: usize = 20;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     node: NodeArgs,
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 /// Writes one JSON object as a line on stdout.
@@ -24,14 +30,20 @@ fn emit(value: &Value) {
 }
 
 pub async fn run(args: RunArgs) -> Result<()> {
+    let storage = args.storage.explicit();
     let args = args.node;
-    let id = args.id_or_generated("node");
-    let node = Node::builder(id.as_str())
+    let (id, new_id) = storage.id(args.id.as_deref(), || args.id_or_generated("node"));
+    let builder = Node::builder(id.as_str())
         .listen(&args.listen)
-        .config(args.config()?)
+        .config(args.config()?);
+    let node = storage
+        .apply(builder)?
         .start()
         .await
         .with_context(|| format!("starting node {id}"))?;
+    if new_id {
+        storage.keep_id(&id)?;
+    }
     let mut events = node.events().await?;
     emit(&json!({"event": "listening", "id": id, "addr": node.local_addr().to_string()}));
     node.bootstrap(&args.bootstrap).await?;
@@ -103,9 +115,21 @@ async fn command(node: &NodeHandle, line: &str) -> bool {
             .metrics()
             .await
             .map(|m| Some(json!({"event": "metrics", "metrics": m}))),
+        "history" => {
+            let n = match rest {
+                "" => HISTORY_DEFAULT,
+                n => match n.parse::<usize>() {
+                    Ok(n) => n,
+                    Err(_) => return usage(line, "history [N]"),
+                },
+            };
+            node.history(n)
+                .await
+                .map(|m| Some(json!({"event": "history", "messages": m})))
+        }
         _ => return usage(
             line,
-            "join ADDR | broadcast TEXT | msg PEER TEXT | peers | request PEER | test PEER TEXT | metrics | quit",
+            "join ADDR | broadcast TEXT | msg PEER TEXT | peers | request PEER | test PEER TEXT | metrics | history [N] | quit",
         ),
     };
     match result {

@@ -163,6 +163,7 @@ impl NodeState {
         out: &mut Vec<OutEvent>,
     ) {
         let plain = frame.without_round();
+        self.persist(&plain, out);
         let Some(id) = frame.envelope().id.filter(|_| self.tree_mode()) else {
             return self.forward(&plain, src, out);
         };

@@ -100,7 +100,7 @@ impl Serialize for Envelope {
 }
 
 /// One key of the object: a known field, or another one (kept).
-enum Key {
+enum Field {
     MsgType,
     Msg,
     Originator,
@@ -111,55 +111,55 @@ enum Key {
     To,
     Hops,
     Round,
-    Key,
+    NodeKey,
     Sig,
     Nonce,
-    ToKey,
+    TargetKey,
     Epoch,
     Seq,
     Other(String),
 }
 
-impl Key {
-    fn of(name: &str) -> Option<Key> {
+impl Field {
+    fn of(name: &str) -> Option<Field> {
         Some(match name {
-            fields::MSG_TYPE => Key::MsgType,
-            fields::MSG => Key::Msg,
-            fields::ORIGINATOR => Key::Originator,
-            fields::TIME => Key::Time,
-            fields::ID => Key::Id,
-            fields::V => Key::V,
-            fields::CAPS => Key::Caps,
-            fields::TO => Key::To,
-            fields::HOPS => Key::Hops,
-            fields::ROUND => Key::Round,
-            fields::KEY => Key::Key,
-            fields::SIG => Key::Sig,
-            fields::NONCE => Key::Nonce,
-            fields::TO_KEY => Key::ToKey,
-            fields::EPOCH => Key::Epoch,
-            fields::SEQ => Key::Seq,
+            fields::MSG_TYPE => Field::MsgType,
+            fields::MSG => Field::Msg,
+            fields::ORIGINATOR => Field::Originator,
+            fields::TIME => Field::Time,
+            fields::ID => Field::Id,
+            fields::V => Field::V,
+            fields::CAPS => Field::Caps,
+            fields::TO => Field::To,
+            fields::HOPS => Field::Hops,
+            fields::ROUND => Field::Round,
+            fields::KEY => Field::NodeKey,
+            fields::SIG => Field::Sig,
+            fields::NONCE => Field::Nonce,
+            fields::TO_KEY => Field::TargetKey,
+            fields::EPOCH => Field::Epoch,
+            fields::SEQ => Field::Seq,
             _ => return None,
         })
     }
 }
 
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = Key;
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Field, D::Error> {
+        struct FieldVisitor;
+        impl Visitor<'_> for FieldVisitor {
+            type Value = Field;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a field name")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-                Ok(Key::of(v).unwrap_or_else(|| Key::Other(v.to_owned())))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
+                Ok(Field::of(v).unwrap_or_else(|| Field::Other(v.to_owned())))
             }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Key, E> {
-                Ok(Key::of(&v).unwrap_or(Key::Other(v)))
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Field, E> {
+                Ok(Field::of(&v).unwrap_or(Field::Other(v)))
             }
         }
-        d.deserialize_identifier(KeyVisitor)
+        d.deserialize_identifier(FieldVisitor)
     }
 }
 
@@ -199,27 +199,27 @@ impl<'de> Deserialize<'de> for Envelope {
                 let mut epoch: Option<Option<u64>> = None;
                 let mut seq: Option<Option<u64>> = None;
                 let mut extra = Map::new();
-                while let Some(key) = map.next_key::<Key>()? {
+                while let Some(key) = map.next_key::<Field>()? {
                     match key {
-                        Key::MsgType => once(&mut msg_type, map.next_value()?, fields::MSG_TYPE)?,
-                        Key::Msg => once(&mut msg, map.next_value()?, fields::MSG)?,
-                        Key::Originator => {
+                        Field::MsgType => once(&mut msg_type, map.next_value()?, fields::MSG_TYPE)?,
+                        Field::Msg => once(&mut msg, map.next_value()?, fields::MSG)?,
+                        Field::Originator => {
                             once(&mut originator, map.next_value()?, fields::ORIGINATOR)?
                         }
-                        Key::Time => once(&mut time, map.next_value()?, fields::TIME)?,
-                        Key::Id => once(&mut id, map.next_value()?, fields::ID)?,
-                        Key::V => once(&mut v, map.next_value()?, fields::V)?,
-                        Key::Caps => once(&mut caps, map.next_value()?, fields::CAPS)?,
-                        Key::To => once(&mut to, map.next_value()?, fields::TO)?,
-                        Key::Hops => once(&mut hops, map.next_value()?, fields::HOPS)?,
-                        Key::Round => once(&mut round, map.next_value()?, fields::ROUND)?,
-                        Key::Key => once(&mut node_key, map.next_value()?, fields::KEY)?,
-                        Key::Sig => once(&mut sig, map.next_value()?, fields::SIG)?,
-                        Key::Nonce => once(&mut nonce, map.next_value()?, fields::NONCE)?,
-                        Key::ToKey => once(&mut to_key, map.next_value()?, fields::TO_KEY)?,
-                        Key::Epoch => once(&mut epoch, map.next_value()?, fields::EPOCH)?,
-                        Key::Seq => once(&mut seq, map.next_value()?, fields::SEQ)?,
-                        Key::Other(name) => {
+                        Field::Time => once(&mut time, map.next_value()?, fields::TIME)?,
+                        Field::Id => once(&mut id, map.next_value()?, fields::ID)?,
+                        Field::V => once(&mut v, map.next_value()?, fields::V)?,
+                        Field::Caps => once(&mut caps, map.next_value()?, fields::CAPS)?,
+                        Field::To => once(&mut to, map.next_value()?, fields::TO)?,
+                        Field::Hops => once(&mut hops, map.next_value()?, fields::HOPS)?,
+                        Field::Round => once(&mut round, map.next_value()?, fields::ROUND)?,
+                        Field::NodeKey => once(&mut node_key, map.next_value()?, fields::KEY)?,
+                        Field::Sig => once(&mut sig, map.next_value()?, fields::SIG)?,
+                        Field::Nonce => once(&mut nonce, map.next_value()?, fields::NONCE)?,
+                        Field::TargetKey => once(&mut to_key, map.next_value()?, fields::TO_KEY)?,
+                        Field::Epoch => once(&mut epoch, map.next_value()?, fields::EPOCH)?,
+                        Field::Seq => once(&mut seq, map.next_value()?, fields::SEQ)?,
+                        Field::Other(name) => {
                             let value: Value = map.next_value()?;
                             if extra.insert(name.clone(), value).is_some() {
                                 return Err(de::Error::custom(format!("duplicate field `{name}`")));
