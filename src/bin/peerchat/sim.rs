@@ -91,6 +91,11 @@ pub struct SimArgs {
     /// The broadcast tree's settings (both engines; ignored with --broadcast flood).
     #[command(flatten, next_help_heading = "Tree settings")]
     tree: crate::tree_args::TreeArgs,
+    /// Model engine: sign every message and verify every one taken in (each
+    /// node gets a key from the seed). Off by default: the same code paths,
+    /// without the signature work. The cluster engine always signs.
+    #[arg(long)]
+    crypto: bool,
     /// Cluster engine: arbiters (threads) the nodes are spread over.
     #[arg(long, default_value_t = peerchat::sim::cluster::DEFAULT_ARBITERS)]
     arbiters: usize,
@@ -182,6 +187,7 @@ fn model(args: &SimArgs) -> Result<Report> {
         check_memory: !args.skip_memory_check,
         threads: args.threads,
         progress: Some(Arc::new(Bar::new()?)),
+        crypto: args.crypto,
     };
     Ok(workload::run(&params)?)
 }

@@ -167,14 +167,27 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) -> Result<MessageId> {
-        let mut env = self.envelope(types::BROADCAST, Value::String(text), now);
-        env.id = Some(id);
-        self.sign_own(&mut env, id.as_uuid().as_u128() as u64)?;
-        let frame = self.app_frame(env)?;
+        let frame = self.app_frame(self.broadcast_envelope(id, text, now)?)?;
         let id = frame.envelope().id.unwrap_or(id);
         self.seen.insert(SeenKey::of(frame.envelope()), now);
         self.pass_on(&frame, None, None, 0, now, out);
         Ok(id)
+    }
+
+    /// The id [`NodeState::broadcast`] would send `text` under at `now`
+    /// (an executor that tracks messages by id, like the simulator, asks first).
+    pub fn broadcast_id(&self, id: MessageId, text: &str, now: Instant) -> MessageId {
+        self.broadcast_envelope(id, text.to_owned(), now)
+            .ok()
+            .and_then(|env| env.id)
+            .unwrap_or(id)
+    }
+
+    fn broadcast_envelope(&self, id: MessageId, text: String, now: Instant) -> Result<Envelope> {
+        let mut env = self.envelope(types::BROADCAST, Value::String(text), now);
+        env.id = Some(id);
+        self.sign_own(&mut env, id.as_uuid().as_u128() as u64)?;
+        Ok(env)
     }
 
     /// The text to put in a `DIRECT` to `to_key`: sealed to it when this
