@@ -83,8 +83,7 @@ pub struct NodeState {
     /// Most connections open at once so far.
     peak_connections: u64,
     /// `DIRECT`s sent and not yet acknowledged: target and send time.
-    /// The executor's id of each (the signed id is derived from the message).
-    pending_direct: BTreeMap<MessageId, (PeerId, Instant, MessageId)>,
+    pending_direct: BTreeMap<MessageId, (PeerId, Instant)>,
     /// How fast one connection may bring new message ids.
     new_id_limit: RateLimit,
     /// Sends to one-shot peers and their limits.
@@ -332,7 +331,7 @@ impl NodeState {
                 }
                 Ok(())
             }
-            Command::Direct { id, to, text } => self.send_direct(id, to, text, now, out),
+            Command::Direct { id, to, text } => self.direct(id, to, text, now, out).map(|_| ()),
             Command::GetPeersFrom(peer) => {
                 let link = self.link_of(&peer)?;
                 self.advertise_budget
