@@ -231,7 +231,7 @@ async fn at_a_terminal_help_is_aligned_and_quit_draws_no_prompt() {
             break;
         }
     }
-    assert_eq!(help.len(), 7, "{help:?}");
+    assert_eq!(help.len(), 10, "{help:?}");
     let column = help[0].find("broadcast").unwrap();
     for (line, text) in help.iter().zip([
         "broadcast",
@@ -239,6 +239,9 @@ async fn at_a_terminal_help_is_aligned_and_quit_draws_no_prompt() {
         "list",
         "ask",
         "send",
+        "the key",
+        "pin",
+        "forget NAME's",
         "this",
         "leave",
     ]) {

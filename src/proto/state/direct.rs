@@ -24,7 +24,7 @@ impl NodeState {
         out: &mut Vec<OutEvent>,
     ) -> Result<MessageId> {
         let local = id;
-        let nonce = id.as_uuid().as_u128() as u64;
+        let nonce = super::verify::wire_nonce(id.as_uuid().as_u128() as u64);
         // Addressed to the key pinned for the name, so a namesake does not
         // take it, and sealed to that key, so relays cannot read it.
         let to_key = self.pins.get(&to).copied().filter(|_| to != self.id);
@@ -104,7 +104,7 @@ impl NodeState {
         ack.to = Some(from);
         ack.to_key = verdict.signer;
         ack.hops = Some(self.config.direct_hops);
-        let nonce = self.next_random();
+        let nonce = super::verify::wire_nonce(self.next_random());
         if let Err(error) = self.sign_own(&mut ack, nonce) {
             return debug!(%error, "cannot sign direct ack");
         }

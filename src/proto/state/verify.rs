@@ -36,6 +36,16 @@ impl Verdict {
     }
 }
 
+/// The smallest nonce this node writes: every nonce has 20 digits on the
+/// wire, so a message's frame length does not depend on the draw (a text
+/// that fits `max_frame_len` once always fits). 2^62.9 values remain.
+pub(super) const NONCE_MIN: u64 = 10_000_000_000_000_000_000;
+
+/// A nonce from 64 random bits, in `NONCE_MIN..=u64::MAX`.
+pub(super) fn wire_nonce(bits: u64) -> u64 {
+    NONCE_MIN + bits % (u64::MAX - NONCE_MIN + 1)
+}
+
 impl NodeState {
     /// The key pair this node signs with: its identity, unless signing is
     /// switched off (`NodeConfig::sig.sign`).
@@ -186,7 +196,7 @@ impl NodeState {
     fn broadcast_envelope(&self, id: MessageId, text: String, now: Instant) -> Result<Envelope> {
         let mut env = self.envelope(types::BROADCAST, Value::String(text), now);
         env.id = Some(id);
-        self.sign_own(&mut env, id.as_uuid().as_u128() as u64)?;
+        self.sign_own(&mut env, wire_nonce(id.as_uuid().as_u128() as u64))?;
         Ok(env)
     }
 

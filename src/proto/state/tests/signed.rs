@@ -332,8 +332,10 @@ fn own_broadcasts_are_signed() {
     let env = frame.envelope();
     assert_eq!(
         (env.id, env.nonce, env.key),
-        (Some(id), Some(42), Some(alice().key()))
+        (Some(id), Some(10_000_000_000_000_000_042), Some(alice().key()))
     );
+    // Every nonce is written with 20 digits (the frame length does not vary).
+    assert_eq!(env.nonce.unwrap().to_string().len(), 20);
     assert_eq!(crate::proto::sign::verify_envelope(env), Ok(alice().key()));
     assert_eq!(
         env.id,
