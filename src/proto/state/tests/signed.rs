@@ -332,7 +332,11 @@ fn own_broadcasts_are_signed() {
     let env = frame.envelope();
     assert_eq!(
         (env.id, env.nonce, env.key),
-        (Some(id), Some(10_000_000_000_000_000_042), Some(alice().key()))
+        (
+            Some(id),
+            Some(10_000_000_000_000_000_042),
+            Some(alice().key())
+        )
     );
     // Every nonce is written with 20 digits (the frame length does not vary).
     assert_eq!(env.nonce.unwrap().to_string().len(), 20);
