@@ -17,6 +17,10 @@ pub const CLOCK_SKEW: Duration = Duration::from_secs(30);
 /// names cannot grow the table (and `DIR/pins`) without bound. `/trust` pins beyond it.
 pub const MAX_PINS: usize = 10_000;
 
+/// How long after a pin changes the node writes `DIR/pins` (and at
+/// shutdown): the changes of a burst are written once.
+pub const PINS_SAVE_DELAY: Duration = Duration::from_secs(1);
+
 /// Signing and checking `BROADCAST`, `DIRECT` and `DIRECT_ACK` (docs/PROTOCOL.md, "Signed messages").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigConfig {

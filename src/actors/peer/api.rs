@@ -134,6 +134,7 @@ impl Handler<Shutdown> for PeerActor {
             return;
         }
         debug!(parent: &self.span, "shutting down");
+        self.save_pins();
         self.stopping = Some(vec![msg.done]);
         if let Some(registry) = self.registry.take() {
             registry.do_send(StopRegistry);
