@@ -155,10 +155,15 @@ impl Pins {
         self.by_name.is_empty()
     }
 
-    /// The text form (what `DIR/pins` holds).
+    /// The text form (what `DIR/pins` holds). A name with a line break is
+    /// left out (kept in memory only): written, it could forge a second
+    /// line, a pin for another name.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for (name, key) in &self.by_name {
+            if name.as_str().contains(['\n', '\r']) {
+                continue;
+            }
             out.push_str(&key.to_hex());
             out.push(' ');
             out.push_str(name.as_str());
@@ -256,5 +261,18 @@ mod tests {
             serde_json::to_string(&Trust::Conflict).unwrap(),
             "\"conflict\""
         );
+    }
+
+    /// A name carrying a line break and a forged second line is not
+    /// written, so it cannot plant a pin for another name in the file.
+    #[test]
+    fn names_with_line_breaks_are_not_written() {
+        let mut pins = Pins::new();
+        let forged = format!("x\n{} bob", key(9).to_hex());
+        pins.judge(&PeerId::new(forged), key(9));
+        pins.judge(&PeerId::new("carol\r"), key(8));
+        assert_eq!(pins.len(), 2);
+        assert_eq!(pins.to_text(), "");
+        assert!(Pins::from_text(&pins.to_text()).is_empty());
     }
 }
