@@ -124,19 +124,27 @@ impl NodeState {
         let Ok(at) = DateTime::parse_from_rfc3339(text) else {
             return false;
         };
+        // Differences only, never `time + delay`: a signed time near the
+        // end of the calendar must not overflow (a peer chose it).
         let wall =
             self.wall_epoch + chrono::Duration::from_std(now.since_epoch()).unwrap_or_default();
-        let skew = chrono::Duration::from_std(self.config.sig.clock_skew).unwrap_or_default();
-        let ttl = chrono::Duration::from_std(self.config.seen_ttl).unwrap_or_default();
+        let delta =
+            |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let skew = delta(self.config.sig.clock_skew);
+        let window = skew
+            .checked_add(&delta(self.config.seen_ttl))
+            .unwrap_or(chrono::Duration::MAX);
         let at = at.with_timezone(&Utc);
         // The cache dropped signed ids seen up to the horizon for room: a
         // message from before it (with the skew) may be one of them.
         let flushed = self.seen.horizon().is_some_and(|h| {
             let h =
                 self.wall_epoch + chrono::Duration::from_std(h.since_epoch()).unwrap_or_default();
-            at <= h + skew
+            at.signed_duration_since(h) <= skew
         });
-        at + ttl + skew >= wall && at <= wall + skew && !flushed
+        wall.signed_duration_since(at) <= window
+            && at.signed_duration_since(wall) <= skew
+            && !flushed
     }
 
     fn bad_signature(
