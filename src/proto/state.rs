@@ -134,7 +134,9 @@ impl NodeState {
         let seen = SeenCache::new(config.seen_capacity, config.seen_ttl);
         let store = MessageStore::new(config.tree.store_bytes, config.tree.store_ttl);
         let graft_wait = config.tree.graft_timeout;
-        let pins = Pins::new().with_capacity(config.sig.max_pins);
+        let pins = Pins::new()
+            .with_capacity(config.sig.max_pins)
+            .with_others_per_name(config.sig.other_keys_per_name);
         let new_id_limit = RateLimit::new(config.new_id_rate, config.new_id_burst);
         let one_shots = OneShots {
             max_frame: config.one_shot_max_frame,

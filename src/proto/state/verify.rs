@@ -253,7 +253,9 @@ impl NodeState {
 
     /// Replaces the pin table (the executor's, loaded from `DIR/pins`).
     pub fn set_pins(&mut self, pins: Pins) {
-        self.pins = pins.with_capacity(self.config.sig.max_pins);
+        self.pins = pins
+            .with_capacity(self.config.sig.max_pins)
+            .with_others_per_name(self.config.sig.other_keys_per_name);
     }
 
     /// Pins `name` to `key` (`/trust`), replacing its pin.
