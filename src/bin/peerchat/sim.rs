@@ -91,9 +91,10 @@ pub struct SimArgs {
     /// The broadcast tree's settings (both engines; ignored with --broadcast flood).
     #[command(flatten, next_help_heading = "Tree settings")]
     tree: crate::tree_args::TreeArgs,
-    /// Model engine: sign every message and verify every one taken in (each
-    /// node gets a key from the seed). Off by default: the same code paths,
-    /// without the signature work. The cluster engine always signs.
+    /// Sign every message and verify every one taken in (model: each node
+    /// gets a key from the seed; cluster: each node signs with its own key).
+    /// Off by default on both engines: the same code paths, without the
+    /// signature work, so secure and plain runs can be paired.
     #[arg(long)]
     crypto: bool,
     /// Cluster engine: arbiters (threads) the nodes are spread over.
@@ -133,6 +134,10 @@ async fn cluster(args: &SimArgs) -> Result<Report> {
         peerchat::NodeConfig {
             broadcast: args.broadcast,
             tree: args.tree.config(),
+            sig: peerchat::config::SigConfig {
+                sign: args.crypto,
+                ..Default::default()
+            },
             ..args.limits.config()
         },
         &bar,
