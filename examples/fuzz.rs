@@ -35,6 +35,8 @@ const SEEDS: &[&str] = &[
     r#"{"msg_type":"DIRECT","msg":"x","originator":"a","time":"t","id":"00000000-0000-4000-8000-000000000002","to":"far","hops":3}"#,
     r#"{"msg_type":"DIRECT_ACK","msg":"00000000-0000-4000-8000-000000000002","originator":"far","time":"t","id":"00000000-0000-4000-8000-000000000003","to":"a","hops":3}"#,
     r#"{"msg_type":"CHAT","msg":{"x":[1,2,{"y":null}]},"originator":"a","time":"t"}"#,
+    // Signed (tests/vectors/handling.json): mutations exercise verification.
+    r#"{"msg_type":"BROADCAST","msg":"signed hello","originator":"alice","time":"2026-01-01T00:00:05.000Z","id":"bc0d89f0-722e-6cc5-df99-5885a57c1e3e","key":"8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c","sig":"34def96aeb445d9f2d644e4f25a8fe99ebde87399248b01bfe602c965444daaea5f4944823853f8bef50f3bea72e95b05a23939c322868f37235c16afc919208","nonce":10000000000000000007}"#,
 ];
 
 const JUNK: &[&str] = &[

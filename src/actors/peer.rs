@@ -14,6 +14,7 @@ use super::connection::ToConnection;
 use super::registry::{Dial, DialPlain, OneShot, RegistryActor};
 use super::timers::Timers;
 use super::write_queue::{PushError, WriteQueue};
+use crate::config::PINS_SAVE_DELAY;
 use crate::events::{Offered, Subscriber};
 use crate::handler::{MessageHandler, Reply};
 use crate::proto::{
@@ -223,6 +224,8 @@ pub struct PeerActor {
     /// The history database, for a node with a data directory.
     #[cfg(feature = "sqlite")]
     history: Option<HistoryLink>,
+    /// The pin table changed and a save is scheduled.
+    pins_dirty: bool,
 }
 
 impl PeerActor {
@@ -251,6 +254,7 @@ impl PeerActor {
             #[cfg(feature = "sqlite")]
             history: None,
             pins_file: None,
+            pins_dirty: false,
         }
     }
 
@@ -259,7 +263,21 @@ impl PeerActor {
         self.pins_file = Some(path);
     }
 
-    fn save_pins(&self) {
+    /// Saves the pins [`PINS_SAVE_DELAY`] after the first change of a
+    /// burst: a flood of new names costs one write a second, not one each.
+    fn pins_changed(&mut self, ctx: &mut Context<Self>) {
+        if self.pins_file.is_none() || self.pins_dirty {
+            return;
+        }
+        self.pins_dirty = true;
+        ctx.run_later(PINS_SAVE_DELAY, |actor, _| actor.save_pins());
+    }
+
+    /// Writes the pin table now if it changed since it was last written.
+    fn save_pins(&mut self) {
+        if !std::mem::take(&mut self.pins_dirty) {
+            return;
+        }
         if let Some(path) = &self.pins_file {
             if let Err(error) = crate::pins_file::save(path, self.state.pins()) {
                 let _e = self.span.enter();
@@ -370,7 +388,7 @@ impl PeerActor {
                 }
             }
             OutEvent::WatchQueue { conn } => self.watch_queue(conn, ctx),
-            OutEvent::PinsChanged => self.save_pins(),
+            OutEvent::PinsChanged => self.pins_changed(ctx),
             // Written to the history database, if there is one (peer/history.rs).
             OutEvent::Persist { frame } => self.persist(frame, ctx),
             OutEvent::ReserveFeed { limit } => self.reserve_feed(limit, more, ctx),
@@ -488,6 +506,10 @@ impl PeerActor {
 
 impl Actor for PeerActor {
     type Context = Context<Self>;
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.save_pins();
+    }
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let mut out = Vec::new();

@@ -17,6 +17,15 @@ pub const CLOCK_SKEW: Duration = Duration::from_secs(30);
 /// names cannot grow the table (and `DIR/pins`) without bound. `/trust` pins beyond it.
 pub const MAX_PINS: usize = 10_000;
 
+/// Other keys remembered per pinned name (keys seen signing under it that
+/// are not its pin), so `/whois` can list them and `/trust NAME
+/// FINGERPRINT` can pick one; past it the oldest is forgotten.
+pub const OTHER_KEYS_PER_NAME: usize = 4;
+
+/// How long after a pin changes the node writes `DIR/pins` (and at
+/// shutdown): the changes of a burst are written once.
+pub const PINS_SAVE_DELAY: Duration = Duration::from_secs(1);
+
 /// Signing and checking `BROADCAST`, `DIRECT` and `DIRECT_ACK` (docs/PROTOCOL.md, "Signed messages").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigConfig {
@@ -28,6 +37,8 @@ pub struct SigConfig {
     pub clock_skew: Duration,
     /// Names pinned on first contact at most ([`MAX_PINS`]).
     pub max_pins: usize,
+    /// Other keys remembered per pinned name ([`OTHER_KEYS_PER_NAME`]).
+    pub other_keys_per_name: usize,
 }
 
 impl Default for SigConfig {
@@ -37,6 +48,7 @@ impl Default for SigConfig {
             max_bad_signatures: MAX_BAD_SIGNATURES,
             clock_skew: CLOCK_SKEW,
             max_pins: MAX_PINS,
+            other_keys_per_name: OTHER_KEYS_PER_NAME,
         }
     }
 }

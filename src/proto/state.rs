@@ -86,8 +86,7 @@ pub struct NodeState {
     /// Most connections open at once so far.
     peak_connections: u64,
     /// `DIRECT`s sent and not yet acknowledged: target and send time.
-    /// The executor's id of each (the signed id is derived from the message).
-    pending_direct: BTreeMap<MessageId, (PeerId, Instant, MessageId)>,
+    pending_direct: BTreeMap<MessageId, (PeerId, Instant)>,
     /// How fast one connection may bring new message ids.
     new_id_limit: RateLimit,
     /// Sends to one-shot peers and their limits.
@@ -144,7 +143,9 @@ impl NodeState {
         let store = MessageStore::new(config.tree.store_bytes, config.tree.store_ttl);
         let graft_wait = config.tree.graft_timeout;
         let secure = SecureMemory::new(config.secure_memory);
-        let pins = Pins::new().with_capacity(config.sig.max_pins);
+        let pins = Pins::new()
+            .with_capacity(config.sig.max_pins)
+            .with_others_per_name(config.sig.other_keys_per_name);
         let new_id_limit = RateLimit::new(config.new_id_rate, config.new_id_burst);
         let one_shots = OneShots {
             max_frame: config.one_shot_max_frame,
@@ -344,7 +345,7 @@ impl NodeState {
                 }
                 Ok(())
             }
-            Command::Direct { id, to, text } => self.send_direct(id, to, text, now, out),
+            Command::Direct { id, to, text } => self.direct(id, to, text, now, out).map(|_| ()),
             Command::GetPeersFrom(peer) => {
                 let link = self.link_of(&peer)?;
                 self.advertise_budget

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::identity::NodeKey;
 use super::wire::PeerId;
+use crate::config::OTHER_KEYS_PER_NAME;
 
 /// How far a delivered message can be believed to come from the person its name stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -45,10 +46,6 @@ impl std::fmt::Display for Trust {
     }
 }
 
-/// Other keys remembered per pinned name (those seen signing under it), so
-/// `/whois` can list them and `/trust NAME FINGERPRINT` can pick one.
-pub const OTHER_KEYS_PER_NAME: usize = 4;
-
 /// Which key each name is pinned to, and a few other keys seen under pinned names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pins {
@@ -57,6 +54,8 @@ pub struct Pins {
     others: BTreeMap<PeerId, Vec<NodeKey>>,
     /// Most names pinned on first contact (`max_pins`).
     capacity: usize,
+    /// Most other keys remembered per pinned name (`other_keys_per_name`).
+    others_per_name: usize,
 }
 
 impl Default for Pins {
@@ -65,6 +64,7 @@ impl Default for Pins {
             by_name: BTreeMap::new(),
             others: BTreeMap::new(),
             capacity: usize::MAX,
+            others_per_name: OTHER_KEYS_PER_NAME,
         }
     }
 }
@@ -79,6 +79,13 @@ impl Pins {
     /// past it a new name's messages are still `new`, but not pinned.
     pub fn with_capacity(mut self, capacity: usize) -> Pins {
         self.capacity = capacity;
+        self
+    }
+
+    /// The same table, remembering at most `n` other keys per pinned name
+    /// (the oldest is forgotten first).
+    pub fn with_others_per_name(mut self, n: usize) -> Pins {
+        self.others_per_name = n;
         self
     }
 
@@ -123,8 +130,8 @@ impl Pins {
             Some(pinned) if *pinned == key => Trust::Pinned,
             Some(_) => {
                 let others = self.others.entry(name.clone()).or_default();
-                if !others.contains(&key) {
-                    if others.len() >= OTHER_KEYS_PER_NAME {
+                if !others.contains(&key) && self.others_per_name > 0 {
+                    if others.len() >= self.others_per_name {
                         others.remove(0);
                     }
                     others.push(key);
@@ -155,10 +162,15 @@ impl Pins {
         self.by_name.is_empty()
     }
 
-    /// The text form (what `DIR/pins` holds).
+    /// The text form (what `DIR/pins` holds). A name with a line break is
+    /// left out (kept in memory only): written, it could forge a second
+    /// line, a pin for another name.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for (name, key) in &self.by_name {
+            if name.as_str().contains(['\n', '\r']) {
+                continue;
+            }
             out.push_str(&key.to_hex());
             out.push(' ');
             out.push_str(name.as_str());
@@ -256,5 +268,18 @@ mod tests {
             serde_json::to_string(&Trust::Conflict).unwrap(),
             "\"conflict\""
         );
+    }
+
+    /// A name carrying a line break and a forged second line is not
+    /// written, so it cannot plant a pin for another name in the file.
+    #[test]
+    fn names_with_line_breaks_are_not_written() {
+        let mut pins = Pins::new();
+        let forged = format!("x\n{} bob", key(9).to_hex());
+        pins.judge(&PeerId::new(forged), key(9));
+        pins.judge(&PeerId::new("carol\r"), key(8));
+        assert_eq!(pins.len(), 2);
+        assert_eq!(pins.to_text(), "");
+        assert!(Pins::from_text(&pins.to_text()).is_empty());
     }
 }

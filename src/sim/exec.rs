@@ -227,8 +227,8 @@ impl Network {
             } => self.accept(from, inc, to, latency_us),
             Ev::Other(slow) => match *slow {
                 Slow::Command { node, cmd } => {
-                    if let Command::Broadcast { id, .. } = &cmd {
-                        self.start_broadcast(node, *id);
+                    if let Command::Broadcast { id, text } = &cmd {
+                        self.start_broadcast(node, *id, text);
                     }
                     self.command(node, cmd);
                 }

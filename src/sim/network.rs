@@ -91,6 +91,9 @@ pub struct Network {
     pub(super) twins: Vec<(usize, Vec<Frame>)>,
     /// When [`Network::connect_all`] saw every link registered.
     pub(super) links_up_at: Option<u64>,
+    /// With signature work on ([`Network::set_crypto`]): the seed of every
+    /// node's key pair (node `i`'s secret is SHA-256 of it and `i`).
+    pub(super) crypto: Option<[u8; 32]>,
 }
 
 impl Network {
@@ -126,6 +129,7 @@ impl Network {
             order: Default::default(),
             twins: Vec::new(),
             links_up_at: None,
+            crypto: None,
         };
         for i in 0..n {
             net.nodes.push(SimNode {
@@ -145,6 +149,9 @@ impl Network {
         let epoch = DateTime::<Utc>::from_timestamp(SIM_EPOCH_SECS, 0).unwrap_or_default();
         let mut state = NodeState::new(node_id(i), node_addr(i), self.config.clone(), epoch);
         state.seed(self.rng.random());
+        if let Some(seed) = &self.crypto {
+            state.set_identity(node_identity(seed, i));
+        }
         let mut out = Vec::new();
         state.start(self.instant(), &mut out);
         self.nodes[i as usize].state = Some(state);
@@ -218,12 +225,28 @@ impl Network {
         Ok(())
     }
 
-    /// Node `node` broadcasts `text` now; returns the message id (drawn from the run's RNG).
+    /// Node `node` broadcasts `text` now; returns the message id (drawn
+    /// from the run's RNG, or with signatures on, derived from the signed fields).
     pub fn broadcast(&mut self, node: u32, text: String) -> MessageId {
         let id = MessageId::from_u128(self.rng.random());
-        self.start_broadcast(node, id);
+        let tracked = self.start_broadcast(node, id, &text);
         self.command(node, Command::Broadcast { id, text });
-        id
+        tracked
+    }
+
+    /// Turns signature work on (`peerchat sim --crypto`): every node gets a
+    /// key pair drawn from the run's RNG (kept across restarts), signs what
+    /// it makes and verifies what it takes in. Off by default, so runs
+    /// without it replay as before; call before [`Network::connect_all`].
+    pub fn set_crypto(&mut self, on: bool) {
+        self.crypto = on.then(|| self.rng.random());
+        for i in 0..self.nodes.len() as u32 {
+            let identity = self.crypto.as_ref().map(|seed| node_identity(seed, i));
+            if let (Some(state), Some(identity)) = (self.nodes[i as usize].state.as_mut(), identity)
+            {
+                state.set_identity(identity);
+            }
+        }
     }
 
     /// Queues a broadcast from `node` at virtual time `at` (no earlier than now).
@@ -235,9 +258,17 @@ impl Network {
         id
     }
 
-    pub(super) fn start_broadcast(&mut self, node: u32, id: MessageId) {
+    /// Tracks a broadcast `node` makes now, under the id it will go out
+    /// under (with signatures on, derived from its signed fields); returns it.
+    pub(super) fn start_broadcast(&mut self, node: u32, id: MessageId, text: &str) -> MessageId {
+        let now = self.instant();
+        let id = match &self.nodes[node as usize].state {
+            Some(state) if self.crypto.is_some() => state.broadcast_id(id, text, now),
+            _ => id,
+        };
         let reach = self.reachable(node);
         self.tracker.start(id, node, self.now, reach);
+        id
     }
 
     /// Hands `cmd` to node `node` now (ignored while it is crashed).
@@ -426,4 +457,14 @@ impl Network {
     pub fn queued(&self) -> usize {
         self.queue.len()
     }
+}
+
+/// Node `i`'s key pair in a run with signatures on: from the run's seed, so
+/// a run replays exactly and a restarted node keeps its key.
+fn node_identity(seed: &[u8; 32], i: u32) -> crate::proto::Identity {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(seed);
+    h.update(i.to_be_bytes());
+    crate::proto::Identity::from_secret(h.finalize().into())
 }

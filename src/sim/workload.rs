@@ -165,6 +165,10 @@ pub struct SimParams {
     /// Told of each stage (`building`, `connecting`, `broadcasting`) and how
     /// far it has got (default: nothing is told). The run is the same either way.
     pub progress: Option<Arc<dyn Progress>>,
+    /// Sign and verify every message (`--crypto`): each node gets a key
+    /// pair from the run's seed. Off by default (the same code paths run,
+    /// without the signature work).
+    pub crypto: bool,
 }
 
 impl Default for SimParams {
@@ -185,6 +189,7 @@ impl Default for SimParams {
             check_memory: true,
             threads: None,
             progress: None,
+            crypto: false,
         }
     }
 }
@@ -298,6 +303,9 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
         churn_pct: churn,
     };
     let mut net = Network::new(topo, p.latency, p.seed, config)?;
+    if p.crypto {
+        net.set_crypto(true);
+    }
     if let Some(threads) = p.threads {
         net.set_workers(threads, PARALLEL_MIN_EVENTS);
     }

@@ -75,23 +75,19 @@ impl Handler<SendDirect> for PeerActor {
     fn handle(&mut self, msg: SendDirect, ctx: &mut Context<Self>) -> Self::Result {
         let id = MessageId::from(uuid::Uuid::new_v4());
         let (tx, rx) = oneshot::channel();
-        self.pending_direct.insert(id, tx);
         let now = self.now();
         let mut out = Vec::new();
-        let cmd = Command::Direct {
-            id,
-            to: msg.to,
-            text: msg.text,
-        };
         let result = {
             let _e = self.span.enter();
-            self.state.command(cmd, now, &mut out)
+            self.state.direct(id, msg.to, msg.text, now, &mut out)
         };
-        if result.is_err() {
-            self.pending_direct.remove(&id);
+        // Under the id it went out under (a signed one's is derived), before
+        // `out` runs: a message to this node itself is settled in it.
+        if let Ok(sent) = result {
+            self.pending_direct.insert(sent, tx);
         }
         self.execute(out, ctx);
-        result.map(|()| rx).map_err(Into::into)
+        result.map(|_| rx).map_err(Into::into)
     }
 }
 
@@ -140,6 +136,7 @@ impl Handler<Shutdown> for PeerActor {
             return;
         }
         debug!(parent: &self.span, "shutting down");
+        self.save_pins();
         self.stopping = Some(vec![msg.done]);
         if let Some(registry) = self.registry.take() {
             registry.do_send(StopRegistry);

@@ -461,12 +461,18 @@ async fn say(node: &NodeHandle, screen: &Screen, me: &str, text: String) -> peer
     Ok(())
 }
 
-/// Bytes of the `BROADCAST` frame that `text` from `me` makes (its `time`
-/// and `id` always have the same length), as the peers receive it.
+/// Bytes of the `BROADCAST` frame that `text` from `me` makes (its `time`,
+/// `id`, key, signature and 20-digit nonce always have the same length), as
+/// the peers receive it.
 fn broadcast_frame_len(me: &str, text: &str) -> usize {
     let time = WireTime::Text("2026-01-01T00:00:00.000Z".to_string());
     let mut env = Envelope::new(types::BROADCAST, text.into(), PeerId::new(me), time);
     env.id = Some(MessageId::from_u128(0));
+    env.nonce = Some(u64::MAX);
+    let any_key = peerchat::proto::Identity::from_secret([0; 32]);
+    if peerchat::proto::sign::sign_envelope(&any_key, &mut env).is_err() {
+        return 0;
+    }
     Frame::encode(env).map_or(0, |f| f.bytes().len())
 }
 

@@ -91,6 +91,12 @@ pub struct SimArgs {
     /// The broadcast tree's settings (both engines; ignored with --broadcast flood).
     #[command(flatten, next_help_heading = "Tree settings")]
     tree: crate::tree_args::TreeArgs,
+    /// Sign every message and verify every one taken in (model: each node
+    /// gets a key from the seed; cluster: each node signs with its own key).
+    /// Off by default on both engines: the same code paths, without the
+    /// signature work, so secure and plain runs can be paired.
+    #[arg(long)]
+    crypto: bool,
     /// Cluster engine: arbiters (threads) the nodes are spread over.
     #[arg(long, default_value_t = peerchat::sim::cluster::DEFAULT_ARBITERS)]
     arbiters: usize,
@@ -128,6 +134,10 @@ async fn cluster(args: &SimArgs) -> Result<Report> {
         peerchat::NodeConfig {
             broadcast: args.broadcast,
             tree: args.tree.config(),
+            sig: peerchat::config::SigConfig {
+                sign: args.crypto,
+                ..Default::default()
+            },
             ..args.limits.config()
         },
         &bar,
@@ -182,6 +192,7 @@ fn model(args: &SimArgs) -> Result<Report> {
         check_memory: !args.skip_memory_check,
         threads: args.threads,
         progress: Some(Arc::new(Bar::new()?)),
+        crypto: args.crypto,
     };
     Ok(workload::run(&params)?)
 }

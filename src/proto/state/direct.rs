@@ -10,17 +10,21 @@ use crate::proto::identity::NodeKey;
 const ACK_ID_MASK: u128 = 0x5a5a_5a5a_5a5a_5a5a_5a5a_5a5a_5a5a_5a5a;
 
 impl NodeState {
-    /// Sends a `DIRECT` of `text` to `to` and waits `direct_timeout` for its ack.
-    pub(super) fn send_direct(
+    /// Sends a `DIRECT` of `text` to `to` ([`Command::Direct`]) and waits
+    /// `direct_timeout` for its ack. Returns the id it went out under (and
+    /// that its [`Event::Delivered`] or [`Event::DeliveryTimeout`] names):
+    /// `id`, or for a signed message the id derived from its signed fields
+    /// (`id` then seeds its nonce).
+    pub fn direct(
         &mut self,
         id: MessageId,
         to: PeerId,
         text: String,
         now: Instant,
         out: &mut Vec<OutEvent>,
-    ) -> Result<()> {
+    ) -> Result<MessageId> {
         let local = id;
-        let nonce = id.as_uuid().as_u128() as u64;
+        let nonce = super::verify::wire_nonce(id.as_uuid().as_u128() as u64);
         // Addressed to the key pinned for the name, so a namesake does not
         // take it, and sealed to that key, so relays cannot read it.
         let to_key = self.pins.get(&to).copied().filter(|_| to != self.id);
@@ -40,26 +44,26 @@ impl NodeState {
             out.push(OutEvent::Emit(Event::Direct {
                 from: to.clone(),
                 text,
-                id: local,
+                id,
                 time,
                 verified: own.verified(),
                 trust: own.trust,
             }));
             out.push(OutEvent::Emit(Event::Delivered {
-                id: local,
+                id,
                 to,
                 round_trip: Duration::ZERO,
             }));
-            return Ok(());
+            return Ok(id);
         }
         self.seen.insert(SeenKey::of(frame.envelope()), now);
-        self.pending_direct.insert(id, (to, now, local));
+        self.pending_direct.insert(id, (to, now));
         out.push(OutEvent::Schedule {
             delay: self.config.direct_timeout,
             timer: Timer::Direct(id),
         });
         self.route(&frame, None, out);
-        Ok(())
+        Ok(id)
     }
 
     /// A `DIRECT` arrived: deliver and ack it if it is for this node, else pass it on.
@@ -100,7 +104,7 @@ impl NodeState {
         ack.to = Some(from);
         ack.to_key = verdict.signer;
         ack.hops = Some(self.config.direct_hops);
-        let nonce = self.next_random();
+        let nonce = super::verify::wire_nonce(self.next_random());
         if let Err(error) = self.sign_own(&mut ack, nonce) {
             return debug!(%error, "cannot sign direct ack");
         }
@@ -136,9 +140,9 @@ impl NodeState {
         if !mine {
             return self.route(&frame, src, out);
         }
-        if let Some((to, sent, local)) = self.pending_direct.remove(&acked) {
+        if let Some((to, sent)) = self.pending_direct.remove(&acked) {
             out.push(OutEvent::Emit(Event::Delivered {
-                id: local,
+                id: acked,
                 to,
                 round_trip: now.saturating_since(sent),
             }));
@@ -147,9 +151,9 @@ impl NodeState {
 
     /// The ack of `id` did not come in time.
     pub(super) fn direct_timed_out(&mut self, id: MessageId, out: &mut Vec<OutEvent>) {
-        if let Some((to, _, local)) = self.pending_direct.remove(&id) {
+        if let Some((to, _)) = self.pending_direct.remove(&id) {
             debug!(%id, %to, "direct message not acknowledged in time");
-            out.push(OutEvent::Emit(Event::DeliveryTimeout { id: local, to }));
+            out.push(OutEvent::Emit(Event::DeliveryTimeout { id, to }));
         }
     }
 

@@ -36,6 +36,16 @@ impl Verdict {
     }
 }
 
+/// The smallest nonce this node writes: every nonce has 20 digits on the
+/// wire, so a message's frame length does not depend on the draw (a text
+/// that fits `max_frame_len` once always fits). 2^62.9 values remain.
+pub(super) const NONCE_MIN: u64 = 10_000_000_000_000_000_000;
+
+/// A nonce from 64 random bits, in `NONCE_MIN..=u64::MAX`.
+pub(super) fn wire_nonce(bits: u64) -> u64 {
+    NONCE_MIN + bits % (u64::MAX - NONCE_MIN + 1)
+}
+
 impl NodeState {
     /// The key pair this node signs with: its identity, unless signing is
     /// switched off (`NodeConfig::sig.sign`).
@@ -114,19 +124,27 @@ impl NodeState {
         let Ok(at) = DateTime::parse_from_rfc3339(text) else {
             return false;
         };
+        // Differences only, never `time + delay`: a signed time near the
+        // end of the calendar must not overflow (a peer chose it).
         let wall =
             self.wall_epoch + chrono::Duration::from_std(now.since_epoch()).unwrap_or_default();
-        let skew = chrono::Duration::from_std(self.config.sig.clock_skew).unwrap_or_default();
-        let ttl = chrono::Duration::from_std(self.config.seen_ttl).unwrap_or_default();
+        let delta =
+            |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let skew = delta(self.config.sig.clock_skew);
+        let window = skew
+            .checked_add(&delta(self.config.seen_ttl))
+            .unwrap_or(chrono::Duration::MAX);
         let at = at.with_timezone(&Utc);
         // The cache dropped signed ids seen up to the horizon for room: a
         // message from before it (with the skew) may be one of them.
         let flushed = self.seen.horizon().is_some_and(|h| {
             let h =
                 self.wall_epoch + chrono::Duration::from_std(h.since_epoch()).unwrap_or_default();
-            at <= h + skew
+            at.signed_duration_since(h) <= skew
         });
-        at + ttl + skew >= wall && at <= wall + skew && !flushed
+        wall.signed_duration_since(at) <= window
+            && at.signed_duration_since(wall) <= skew
+            && !flushed
     }
 
     fn bad_signature(
@@ -167,14 +185,27 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) -> Result<MessageId> {
-        let mut env = self.envelope(types::BROADCAST, Value::String(text), now);
-        env.id = Some(id);
-        self.sign_own(&mut env, id.as_uuid().as_u128() as u64)?;
-        let frame = self.app_frame(env)?;
+        let frame = self.app_frame(self.broadcast_envelope(id, text, now)?)?;
         let id = frame.envelope().id.unwrap_or(id);
         self.seen.insert(SeenKey::of(frame.envelope()), now);
         self.pass_on(&frame, None, None, 0, now, out);
         Ok(id)
+    }
+
+    /// The id [`NodeState::broadcast`] would send `text` under at `now`
+    /// (an executor that tracks messages by id, like the simulator, asks first).
+    pub fn broadcast_id(&self, id: MessageId, text: &str, now: Instant) -> MessageId {
+        self.broadcast_envelope(id, text.to_owned(), now)
+            .ok()
+            .and_then(|env| env.id)
+            .unwrap_or(id)
+    }
+
+    fn broadcast_envelope(&self, id: MessageId, text: String, now: Instant) -> Result<Envelope> {
+        let mut env = self.envelope(types::BROADCAST, Value::String(text), now);
+        env.id = Some(id);
+        self.sign_own(&mut env, wire_nonce(id.as_uuid().as_u128() as u64))?;
+        Ok(env)
     }
 
     /// The text to put in a `DIRECT` to `to_key`: sealed to it when this
@@ -222,7 +253,9 @@ impl NodeState {
 
     /// Replaces the pin table (the executor's, loaded from `DIR/pins`).
     pub fn set_pins(&mut self, pins: Pins) {
-        self.pins = pins.with_capacity(self.config.sig.max_pins);
+        self.pins = pins
+            .with_capacity(self.config.sig.max_pins)
+            .with_others_per_name(self.config.sig.other_keys_per_name);
     }
 
     /// Pins `name` to `key` (`/trust`), replacing its pin.

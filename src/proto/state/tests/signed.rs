@@ -332,8 +332,14 @@ fn own_broadcasts_are_signed() {
     let env = frame.envelope();
     assert_eq!(
         (env.id, env.nonce, env.key),
-        (Some(id), Some(42), Some(alice().key()))
+        (
+            Some(id),
+            Some(10_000_000_000_000_000_042),
+            Some(alice().key())
+        )
     );
+    // Every nonce is written with 20 digits (the frame length does not vary).
+    assert_eq!(env.nonce.unwrap().to_string().len(), 20);
     assert_eq!(crate::proto::sign::verify_envelope(env), Ok(alice().key()));
     assert_eq!(
         env.id,
@@ -407,4 +413,26 @@ fn max_pins_bounds_first_contact() {
     assert_eq!(delivered(&out), vec![("m".into(), true, Trust::New)]);
     assert!(!out.contains(&OutEvent::PinsChanged));
     assert_eq!(s.pins().len(), 1);
+}
+
+/// Signed times at the ends of the calendar are refused as out of the
+/// window, without overflowing anything.
+#[test]
+fn extreme_times_are_refused() {
+    let mut s = two_peers(config());
+    for (n, time) in ["9999-12-31T23:59:59.999Z", "0000-01-01T00:00:00Z"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut env = Envelope::new(
+            "BROADCAST",
+            json!("x"),
+            PeerId::new("alice"),
+            WireTime::Text(time.into()),
+        );
+        env.nonce = Some(n as u64);
+        sign_envelope(&alice(), &mut env).unwrap();
+        assert_eq!(receive(&mut s, 1, &encode(env), at(0)), vec![]);
+    }
+    assert_eq!(s.metrics().replays_dropped, 2);
 }
