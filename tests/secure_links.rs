@@ -507,3 +507,22 @@ async fn cli_run_require_secure() {
         .unwrap()
         .success());
 }
+
+/// Shutting a node down abandons the links still in their handshake: a
+/// stalled one is closed at once, not at `handshake_timeout` (5 s here).
+#[actix_rt::test]
+async fn shutdown_closes_links_in_their_handshake() {
+    let a = start("a").await;
+    let mut s = TcpStream::connect(a.local_addr()).await.unwrap();
+    s.write_all(MAGIC).await.unwrap();
+    until("setup under way", || async {
+        metrics(&a).await.connections == 1
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+    a.shutdown().await.unwrap();
+    let mut sink = [0u8; 16];
+    let n = tokio::time::timeout(WAIT, s.read(&mut sink)).await.unwrap();
+    assert!(matches!(n, Ok(0) | Err(_)));
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
