@@ -25,7 +25,9 @@ pub const MAX_ADVERTISE: usize = 64;
 pub const PEER_LIMIT_REFERRALS: usize = 8;
 /// How long a dial may take before it counts as failed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long an inbound connection may stay silent before its first valid frame.
+/// How long an inbound connection may stay silent before its first valid
+/// frame; it also bounds a secure link's handshake, on either side (a dialled
+/// peer silent that long gave no secure answer).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Malformed frames tolerated on one connection before it is closed.
 pub const MAX_MALFORMED: u32 = 16;

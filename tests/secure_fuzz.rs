@@ -2,6 +2,8 @@
 //! decoder and both sides of the handshake never panic, and no tampered
 //! sealed stream yields a frame from a message that was changed.
 
+use std::sync::OnceLock;
+
 use bytes::BytesMut;
 use peerchat::codec::CodecError;
 use peerchat::proto::Identity;
@@ -14,13 +16,23 @@ fn keys(seed: u8) -> LinkKeys {
     LinkKeys::new(Identity::from_secret([seed; 32]), [seed ^ 0x3c; 32])
 }
 
-fn pair() -> (Sealer, Opener) {
-    let (a, b) = handshake_in_memory(&keys(1), &keys(2)).unwrap();
-    (a.split().0, b.split().1)
-}
-
 const FRAME: &[u8] = br#"{"msg_type":"BROADCAST","msg":"hi","originator":"b","time":1.5}
 "#;
+
+/// One handshake for every case (each costs milliseconds in a debug
+/// build): three sealed frames, and an opener at the start of their stream.
+fn sealed() -> &'static (BytesMut, Opener) {
+    static SEALED: OnceLock<(BytesMut, Opener)> = OnceLock::new();
+    SEALED.get_or_init(|| {
+        let (a, b) = handshake_in_memory(&keys(1), &keys(2)).unwrap();
+        let mut sealer: Sealer = a.split().0;
+        let mut wire = BytesMut::new();
+        for _ in 0..3 {
+            sealer.seal(FRAME, &mut wire).unwrap();
+        }
+        (wire, b.split().1)
+    })
+}
 
 /// Decodes `input` in chunks of `cut` bytes: frames seen, and whether it ended in an error.
 fn decode(opener: Opener, input: &[u8], cut: usize) -> (usize, Option<CodecError>) {
@@ -53,8 +65,7 @@ proptest! {
     /// chance nothing but an end of stream came.
     #[test]
     fn random_bytes_never_decrypt(bytes in proptest::collection::vec(any::<u8>(), 0..2048), cut in 1usize..300) {
-        let (_, opener) = pair();
-        let (frames, _) = decode(opener, &bytes, cut);
+        let (frames, _) = decode(sealed().1.clone(), &bytes, cut);
         prop_assert_eq!(frames, 0);
     }
 
@@ -62,11 +73,8 @@ proptest! {
     /// frames of the messages before it come out, nothing from it or after.
     #[test]
     fn flipped_bit_stops_the_stream(at in 0usize..10_000, bit in 0u8..8, cut in 1usize..200) {
-        let (mut sealer, opener) = pair();
-        let mut wire = BytesMut::new();
-        for _ in 0..3 {
-            sealer.seal(FRAME, &mut wire).unwrap();
-        }
+        let (wire, opener) = sealed();
+        let (mut wire, opener) = (wire.clone(), opener.clone());
         let message = wire.len() / 3;
         let at = at % wire.len();
         wire[at] ^= 1 << bit;

@@ -507,3 +507,58 @@ async fn cli_run_require_secure() {
         .unwrap()
         .success());
 }
+
+/// Shutting a node down abandons the links still in their handshake: a
+/// stalled one is closed at once, not at `handshake_timeout` (5 s here).
+#[actix_rt::test]
+async fn shutdown_closes_links_in_their_handshake() {
+    let a = start("a").await;
+    let mut s = TcpStream::connect(a.local_addr()).await.unwrap();
+    s.write_all(MAGIC).await.unwrap();
+    until("setup under way", || async {
+        metrics(&a).await.connections == 1
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+    a.shutdown().await.unwrap();
+    let mut sink = [0u8; 16];
+    let n = tokio::time::timeout(WAIT, s.read(&mut sink)).await.unwrap();
+    assert!(matches!(n, Ok(0) | Err(_)));
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+/// A peerchat node from before secure links waits silently for a `PING`:
+/// the dialler takes the silence (`handshake_timeout`) as no secure answer
+/// and, for an address never seen secure, dials again in plaintext.
+#[actix_rt::test]
+async fn silent_legacy_listener_gets_a_plaintext_dial() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    actix_rt::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            actix_rt::spawn(async move {
+                // Like a version-3 node: read lines, answer a PING, never speak first.
+                let (r, mut w) = s.into_split();
+                let mut lines = BufReader::new(r).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if line.starts_with('{') && line.contains("\"PING\"") {
+                        let pong = ping("old", port).to_string().replace("PING", "PONG");
+                        let _ = w.write_all(format!("{pong}\n").as_bytes()).await;
+                    }
+                }
+            });
+        }
+    });
+    let config = NodeConfig {
+        handshake_timeout: Duration::from_millis(300),
+        ..NodeConfig::default()
+    };
+    let a = start_with("a", config).await;
+    a.join(format!("127.0.0.1:{port}")).await.unwrap();
+    until("a registers the old node", || knows(&a, "old")).await;
+    let info = a.peer("old").await.unwrap().unwrap();
+    assert!(!info.secure);
+    assert!(!info.one_shot);
+    assert_eq!(metrics(&a).await.insecure_refused, 0);
+    a.shutdown().await.unwrap();
+}

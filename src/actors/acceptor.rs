@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tracing::{debug, warn, Instrument, Span};
 
 use super::connection::{ConnectionSpawner, Slot};
@@ -49,6 +49,8 @@ async fn accept_loop(
     spawner: ConnectionSpawner,
     mut stop: oneshot::Receiver<()>,
 ) {
+    // Dropped when the loop ends: links still being set up are abandoned.
+    let (listening, _) = watch::channel(());
     loop {
         tokio::select! {
             _ = &mut stop => break,
@@ -62,7 +64,14 @@ async fn accept_loop(
                     let _ = stream.set_nodelay(true);
                     let slot = spawner.reserve();
                     let set_up = set_up(stream, remote, slot, spawner.clone());
-                    actix_rt::spawn(set_up.instrument(Span::current()));
+                    let mut closed = listening.subscribe();
+                    let until_closed = async move {
+                        tokio::select! {
+                            _ = set_up => {}
+                            _ = closed.changed() => debug!(%remote, "listener closed during setup"),
+                        }
+                    };
+                    actix_rt::spawn(until_closed.instrument(Span::current()));
                 }
                 Err(error) => {
                     warn!(%error, "accept failed");

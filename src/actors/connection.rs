@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 use tokio_util::codec::FramedRead;
 use tracing::{debug, trace, Instrument, Span};
@@ -19,7 +19,7 @@ use super::write_queue::{write_loop, write_queue, WriteQueue};
 use crate::codec::{CodecError, FrameCodec};
 use crate::config::NodeConfig;
 use crate::proto::{Body, ConnId, Direction, DisconnectReason, Frame, FrameError, NodeKey};
-use crate::secure::establish::Established;
+use crate::secure::establish::{Established, Prefixed};
 use crate::secure::{LinkKeys, NoiseWriter, SecureCodec};
 use crate::transport::MemoryLink;
 
@@ -75,7 +75,7 @@ where
         match self {
             Established::Plain { stream, read } => {
                 let (rd, wr) = tokio::io::split(stream);
-                let rd = std::io::Cursor::new(read).chain(rd);
+                let rd = Prefixed::new(read, rd);
                 let codec = FrameCodec::new(act.max_frame_len);
                 ctx.add_stream(FramedRead::with_capacity(rd, codec, READ_BUFFER_INITIAL));
                 start_writer(wr, act, ctx)
@@ -87,7 +87,7 @@ where
             } => {
                 let (sealer, opener) = transport.split();
                 let (rd, wr) = tokio::io::split(stream);
-                let rd = std::io::Cursor::new(read).chain(rd);
+                let rd = Prefixed::new(read, rd);
                 let codec = SecureCodec::new(opener, act.max_frame_len);
                 ctx.add_stream(FramedRead::with_capacity(rd, codec, READ_BUFFER_INITIAL));
                 start_writer(NoiseWriter::new(wr, sealer), act, ctx)

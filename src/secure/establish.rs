@@ -6,9 +6,11 @@
 //! in the secure handshake from a silent connection.
 
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tracing::debug;
 
 use super::handshake::{
@@ -38,6 +40,41 @@ pub enum Established<S> {
         /// Ciphertext read past the handshake.
         read: BytesMut,
     },
+}
+
+/// A read half that first yields the bytes read while its link was set
+/// up, then reads on; the buffer is freed once it is used up (an idle link
+/// keeps no setup buffer).
+pub struct Prefixed<R> {
+    prefix: Option<BytesMut>,
+    inner: R,
+}
+
+impl<R> Prefixed<R> {
+    /// `inner`, read after `prefix`.
+    pub fn new(prefix: BytesMut, inner: R) -> Self {
+        let prefix = (!prefix.is_empty()).then_some(prefix);
+        Prefixed { prefix, inner }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Prefixed<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Some(prefix) = &mut self.prefix {
+            let n = prefix.len().min(buf.remaining());
+            buf.put_slice(&prefix[..n]);
+            prefix.advance(n);
+            if prefix.is_empty() {
+                self.prefix = None;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
 }
 
 /// How far a setup got, for when it is cut off by a timeout.
@@ -198,5 +235,93 @@ pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(
             debug!(%error, "secure handshake failed (initiator)");
             Err(DialError::HandshakeFailed)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Identity;
+
+    fn keys(seed: u8) -> LinkKeys {
+        LinkKeys::new(Identity::from_secret([seed; 32]), [seed ^ 1; 32])
+    }
+
+    /// A dial and an accept over an in-process pipe: both end secure, each
+    /// with the other's key.
+    #[tokio::test]
+    async fn dial_meets_accept() {
+        let (a, b) = tokio::io::duplex(4096);
+        let (ka, kb) = (keys(1), keys(2));
+        let (mut pa, mut pb) = (Progress::default(), Progress::default());
+        let (dialled, accepted) =
+            tokio::join!(dial(a, &ka, &mut pa), accept(b, &kb, false, &mut pb));
+        let Ok(Established::Secure { transport: ta, .. }) = dialled else {
+            panic!("dial did not end secure");
+        };
+        let Ok(Established::Secure { transport: tb, .. }) = accepted else {
+            panic!("accept did not end secure");
+        };
+        assert_eq!(ta.remote(), kb.identity().key());
+        assert_eq!(tb.remote(), ka.identity().key());
+        assert!(pa.answered && pb.secure);
+    }
+
+    /// Text is plaintext (its bytes kept for the codec) unless secure links
+    /// are required; a binary first byte is refused.
+    #[tokio::test]
+    async fn accept_sorts_preambles() {
+        let k = keys(3);
+        for (input, require, want) in [
+            (&b"{\"msg_type\""[..], false, None),
+            (b"{", true, Some(DisconnectReason::InsecureRefused)),
+            (b"\x01\x02", false, Some(DisconnectReason::HandshakeFailed)),
+            (b"\xffPCX", false, Some(DisconnectReason::HandshakeFailed)),
+        ] {
+            let (mut a, b) = tokio::io::duplex(4096);
+            a.write_all(input).await.unwrap();
+            let got = accept(b, &k, require, &mut Progress::default()).await;
+            match (got, want) {
+                (Ok(Established::Plain { read, .. }), None) => assert_eq!(&read[..], input),
+                (Err(reason), Some(want)) => assert_eq!(reason, want),
+                _ => panic!("unexpected outcome for {input:?}"),
+            }
+        }
+    }
+
+    /// A dialled peer that answers in plaintext, or closes, gave no secure
+    /// answer; one that answers with binary junk failed the handshake.
+    #[tokio::test]
+    async fn dial_tells_legacy_from_failure() {
+        let k = keys(4);
+        for (answer, want) in [
+            (Some(&b"{\"msg_type\":\"PONG\"}\n"[..]), DialError::Insecure),
+            (None, DialError::Insecure),
+            (Some(b"\x00\x05junk!"), DialError::HandshakeFailed),
+        ] {
+            let (a, mut b) = tokio::io::duplex(4096);
+            let peer = async move {
+                let mut sink = [0u8; 64];
+                let _ = b.read(&mut sink).await;
+                if let Some(answer) = answer {
+                    b.write_all(answer).await.unwrap();
+                }
+            };
+            let mut progress = Progress::default();
+            let (got, ()) = tokio::join!(dial(a, &k, &mut progress), peer);
+            assert_eq!(got.err(), Some(want));
+        }
+    }
+
+    /// The set-up bytes come first, then the stream.
+    #[tokio::test]
+    async fn prefixed_reads_prefix_then_stream() {
+        let (mut a, b) = tokio::io::duplex(64);
+        a.write_all(b" world").await.unwrap();
+        drop(a);
+        let mut r = Prefixed::new(BytesMut::from(&b"hello"[..]), b);
+        let mut all = Vec::new();
+        r.read_to_end(&mut all).await.unwrap();
+        assert_eq!(all, b"hello world");
     }
 }

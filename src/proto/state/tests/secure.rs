@@ -290,3 +290,42 @@ fn plaintext_hello_under_a_pinned_name_is_refused() {
     register(&mut s, 2, "b", 6002);
     assert!(s.peer(&PeerId::new("b"), at(0)).is_some());
 }
+
+/// The new close reasons read as the protocol document names them, in
+/// JSON and for people; the new dial errors too.
+#[test]
+fn secure_reasons_are_named() {
+    for (reason, json, text) in [
+        (
+            DisconnectReason::HandshakeFailed,
+            "handshake_failed",
+            "handshake failed",
+        ),
+        (
+            DisconnectReason::DecryptFailed,
+            "decrypt_failed",
+            "decrypt failed",
+        ),
+        (
+            DisconnectReason::IdentityMismatch,
+            "identity_mismatch",
+            "identity mismatch",
+        ),
+        (
+            DisconnectReason::InsecureRefused,
+            "insecure_refused",
+            "insecure refused",
+        ),
+    ] {
+        assert_eq!(serde_json::to_value(reason).unwrap(), json);
+        assert_eq!(reason.to_string(), text);
+    }
+    assert_eq!(
+        serde_json::to_value(DialError::Insecure).unwrap(),
+        "insecure"
+    );
+    assert_eq!(
+        serde_json::to_value(DialError::HandshakeFailed).unwrap(),
+        "handshake_failed"
+    );
+}
