@@ -155,6 +155,9 @@ pub struct NodeConfig {
     /// Addresses and keys seen secure that are remembered for the
     /// no-downgrade rule ([`SECURE_MEMORY`]).
     pub secure_memory: usize,
+    /// Dial TCP peers securely ([`SECURE_LINKS`]: on); off, dials are
+    /// plaintext (accepted secure links are still served).
+    pub secure_links: bool,
     /// Signing and checking messages (`sig` capability).
     pub sig: SigConfig,
 }
@@ -193,6 +196,7 @@ impl Default for NodeConfig {
             storage: StorageConfig::default(),
             require_secure: REQUIRE_SECURE,
             secure_memory: SECURE_MEMORY,
+            secure_links: SECURE_LINKS,
             sig: SigConfig::default(),
         }
     }
@@ -241,6 +245,9 @@ impl NodeConfig {
         }
         if self.frame_headroom >= self.max_frame_len {
             return Err("frame_headroom must be below max_frame_len".into());
+        }
+        if self.require_secure && !self.secure_links {
+            return Err("require_secure needs secure_links".into());
         }
         if let Some(advertise) = &self.advertise {
             if let Err(why) = addr::classify(advertise) {

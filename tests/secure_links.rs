@@ -121,6 +121,42 @@ async fn nodes_link_securely_by_default() {
     b.shutdown().await.unwrap();
 }
 
+/// With `secure_links` off a node dials in plaintext: the link works and
+/// both ends show it as not secure; `require_secure` without secure links
+/// is refused as a configuration.
+#[actix_rt::test]
+async fn secure_links_off_dials_plaintext() {
+    let plain = NodeConfig {
+        secure_links: false,
+        ..NodeConfig::default()
+    };
+    let a = start_with("a", plain.clone()).await;
+    let b = start("b").await;
+    let mut eb = b.events().await.unwrap();
+    link(&a, &b).await;
+    let at_a = a.peer("b").await.unwrap().unwrap();
+    assert!(!at_a.secure);
+    assert_eq!(at_a.key, None);
+    a.broadcast("in the clear").await.unwrap();
+    broadcast_from(&mut eb, "in the clear").await;
+    assert_eq!(metrics(&a).await.secure_links, 0);
+    let err = Node::builder("c")
+        .config(NodeConfig {
+            require_secure: true,
+            ..plain
+        })
+        .start()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("require_secure needs secure_links"),
+        "{err}"
+    );
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
 /// A relay between two nodes sees only the magic and ciphertext: neither
 /// the broadcast text, nor a direct message's, nor any frame field name.
 #[actix_rt::test]

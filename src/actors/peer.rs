@@ -351,6 +351,9 @@ impl PeerActor {
                 _ => self.state.one_shot_finished(),
             },
             OutEvent::Dial(addr) => match &self.registry {
+                Some(registry) if self.stopping.is_none() && !self.state.config().secure_links => {
+                    registry.do_send(DialPlain(addr))
+                }
                 Some(registry) if self.stopping.is_none() => registry.do_send(Dial(addr)),
                 _ => {}
             },

@@ -1,5 +1,11 @@
 //! Secure links: whether plaintext peers are refused, and how many addresses and keys seen secure a node remembers (no downgrade).
 
+/// TCP links to peerchat nodes are dialled secure (Noise) by default; off,
+/// the node dials in plaintext (it still answers a secure dial). For
+/// measuring what security costs (`peerchat sim` without `--crypto`) and for
+/// networks that encrypt below peerchat; never with `require_secure`.
+pub const SECURE_LINKS: bool = true;
+
 /// Plaintext links are served by default (legacy peers); `--require-secure` refuses them.
 pub const REQUIRE_SECURE: bool = false;
 

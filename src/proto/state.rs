@@ -199,6 +199,11 @@ impl NodeState {
         self.identity = Some(identity);
     }
 
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
     /// This node's key pair, if it was given one.
     pub fn identity(&self) -> Option<&Identity> {
         self.identity.as_ref()

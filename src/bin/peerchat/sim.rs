@@ -92,9 +92,10 @@ pub struct SimArgs {
     #[command(flatten, next_help_heading = "Tree settings")]
     tree: crate::tree_args::TreeArgs,
     /// Sign every message and verify every one taken in (model: each node
-    /// gets a key from the seed; cluster: each node signs with its own key).
-    /// Off by default on both engines: the same code paths, without the
-    /// signature work, so secure and plain runs can be paired.
+    /// gets a key from the seed; cluster: each node signs with its own key,
+    /// and over TCP every link is a Noise link). Off by default on both
+    /// engines: the same code paths, without the signature and link
+    /// encryption work, so secure and plain runs can be paired.
     #[arg(long)]
     crypto: bool,
     /// Cluster engine: arbiters (threads) the nodes are spread over.
@@ -138,6 +139,7 @@ async fn cluster(args: &SimArgs) -> Result<Report> {
                 sign: args.crypto,
                 ..Default::default()
             },
+            secure_links: args.crypto,
             ..args.limits.config()
         },
         &bar,
