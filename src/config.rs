@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+mod history;
 mod tree;
 
 use crate::proto::{addr, PeerAddr};
+pub use history::*;
 pub use tree::*;
 
 /// Longest frame accepted, in bytes, newline excluded. Longer ones close the connection.
@@ -122,6 +124,8 @@ pub struct NodeConfig {
     pub broadcast: BroadcastMode,
     /// The tree's windows, fan-out, timeouts and bounds.
     pub tree: TreeConfig,
+    /// Numbered feeds, history and catch-up (the `seq` capability).
+    pub history: HistoryConfig,
     /// Bytes kept free below `max_frame_len` in frames this node makes ([`FRAME_HEADROOM`]).
     pub frame_headroom: usize,
     /// One-shot sends in flight at once ([`MAX_ONE_SHOT_IN_FLIGHT`]); more are dropped and counted.
@@ -164,6 +168,7 @@ impl Default for NodeConfig {
             event_buffer: EVENT_BUFFER,
             broadcast: BroadcastMode::default(),
             tree: TreeConfig::default(),
+            history: HistoryConfig::default(),
             frame_headroom: FRAME_HEADROOM,
             max_one_shot_in_flight: MAX_ONE_SHOT_IN_FLIGHT,
             new_id_rate: NEW_ID_RATE,
@@ -223,6 +228,7 @@ impl NodeConfig {
                 ));
             }
         }
-        self.tree.validate()
+        self.tree.validate()?;
+        self.history.validate()
     }
 }

@@ -182,6 +182,9 @@ impl NodeBuilder {
         }
         state.seed(uuid::Uuid::new_v4().as_u64_pair().0);
         state.set_identity(identity.clone());
+        // A fresh feed epoch at each start; nothing reserved yet (the first
+        // broadcast asks, and an executor without a disk answers at once).
+        state.set_feed(uuid::Uuid::new_v4().as_u64_pair().0, 1, 0);
         let config = Arc::new(config);
         let handlers = Arc::new(self.handlers);
         let resolver = self.resolver;

@@ -17,13 +17,13 @@ pub const SIG: &str = "sig";
 pub const SEQ: &str = "seq";
 
 /// Names set aside for features that later protocol versions add (see
-/// docs/PROTOCOL.md): `sig` (signed messages), `seq` (numbered feeds and
-/// catch-up). A name moves to [`IMPLEMENTED`] when its feature lands.
-pub const RESERVED: [&str; 2] = [SIG, SEQ];
+/// docs/PROTOCOL.md): `sig` (signed messages). A name moves to
+/// [`IMPLEMENTED`] when its feature lands.
+pub const RESERVED: [&str; 1] = [SIG];
 
 /// The capability names this build implements (kept from peers; announced
 /// as configuration allows).
-pub const IMPLEMENTED: [&str; 1] = [TREE];
+pub const IMPLEMENTED: [&str; 2] = [SEQ, TREE];
 
 /// A set of capability names, kept sorted and without repeats.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -48,6 +48,12 @@ impl Caps {
             caps.0.retain(|c| c != TREE);
         }
         caps
+    }
+
+    /// The same set without `name` (a feature configured off).
+    pub fn without(mut self, name: &str) -> Caps {
+        self.0.retain(|c| c != name);
+        self
     }
 
     /// Of the names a peer announced, the ones this node implements too.
@@ -92,11 +98,13 @@ mod tests {
         let mut announced: Vec<String> = RESERVED.iter().map(|c| c.to_string()).collect();
         announced.push("tree".into());
         announced.push("tree".into());
+        announced.push("seq".into());
         // Reserved names are not implemented yet, so not kept; repeats are kept once.
         assert_eq!(
             Caps::shared_with(Some(announced.as_slice())),
             Caps::implemented()
         );
+        assert!(!Caps::implemented().without(SEQ).has(SEQ));
         assert!(Caps::implemented().has(TREE));
         assert!(!Caps::announced(false).has(TREE));
         assert!(Caps::announced(true).has(TREE));

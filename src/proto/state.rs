@@ -21,7 +21,7 @@ use super::identity::Identity;
 use super::metrics::Metrics;
 use super::peers::{Link, PeerEntry, PeerInfo, PeerTable};
 use super::rate::{Bucket, RateLimit};
-use super::store::MessageStore;
+use super::store::{HistoryLimits, MessageStore};
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};
 use crate::config::NodeConfig;
 
@@ -111,6 +111,8 @@ pub struct NodeState {
     /// This node's key pair, given by the executor ([`NodeState::set_identity`]);
     /// `None`: the node has no key (it signs nothing).
     identity: Option<Identity>,
+    /// Numbered feeds and catch-up (boxed: a simulated million nodes share little of it).
+    catchup: Box<catchup::CatchUp>,
 }
 
 impl NodeState {
@@ -127,7 +129,16 @@ impl NodeState {
     ) -> Self {
         let config = config.into();
         let seen = SeenCache::new(config.seen_capacity, config.seen_ttl);
-        let store = MessageStore::new(config.tree.store_bytes, config.tree.store_ttl);
+        let h = &config.history;
+        let limits = h.feeds.then_some(HistoryLimits {
+            per_feed: h.per_feed,
+            feed_bytes: h.feed_bytes,
+            max_bytes: h.max_bytes,
+            age: h.age,
+            max_feeds: h.max_feeds,
+        });
+        let store =
+            MessageStore::with_history(config.tree.store_bytes, config.tree.store_ttl, limits);
         let graft_wait = config.tree.graft_timeout;
         let new_id_limit = RateLimit::new(config.new_id_rate, config.new_id_burst);
         let one_shots = OneShots {
@@ -165,6 +176,7 @@ impl NodeState {
             last_sweep: Instant::ZERO,
             scratch: Vec::new(),
             identity: None,
+            catchup: Default::default(),
         }
     }
 
@@ -226,6 +238,9 @@ impl NodeState {
         m.peak_connections = self.peak_connections;
         m.seen_entries = self.seen.len() as u64;
         m.stored_messages = self.store.len() as u64;
+        m.history_messages = self.store.history().len() as u64;
+        m.history_feeds = self.store.history().feeds() as u64;
+        m.feeds_evicted = self.store.history().feeds_evicted;
         m
     }
 
@@ -258,8 +273,7 @@ impl NodeState {
                 local,
                 remote,
             } => self.on_connected(conn, dir, (local, remote), now, out),
-            // Numbered feeds (the `seq` capability) are not implemented yet.
-            InEvent::FeedReserved { .. } => {}
+            InEvent::FeedReserved { limit } => self.on_feed_reserved(limit, now, out),
             InEvent::Received { conn, frame } => {
                 self.metrics.frames_in += 1;
                 self.metrics.bytes_in += frame.wire_len() as u64;
@@ -271,7 +285,10 @@ impl NodeState {
             }
             InEvent::Malformed { conn, error } => self.on_malformed(conn, error, now, out),
             InEvent::Disconnected { conn, reason } => self.on_disconnected(conn, reason, now, out),
-            InEvent::QueueLow { conn } => self.serve_grafts(conn, out),
+            InEvent::QueueLow { conn } => {
+                self.serve_grafts(conn, out);
+                self.serve_pulls(conn, now, out);
+            }
             InEvent::DialFailed { addr, error } => self.on_dial_failed(addr, error, out),
             InEvent::TimerFired(timer) => self.on_timer(timer, now, out),
             InEvent::Command(cmd) => {
@@ -295,6 +312,9 @@ impl NodeState {
                     self.dial(addr, out);
                 }
                 Ok(())
+            }
+            Command::Broadcast { id, text } if self.feeds_on() => {
+                self.broadcast_numbered(id, text, now, out)
             }
             Command::Broadcast { id, text } => {
                 let mut env = self.envelope(types::BROADCAST, Value::String(text), now);
@@ -397,6 +417,7 @@ impl NodeState {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        self.catchup_link_down(conn, out);
         // This node's own shutdown needs no repair; nor does a duplicate
         // connection, whose peer stays on the one kept.
         if !matches!(
@@ -454,6 +475,10 @@ impl NodeState {
             Timer::Graft(id) => self.on_graft_timer(id, now, out),
             Timer::TreeDispatch => self.on_dispatch(now, out),
             Timer::TreeSweep => self.on_sweep(now, out),
+            Timer::Holdback => self.on_holdback(now, out),
+            Timer::Digest => self.on_digest_timer(now, out),
+            Timer::DigestSoon => self.on_digest_soon(now, out),
+            Timer::CatchUp => self.on_catchup_tick(now, out),
         }
     }
 
@@ -505,6 +530,10 @@ impl NodeState {
                     self.on_prune(conn);
                 }
             }
+            Body::Digest { digest } => self.on_digest(src, digest, now, out),
+            Body::Summary { entries } => self.on_summary(src, entries, now, out),
+            Body::Pull { feed, from, to } => self.on_pull(src, (feed, *from, *to), now, out),
+            Body::History { frame: inner } => self.on_history(src, inner, now, out),
             Body::Test { text } => {
                 self.metrics.deliveries += 1;
                 let (from, text) = (from.clone(), text.clone());
@@ -580,7 +609,11 @@ impl NodeState {
         let msg = serde_json::json!(me);
         let mut env = self.envelope(msg_type, msg, now);
         env.v = Some(PROTOCOL_VERSION);
-        env.caps = Some(Caps::announced(self.tree_mode()).to_wire());
+        let mut caps = Caps::announced(self.tree_mode());
+        if !self.feeds_on() {
+            caps = caps.without(super::caps::SEQ);
+        }
+        env.caps = Some(caps.to_wire());
         match Frame::encode(env) {
             Ok(frame) => self.send_link(link, frame, out),
             Err(error) => debug!(%error, "cannot encode hello"),
@@ -626,7 +659,9 @@ impl NodeState {
 }
 
 mod advertise;
+mod catchup;
 mod direct;
+mod feeds;
 mod hello;
 mod limits;
 mod liveness;

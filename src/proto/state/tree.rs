@@ -132,13 +132,11 @@ impl NodeState {
         if let Some(id) = frame.envelope().id {
             self.graft_answered(id, src);
         }
+        if self.feeds_on() && !self.admit_numbered(frame, now) {
+            return;
+        }
         self.metrics.deliveries += 1;
-        out.push(OutEvent::Emit(Event::Broadcast {
-            from: from.clone(),
-            text: text.to_owned(),
-            id: frame.envelope().id,
-            time: frame.envelope().time.clone(),
-        }));
+        self.deliver(frame, text, src, false, now, out);
         let round = if tree_src {
             frame.round().unwrap_or(0).saturating_add(1)
         } else {

@@ -28,7 +28,8 @@ fn broadcast_delivers_and_forwards() {
                 from: PeerId::new("c"),
                 text: "hi".into(),
                 id: b.envelope().id,
-                time: WireTime::Text("t".into())
+                time: WireTime::Text("t".into()),
+                late: false
             }),
             OutEvent::Send {
                 conn: ConnId(2),

@@ -17,6 +17,7 @@ pub(super) fn tree_config() -> NodeConfig {
             lazy_fanout: 8,
             ..TreeConfig::default()
         },
+        history: crate::config::HistoryConfig::off(),
         ..NodeConfig::default()
     }
 }
@@ -121,6 +122,7 @@ fn first_broadcast_goes_to_eager_links() {
                 text: "hi".into(),
                 id: Some(id(ID1)),
                 time: WireTime::Text("t".into()),
+                late: false,
             }),
             OutEvent::Schedule {
                 delay: tree_config().tree.ihave_sweep,
