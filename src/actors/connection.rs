@@ -11,8 +11,8 @@ use tokio_util::codec::FramedRead;
 use tracing::{debug, trace, Instrument, Span};
 
 use super::peer::{
-    Advertise, AdvertiseReply, Broadcast, Closed, ConnectionRefused, Custom, Direct, DirectAck,
-    CatchUp, Graft, IHave, Malformed, Opened, PeerActor, Ping, Pong, Prune, ReadEnded, Test,
+    Advertise, AdvertiseReply, Broadcast, CatchUp, Closed, ConnectionRefused, Custom, Direct,
+    DirectAck, Graft, IHave, Malformed, Opened, PeerActor, Ping, Pong, Prune, ReadEnded, Test,
 };
 use super::write_queue::{write_loop, write_queue, WriteQueue};
 use crate::codec::{CodecError, FrameCodec};

@@ -383,8 +383,7 @@ impl Body {
             }
             types::PULL => {
                 let (author, epoch, from, to): (String, u64, u64, u64) =
-                    serde_json::from_value(env.msg.clone())
-                        .map_err(|e| payload(types::PULL, e))?;
+                    serde_json::from_value(env.msg.clone()).map_err(|e| payload(types::PULL, e))?;
                 Body::Pull {
                     feed: FeedId { author, epoch },
                     from,
@@ -449,7 +448,10 @@ fn digest_payload(msg: &Value) -> Result<[u8; 32], FrameError> {
 fn history_payload(msg: &Value) -> Result<Frame, FrameError> {
     let bad = |why: String| payload(types::HISTORY, why);
     if !msg.is_object() {
-        return Err(bad(format!("expected an envelope, found {}", json_kind(msg))));
+        return Err(bad(format!(
+            "expected an envelope, found {}",
+            json_kind(msg)
+        )));
     }
     let env: Envelope = serde_json::from_value(msg.clone()).map_err(|e| bad(e.to_string()))?;
     if env.msg_type != types::BROADCAST || env.id.is_none() || env.round.is_some() {

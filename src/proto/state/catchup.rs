@@ -16,7 +16,7 @@ pub(super) struct CatchUp {
     pub(super) order: HashMap<FeedId, Order>,
     pub(super) holdback_armed: bool,
     /// Links whose peer numbers feeds.
-    links: BTreeMap<ConnId, LinkState>,
+    pub(super) links: BTreeMap<ConnId, LinkState>,
     pulls: BTreeMap<FeedId, Pull>,
     /// Feeds no peer could bring up to this number: not pulled again below it.
     exhausted: HashMap<FeedId, u64>,
@@ -27,14 +27,32 @@ pub(super) struct CatchUp {
     tick_armed: bool,
 }
 
+#[cfg(test)]
+impl CatchUp {
+    pub(super) fn pulls_len(&self) -> usize {
+        self.pulls.len()
+    }
+
+    pub(super) fn order_len(&self) -> usize {
+        self.order.len()
+    }
+}
+
 #[derive(Debug, Default)]
-struct LinkState {
+pub(super) struct LinkState {
     /// What this node last told the peer (feed → highest contiguous).
     sent: HashMap<FeedId, u64>,
     /// What the peer told this node.
     has: HashMap<FeedId, u64>,
     /// Its pulls waiting to be answered: feed, next number, last number.
     serving: VecDeque<(FeedId, u64, u64)>,
+}
+
+#[cfg(test)]
+impl LinkState {
+    pub(super) fn has_len(&self) -> usize {
+        self.has.len()
+    }
 }
 
 #[derive(Debug)]
@@ -76,12 +94,7 @@ impl NodeState {
         if self.catchup.links.remove(&conn).is_none() {
             return;
         }
-        let mut moved = false;
-        for p in self.catchup.pulls.values_mut().filter(|p| p.conn == conn) {
-            p.last = Instant::ZERO;
-            moved = true;
-        }
-        if moved {
+        if self.catchup.pulls.values().any(|p| p.conn == conn) {
             self.arm_tick(out);
         }
     }
@@ -91,7 +104,10 @@ impl NodeState {
             Some(c) if self.catchup.links.contains_key(&c) => Some(c),
             _ => {
                 self.metrics.catchup_ignored += 1;
-                trace!(?conn, "catch-up frame from a peer that does not number feeds, ignored");
+                trace!(
+                    ?conn,
+                    "catch-up frame from a peer that does not number feeds, ignored"
+                );
                 None
             }
         }
@@ -317,7 +333,9 @@ impl NodeState {
             };
             if mine >= p.to {
                 self.pull_done(&feed, now, out);
-            } else if now.saturating_since(p.last) >= timeout {
+            } else if now.saturating_since(p.last) >= timeout
+                || !self.catchup.links.contains_key(&p.conn)
+            {
                 self.pull_elsewhere(&feed, mine, now, out);
             }
         }
@@ -455,7 +473,9 @@ impl NodeState {
             cfg.pull_batch,
             RateLimit::new(cfg.serve_rate, cfg.serve_burst),
         );
-        if self.catchup.served.len() > 2 * self.config.max_peers && !self.catchup.served.contains_key(&peer) {
+        if self.catchup.served.len() > 2 * self.config.max_peers
+            && !self.catchup.served.contains_key(&peer)
+        {
             self.catchup.served.clear();
         }
         let mut frames = Vec::new();

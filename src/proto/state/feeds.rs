@@ -80,9 +80,7 @@ impl NodeState {
             let (Some(id), Some((feed, seq))) = (env.id, FeedId::of(env)) else {
                 continue;
             };
-            self.store
-                .history_mut()
-                .admit(&feed, seq, id, &frame, now);
+            self.store.history_mut().admit(&feed, seq, id, &frame, now);
             let order = self.catchup.order.entry(feed).or_default();
             order.next = order.next.max(seq.saturating_add(1));
         }
@@ -138,9 +136,7 @@ impl NodeState {
         }
         self.seen.insert(SeenKey::of(frame.envelope()), now);
         if let Some((feed, seq)) = FeedId::of(frame.envelope()) {
-            self.store
-                .history_mut()
-                .admit(&feed, seq, id, &frame, now);
+            self.store.history_mut().admit(&feed, seq, id, &frame, now);
             let order = self.catchup.order.entry(feed).or_default();
             order.next = order.next.max(seq + 1);
         }
@@ -187,7 +183,12 @@ impl NodeState {
                 debug!(%error, "queued broadcast not sent");
             }
         }
-        if self.catchup.own.as_ref().is_some_and(|o| !o.queue.is_empty()) {
+        if self
+            .catchup
+            .own
+            .as_ref()
+            .is_some_and(|o| !o.queue.is_empty())
+        {
             self.reserve_ahead(out);
         }
     }
@@ -245,7 +246,10 @@ impl NodeState {
         let orders = &mut self.catchup.order;
         if !orders.contains_key(&feed) && orders.len() >= max_feeds {
             // Forget the order of a feed with nothing held (throwaway feeds).
-            let idle = orders.iter().find(|(_, o)| o.held.is_empty()).map(|(f, _)| f.clone());
+            let idle = orders
+                .iter()
+                .find(|(_, o)| o.held.is_empty())
+                .map(|(f, _)| f.clone());
             match idle {
                 Some(f) => {
                     orders.remove(&f);

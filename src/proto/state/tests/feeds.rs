@@ -114,7 +114,9 @@ fn own_broadcasts_are_numbered_after_reservation() {
     );
     for n in 2..=499 {
         let out = step(&mut s, cmd(n), at(3));
-        assert!(!out.iter().any(|o| matches!(o, OutEvent::ReserveFeed { .. })));
+        assert!(!out
+            .iter()
+            .any(|o| matches!(o, OutEvent::ReserveFeed { .. })));
     }
     assert_eq!(s.feed(), Some((7, 500, 1001)));
     let out = step(&mut s, cmd(500), at(3));
@@ -149,7 +151,10 @@ fn own_queue_is_bounded() {
 #[test]
 fn holds_back_until_the_gap_fills() {
     let mut s = feed_node();
-    assert_eq!(delivered(&recv(&mut s, 1, &numbered("a", 1, "one"), 1)), live(&["one"]));
+    assert_eq!(
+        delivered(&recv(&mut s, 1, &numbered("a", 1, "one"), 1)),
+        live(&["one"])
+    );
     let out = recv(&mut s, 1, &numbered("a", 3, "three"), 2);
     assert_eq!(delivered(&out), vec![]);
     assert!(out.contains(&OutEvent::Send {
