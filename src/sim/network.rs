@@ -134,6 +134,7 @@ impl Network {
                 registered: Vec::new(),
                 next_conn: 0,
                 incarnation: 0,
+                persisted: Vec::new(),
             });
             net.boot(i);
         }
@@ -145,6 +146,10 @@ impl Network {
         let epoch = DateTime::<Utc>::from_timestamp(SIM_EPOCH_SECS, 0).unwrap_or_default();
         let mut state = NodeState::new(node_id(i), node_addr(i), self.config.clone(), epoch);
         state.seed(self.rng.random());
+        let persisted = std::mem::take(&mut self.nodes[i as usize].persisted);
+        if !persisted.is_empty() {
+            state.restore_history(persisted);
+        }
         let mut out = Vec::new();
         state.start(self.instant(), &mut out);
         self.nodes[i as usize].state = Some(state);
@@ -328,12 +333,14 @@ impl Network {
             peer: to,
             peer_conn: cb,
             latency_us,
+            silent: false,
         });
         self.nodes[to as usize].links.push(LinkEnd {
             conn: cb,
             peer: from,
             peer_conn: ca,
             latency_us,
+            silent: false,
         });
         self.counters.links_created += 1;
         self.push(

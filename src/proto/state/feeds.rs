@@ -86,6 +86,12 @@ impl NodeState {
         }
     }
 
+    /// Every broadcast kept in history, feed by feed in order: what a
+    /// history database holds (the simulator keeps it across a crash).
+    pub fn history_frames(&self) -> Vec<Frame> {
+        self.store.history().frames()
+    }
+
     /// Own broadcast with feeds on: numbered now if a number is reserved,
     /// else held (at most `own_queue`) until [`InEvent::FeedReserved`].
     pub(super) fn broadcast_numbered(

@@ -257,6 +257,14 @@ impl History {
             .map(|(s, k)| (*s, k))
     }
 
+    /// Every kept frame, feed by feed in order.
+    pub fn frames(&self) -> Vec<Frame> {
+        self.feeds
+            .values()
+            .flat_map(|l| l.msgs.values().map(|k| k.frame.clone()))
+            .collect()
+    }
+
     /// Every tracked feed with its highest contiguous number (above 0), sorted.
     pub fn summary(&self) -> Vec<(FeedId, u64)> {
         let mut all: Vec<(FeedId, u64)> = self
