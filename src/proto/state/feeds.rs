@@ -106,20 +106,30 @@ impl NodeState {
             self.set_feed(epoch, 1, 0);
         }
         let own_queue = self.config.history.own_queue;
-        let Some(own) = self.catchup.own.as_mut() else {
+        let Some(own) = self.catchup.own.as_ref() else {
             return Ok(());
         };
-        if own.next >= own.limit || !own.queue.is_empty() {
+        if own.next < own.limit && own.queue.is_empty() {
+            return self.send_numbered(id, text, now, out);
+        }
+        // Refused now, not after the reservation, if it is too large.
+        let mut env = self.envelope(types::BROADCAST, Value::String(text), now);
+        (env.id, env.epoch, env.seq) = (Some(id), Some(own.epoch), Some(own.next));
+        let frame = self.app_frame(env)?;
+        let Body::Broadcast { text } = frame.body() else {
+            return Ok(());
+        };
+        let text = text.clone();
+        if let Some(own) = self.catchup.own.as_mut() {
             if own.queue.len() >= own_queue {
                 self.metrics.own_queue_dropped += 1;
                 debug!(%id, "feed counter not reserved and the queue is full: broadcast dropped");
             } else {
                 own.queue.push_back((id, text));
             }
-            self.reserve_ahead(out);
-            return Ok(());
         }
-        self.send_numbered(id, text, now, out)
+        self.reserve_ahead(out);
+        Ok(())
     }
 
     fn send_numbered(

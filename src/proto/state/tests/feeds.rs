@@ -279,3 +279,19 @@ fn feeds_off_leaves_broadcasts_as_they_were() {
     assert_eq!(frame.envelope().seq, None);
     assert_eq!(s.feed(), None);
 }
+
+/// A broadcast too large to send is refused when asked, also while the
+/// feed counter is not reserved yet (not dropped silently later).
+#[test]
+fn too_large_is_refused_before_reservation() {
+    let mut s = feed_node();
+    s.set_feed(1, 1, 0);
+    let mut out = Vec::new();
+    let cmd = Command::Broadcast {
+        id: MessageId::from_u128(1),
+        text: "x".repeat(70_000),
+    };
+    let err = s.command(cmd, at(0), &mut out);
+    assert!(matches!(err, Err(ProtoError::FrameTooLarge { .. })), "{err:?}");
+    assert!(out.is_empty());
+}
