@@ -26,9 +26,15 @@ fn assert_complete(variant: W5Variant) {
             "{variant} seed {seed}: {:?}",
             r.deliveries.violation_samples
         );
-        assert_eq!(r.deliveries.duplicates_delivered, 0, "{variant} seed {seed}");
+        assert_eq!(
+            r.deliveries.duplicates_delivered, 0,
+            "{variant} seed {seed}"
+        );
         assert_eq!(r.deliveries.violations, 0, "{variant} seed {seed}");
-        assert!(r.traffic.caught_up.unwrap_or(0) > 0, "{variant}: nothing caught up");
+        assert!(
+            r.traffic.caught_up.unwrap_or(0) > 0,
+            "{variant}: nothing caught up"
+        );
         assert!(r.traffic.catchup_after_heal_ms.is_some());
     }
 }

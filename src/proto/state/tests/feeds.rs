@@ -292,6 +292,9 @@ fn too_large_is_refused_before_reservation() {
         text: "x".repeat(70_000),
     };
     let err = s.command(cmd, at(0), &mut out);
-    assert!(matches!(err, Err(ProtoError::FrameTooLarge { .. })), "{err:?}");
+    assert!(
+        matches!(err, Err(ProtoError::FrameTooLarge { .. })),
+        "{err:?}"
+    );
     assert!(out.is_empty());
 }
