@@ -76,7 +76,7 @@ async fn ping_registers_pinger_and_gets_pong() {
     assert_eq!(pong["originator"], "alice");
     assert_eq!(pong["msg"], json!(["127.0.0.1", a.local_addr().port()]));
     assert_eq!(pong["v"], peerchat::proto::PROTOCOL_VERSION);
-    assert_eq!(pong["caps"], serde_json::json!(["tree"]));
+    assert_eq!(pong["caps"], serde_json::json!(["seq", "tree"]));
     let x = a.peer("x").await.unwrap().expect("x registered");
     assert_eq!((x.addr.host(), x.addr.port()), ("127.0.0.1", 4242));
     a.shutdown().await.unwrap();

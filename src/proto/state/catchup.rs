@@ -534,6 +534,15 @@ impl NodeState {
         }
     }
 
+    /// True when `frame` is a numbered broadcast this node has, but not in
+    /// the tree's window: it came by catch-up (or long ago), not over the tree.
+    pub(super) fn caught_up_by_pull(&self, frame: &Frame) -> bool {
+        let env = frame.envelope();
+        self.feeds_on()
+            && env.seq.is_some()
+            && env.id.is_some_and(|id| self.store.get(&id).is_none())
+    }
+
     /// `HISTORY` on `conn`: a message this node pulled from that peer is
     /// taken (delivered late, kept, not forwarded); anything else is dropped.
     pub(super) fn on_history(

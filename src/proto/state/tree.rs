@@ -115,7 +115,9 @@ impl NodeState {
         if !self.first_sight(src, frame, grafted, now) {
             // Refused as a duplicate, or over the link's rate: only a
             // duplicate on a tree link shapes the tree (flooding pays nothing more).
-            let on_tree = src.filter(|_| tree_src);
+            // A copy of what this node caught up on by pull says nothing
+            // about the tree's paths: the first copy never came over one.
+            let on_tree = src.filter(|_| tree_src && !self.caught_up_by_pull(frame));
             if let Some(conn) =
                 on_tree.filter(|_| self.seen.contains(&SeenKey::of(frame.envelope())))
             {

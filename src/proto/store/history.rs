@@ -405,4 +405,37 @@ mod tests {
         assert!(h.feeds[&f].above.len() <= 10);
         assert!(h.len() <= 10);
     }
+
+    /// Past a feed's byte quota its oldest messages go; past the bound in
+    /// all, the oldest of the largest feed; a frame larger than the quota is
+    /// not kept (but still marked had).
+    #[test]
+    fn bounded_in_bytes_per_feed_and_in_all() {
+        let one = cost(&msg("a", 1, "x").1);
+        let mut h = History::new(HistoryLimits {
+            per_feed: 100,
+            feed_bytes: one * 3,
+            max_bytes: one * 4,
+            age: Duration::from_secs(60),
+            max_feeds: 10,
+        });
+        for seq in 1..=6 {
+            let (id, fr) = msg("a", seq, "x");
+            h.admit(&feed("a"), seq, id, &fr, at(0));
+        }
+        assert_eq!(h.range(&feed("a"), 1, 6).count(), 3);
+        for seq in 1..=2 {
+            let (id, fr) = msg("b", seq, "x");
+            h.admit(&feed("b"), seq, id, &fr, at(0));
+        }
+        assert!(h.bytes() <= one * 4);
+        assert_eq!(h.len(), 4);
+        // The larger feed gave way first.
+        assert_eq!(h.range(&feed("a"), 1, 6).count(), 2);
+        let big = "y".repeat(one * 4);
+        let (id, fr) = msg("c", 1, &big);
+        assert_eq!(h.admit(&feed("c"), 1, id, &fr, at(0)), Admit::New);
+        assert!(h.get(&feed("c"), 1).is_none());
+        assert!(h.had(&feed("c"), 1));
+    }
 }

@@ -354,3 +354,42 @@ fn catchup_state_goes_with_the_link() {
     assert!(sent_of(&out, "PULL").is_empty());
     assert_eq!(s.catchup.pulls_len(), 0);
 }
+
+/// Past `pull_backlog` requests waiting on one link, more are dropped and counted.
+#[test]
+fn pull_backlog_is_bounded() {
+    let mut config = feed_config();
+    config.history.pull_backlog = 2;
+    config.history.pull_batch = 1;
+    let mut s = feed_node_with(config);
+    for n in 1..=10 {
+        recv(&mut s, 1, &numbered("x", n, "m"), 0);
+    }
+    for from in 1..=5 {
+        recv(&mut s, 2, &ctl("PULL", json!(["x", 1, from, 10])), 1);
+    }
+    // One message answered at once each time: two requests queue, three are refused.
+    assert_eq!(s.metrics().catchup_refused, 3);
+    assert_eq!(s.metrics().pull_served, 2);
+}
+
+/// A tree link that later brings a message this node caught up on by pull
+/// is not pruned: the first copy never came over the tree, so the copy is
+/// no sign of a redundant path.
+#[test]
+fn copy_of_a_pulled_message_does_not_prune() {
+    let mut config = super::tree::tree_config();
+    config.history = crate::config::HistoryConfig::default();
+    let mut s = node_with(config);
+    connect_in(&mut s, 1);
+    let hello = frame(
+        json!({"msg_type": "PING", "msg": ["127.0.0.1", 6001], "originator": "a", "time": "t", "v": PROTOCOL_VERSION, "caps": ["seq", "tree"]}),
+    );
+    recv(&mut s, 1, &hello, 0);
+    recv(&mut s, 1, &ctl("SUMMARY", json!([["x", 1, 1]])), 1);
+    let out = recv(&mut s, 1, &history(&numbered("x", 1, "m")), 2);
+    assert_eq!(delivered(&out), vec![("m".to_string(), true)]);
+    let out = recv(&mut s, 1, &numbered("x", 1, "m").with_round(3), 3);
+    assert!(sent_of(&out, "PRUNE").is_empty(), "{out:?}");
+    assert_eq!(s.eager_peers(), vec![PeerId::new("a")]);
+}
