@@ -298,3 +298,22 @@ fn too_large_is_refused_before_reservation() {
     );
     assert!(out.is_empty());
 }
+
+/// In `run`'s JSON a late broadcast says `"late": true` and a live one says
+/// nothing more than before; chat's line marks the late one as history.
+#[test]
+fn late_in_json_and_chat_line() {
+    let ev = |late| Event::Broadcast {
+        from: PeerId::new("a"),
+        text: "hi".into(),
+        id: None,
+        time: WireTime::Text("t".into()),
+        late,
+    };
+    let live = serde_json::to_value(ev(false)).unwrap();
+    assert_eq!(live.get("late"), None);
+    let late = serde_json::to_value(ev(true)).unwrap();
+    assert_eq!(late["late"], json!(true));
+    assert_eq!(ev(true).to_string(), "(history) <a> hi");
+    assert_eq!(ev(false).to_string(), "<a> hi");
+}
