@@ -20,6 +20,10 @@ pub(super) struct CatchUp {
     pulls: BTreeMap<FeedId, Pull>,
     /// Feeds no peer could bring up to this number: not pulled again below it.
     exhausted: HashMap<FeedId, u64>,
+    /// Gaps reported in live traffic, pulled at the next look if still
+    /// open (a straggler on a slow path often fills them first): the feed,
+    /// the last missing number, the link the message after it came on, when.
+    gaps: Vec<(FeedId, u64, ConnId, Instant)>,
     /// Messages each peer may still be sent in answer to its pulls (across its connections).
     served: BTreeMap<PeerId, Bucket>,
     digest_armed: bool,
@@ -257,6 +261,24 @@ impl NodeState {
         }
     }
 
+    /// A gap up to `last` outlived the hold-back: pulled from `conn` at the
+    /// next look unless it fills meanwhile (at most `max_pulls` wait).
+    pub(super) fn gap_seen(
+        &mut self,
+        feed: FeedId,
+        last: u64,
+        conn: ConnId,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
+        if self.catchup.gaps.len() >= self.config.history.max_pulls {
+            self.metrics.catchup_refused += 1;
+            return;
+        }
+        self.catchup.gaps.push((feed, last, conn, now));
+        self.arm_tick(out);
+    }
+
     /// `conn`'s peer has `feed` up to `claimed`: pull what this node lacks,
     /// unless the feed is being pulled already or too many are.
     pub(super) fn consider_pull(
@@ -325,6 +347,11 @@ impl NodeState {
     pub(super) fn on_catchup_tick(&mut self, now: Instant, out: &mut Vec<OutEvent>) {
         self.catchup.tick_armed = false;
         let timeout = self.config.history.pull_timeout;
+        for (feed, last, conn, _) in std::mem::take(&mut self.catchup.gaps) {
+            if !self.store.history().had(&feed, last) {
+                self.consider_pull(feed, last, conn, now, out);
+            }
+        }
         let feeds: Vec<FeedId> = self.catchup.pulls.keys().cloned().collect();
         for feed in feeds {
             let mine = self.store.history().contiguous(&feed);

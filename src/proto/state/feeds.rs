@@ -328,7 +328,7 @@ impl NodeState {
             self.metrics.feed_gaps += 1;
             trace!(author = %feed.author, first, last, "gap in a feed");
             if let Some(conn) = src {
-                self.consider_pull(feed.clone(), last, conn, now, out);
+                self.gap_seen(feed.clone(), last, conn, now, out);
             }
         }
     }

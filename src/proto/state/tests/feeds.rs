@@ -173,18 +173,16 @@ fn holds_back_until_the_gap_fills() {
     assert_eq!(s.metrics().deliveries, 3);
 }
 
-/// After `holdback` the held message is delivered with the gap reported,
-/// the gap is pulled from the link it came on, and the missing message,
-/// when it comes, is delivered once, marked late.
+/// After `holdback` the held message is delivered with the gap reported;
+/// at the next catch-up look the gap, still open, is pulled from the link
+/// the message after it came on; the missing message, when it comes, is
+/// delivered once, marked late.
 #[test]
 fn gap_reported_after_holdback_then_filled_late() {
     let mut s = feed_node();
     recv(&mut s, 1, &numbered("a", 1, "one"), 0);
     recv(&mut s, 1, &numbered("a", 3, "three"), 10);
     let out = step(&mut s, InEvent::TimerFired(Timer::Holdback), at(260));
-    let pull = frame(
-        json!({"msg_type": "PULL", "msg": ["a", 1, 2, 2], "originator": ME, "time": "2026-11-28T04:41:59.260Z"}),
-    );
     assert_eq!(
         out,
         vec![
@@ -201,6 +199,20 @@ fn gap_reported_after_holdback_then_filled_late() {
                 time: WireTime::Text("t".into()),
                 late: false
             }),
+            OutEvent::Schedule {
+                delay: crate::config::PULL_TIMEOUT / 2,
+                timer: Timer::CatchUp
+            },
+        ]
+    );
+    assert_eq!(s.metrics().feed_gaps, 1);
+    let out = step(&mut s, InEvent::TimerFired(Timer::CatchUp), at(1_260));
+    let pull = frame(
+        json!({"msg_type": "PULL", "msg": ["a", 1, 2, 2], "originator": ME, "time": "2026-11-28T04:42:00.260Z"}),
+    );
+    assert_eq!(
+        out,
+        vec![
             OutEvent::Send {
                 conn: ConnId(1),
                 frame: pull
@@ -211,12 +223,25 @@ fn gap_reported_after_holdback_then_filled_late() {
             },
         ]
     );
-    assert_eq!(s.metrics().feed_gaps, 1);
-    let out = recv(&mut s, 2, &numbered("a", 2, "two"), 300);
+    let out = recv(&mut s, 2, &numbered("a", 2, "two"), 1_300);
     assert_eq!(delivered(&out), vec![("two".to_string(), true)]);
     // Exactly once: the same message again, from either side, is dropped.
-    assert!(delivered(&recv(&mut s, 1, &numbered("a", 2, "two"), 301)).is_empty());
-    assert!(delivered(&recv(&mut s, 2, &numbered("a", 3, "three"), 302)).is_empty());
+    assert!(delivered(&recv(&mut s, 1, &numbered("a", 2, "two"), 1_301)).is_empty());
+    assert!(delivered(&recv(&mut s, 2, &numbered("a", 3, "three"), 1_302)).is_empty());
+}
+
+/// A gap that a straggler fills before the catch-up look is not pulled.
+#[test]
+fn gap_filled_before_the_look_is_not_pulled() {
+    let mut s = feed_node();
+    recv(&mut s, 1, &numbered("a", 1, "one"), 0);
+    recv(&mut s, 1, &numbered("a", 3, "three"), 10);
+    step(&mut s, InEvent::TimerFired(Timer::Holdback), at(260));
+    let out = recv(&mut s, 2, &numbered("a", 2, "two"), 500);
+    assert_eq!(delivered(&out), vec![("two".to_string(), true)]);
+    let out = step(&mut s, InEvent::TimerFired(Timer::CatchUp), at(1_260));
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(s.metrics().pulls_sent, 0);
 }
 
 /// Past `holdback_max` held messages, all are delivered at once, gaps reported.
