@@ -348,7 +348,8 @@ impl NodeState {
         self.catchup.tick_armed = false;
         let timeout = self.config.history.pull_timeout;
         for (feed, last, conn, _) in std::mem::take(&mut self.catchup.gaps) {
-            if !self.store.history().had(&feed, last) {
+            // Still open: not every number up to its end has come.
+            if self.store.history().contiguous(&feed) < last {
                 self.consider_pull(feed, last, conn, now, out);
             }
         }
@@ -391,12 +392,14 @@ impl NodeState {
         let Some(p) = self.catchup.pulls.get(feed) else {
             return;
         };
-        let next = self
-            .catchup
-            .links
+        // A peer not asked yet that claims more; else one asked before that
+        // claims more now (it may have caught up meanwhile).
+        let claims = |l: &LinkState| l.has.get(feed).is_some_and(|&c| c > mine);
+        let links = &self.catchup.links;
+        let next = links
             .iter()
-            .filter(|(c, _)| !p.tried.contains(c))
-            .find(|(_, l)| l.has.get(feed).is_some_and(|&c| c > mine))
+            .find(|(c, l)| !p.tried.contains(c) && claims(l))
+            .or_else(|| links.iter().find(|(_, l)| claims(l)))
             .map(|(c, _)| *c);
         match next.filter(|_| p.tried.len() < PULL_TRIES) {
             Some(conn) => {
