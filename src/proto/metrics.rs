@@ -108,7 +108,7 @@ pub struct Metrics {
     pub feed_gaps: u64,
     /// Own broadcasts refused because the feed counter was not reserved and `own_queue` were waiting.
     pub own_queue_dropped: u64,
-    /// `DIGEST` frames sent, and their bytes.
+    /// `DIGEST` frames sent.
     pub digests_sent: u64,
     /// Bytes of `DIGEST` frames sent.
     pub digest_bytes: u64,
