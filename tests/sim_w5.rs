@@ -63,3 +63,25 @@ fn w5_restart_delivers_everything_once() {
 fn w5_quiet_sender_delivers_everything() {
     assert_complete(W5Variant::Quiet);
 }
+
+/// Without feeds (as before protocol 4) the far side of the cut never gets
+/// what was said while it was cut off: the figure catch-up is measured against.
+#[test]
+fn w5_without_feeds_loses_what_the_cut_hid() {
+    let params = SimParams {
+        workload: Workload::W5,
+        nodes: 40,
+        degree: 4,
+        seed: 1,
+        w5_variant: W5Variant::Quiet,
+        feeds: false,
+        check_memory: false,
+        threads: Some(1),
+        ..SimParams::default()
+    };
+    let r = workload::run(&params).expect("w5 runs");
+    let overall = r.traffic.delivery_overall.unwrap_or(1.0);
+    assert!(overall < 0.95, "{overall}");
+    assert_eq!(r.traffic.caught_up, Some(0));
+    assert_eq!(r.deliveries.duplicates_delivered, 0);
+}

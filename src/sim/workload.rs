@@ -175,6 +175,9 @@ pub struct SimParams {
     pub progress: Option<Arc<dyn Progress>>,
     /// How W5 cuts nodes off.
     pub w5_variant: W5Variant,
+    /// Numbered feeds, history and catch-up on (the default), or off (as
+    /// before protocol 4: for before/after figures; W5 needs them).
+    pub feeds: bool,
 }
 
 impl Default for SimParams {
@@ -196,6 +199,7 @@ impl Default for SimParams {
             threads: None,
             progress: None,
             w5_variant: W5Variant::default(),
+            feeds: true,
         }
     }
 }
@@ -281,6 +285,9 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
     config.broadcast = p.broadcast;
     if p.workload == Workload::W5 {
         w5::tune(&mut config);
+    }
+    if !p.feeds {
+        config.history = crate::config::HistoryConfig::off();
     }
     if let Some(tree) = &p.tree {
         config.tree = tree.clone();

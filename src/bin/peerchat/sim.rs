@@ -193,6 +193,7 @@ fn model(args: &SimArgs) -> Result<Report> {
         threads: args.threads,
         progress: Some(Arc::new(Bar::new()?)),
         w5_variant: args.w5_variant,
+        feeds: !args.limits.no_feeds,
     };
     Ok(workload::run(&params)?)
 }
