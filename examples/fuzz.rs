@@ -30,6 +30,11 @@ const SEEDS: &[&str] = &[
     r#"{"msg_type":"DIRECT","msg":"x","originator":"a","time":"t","id":"00000000-0000-4000-8000-000000000002","to":"far","hops":3}"#,
     r#"{"msg_type":"DIRECT_ACK","msg":"00000000-0000-4000-8000-000000000002","originator":"far","time":"t","id":"00000000-0000-4000-8000-000000000003","to":"a","hops":3}"#,
     r#"{"msg_type":"CHAT","msg":{"x":[1,2,{"y":null}]},"originator":"a","time":"t"}"#,
+    r#"{"msg_type":"BROADCAST","msg":"n","originator":"c","time":"t","id":"00000000-0000-4000-8000-000000000004","epoch":7,"seq":2}"#,
+    r#"{"msg_type":"DIGEST","msg":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","originator":"a","time":"t"}"#,
+    r#"{"msg_type":"SUMMARY","msg":[["c",7,3],["d",1,18446744073709551615]],"originator":"a","time":"t"}"#,
+    r#"{"msg_type":"PULL","msg":["c",7,1,3],"originator":"a","time":"t"}"#,
+    r#"{"msg_type":"HISTORY","msg":{"msg_type":"BROADCAST","msg":"n","originator":"c","time":"t","id":"00000000-0000-4000-8000-000000000005","epoch":7,"seq":1},"originator":"a","time":"t"}"#,
 ];
 
 const JUNK: &[&str] = &[
@@ -114,7 +119,11 @@ fn node() -> NodeState {
             Instant::ZERO,
             &mut out,
         );
-        let v = if id == "py" { "" } else { r#","v":1"# };
+        let v = if id == "py" {
+            ""
+        } else {
+            r#","v":1,"caps":["seq"]"#
+        };
         let hello = format!(
             r#"{{"msg_type":"PING","msg":["127.0.0.1",{}],"originator":"{id}","time":"t"{v}}}"#,
             6000 + conn
