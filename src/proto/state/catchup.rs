@@ -1,6 +1,7 @@
 //! Catch-up by pull (the `seq` capability): `DIGEST` on link-up and every `digest_interval`, `SUMMARY` of what changed on a mismatch, `PULL` in windows from one peer per feed, `HISTORY` answers paced by the send queue.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
 
 use super::feeds::{Order, OwnFeed};
 use super::*;
@@ -174,7 +175,8 @@ impl NodeState {
         if !self.catchup.tick_armed {
             self.catchup.tick_armed = true;
             out.push(OutEvent::Schedule {
-                delay: self.config.history.pull_timeout / 2,
+                // Never at once: a look finds a pull stalled only after some time.
+                delay: (self.config.history.pull_timeout / 2).max(Duration::from_millis(1)),
                 timer: Timer::CatchUp,
             });
         }
