@@ -37,6 +37,11 @@ const SEEDS: &[&str] = &[
     r#"{"msg_type":"CHAT","msg":{"x":[1,2,{"y":null}]},"originator":"a","time":"t"}"#,
     // Signed (tests/vectors/handling.json): mutations exercise verification.
     r#"{"msg_type":"BROADCAST","msg":"signed hello","originator":"alice","time":"2026-01-01T00:00:05.000Z","id":"bc0d89f0-722e-6cc5-df99-5885a57c1e3e","key":"8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c","sig":"34def96aeb445d9f2d644e4f25a8fe99ebde87399248b01bfe602c965444daaea5f4944823853f8bef50f3bea72e95b05a23939c322868f37235c16afc919208","nonce":10000000000000000007}"#,
+    r#"{"msg_type":"BROADCAST","msg":"n","originator":"c","time":"t","id":"00000000-0000-4000-8000-000000000004","epoch":7,"seq":2}"#,
+    r#"{"msg_type":"DIGEST","msg":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","originator":"a","time":"t"}"#,
+    r#"{"msg_type":"SUMMARY","msg":[["c",7,3],["d",1,18446744073709551615]],"originator":"a","time":"t"}"#,
+    r#"{"msg_type":"PULL","msg":["c",7,1,3],"originator":"a","time":"t"}"#,
+    r#"{"msg_type":"HISTORY","msg":{"msg_type":"BROADCAST","msg":"n","originator":"c","time":"t","id":"00000000-0000-4000-8000-000000000005","epoch":7,"seq":1},"originator":"a","time":"t"}"#,
 ];
 
 const JUNK: &[&str] = &[
@@ -127,7 +132,11 @@ fn node() -> NodeState {
             Instant::ZERO,
             &mut out,
         );
-        let v = if id == "py" { "" } else { r#","v":1"# };
+        let v = if id == "py" {
+            ""
+        } else {
+            r#","v":1,"caps":["seq"]"#
+        };
         let hello = format!(
             r#"{{"msg_type":"PING","msg":["127.0.0.1",{}],"originator":"{id}","time":"t"{v}}}"#,
             6000 + conn

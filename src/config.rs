@@ -2,12 +2,14 @@
 
 use std::time::Duration;
 
+mod history;
 mod secure;
 mod sig;
 mod storage;
 mod tree;
 
 use crate::proto::{addr, PeerAddr};
+pub use history::*;
 pub use secure::*;
 pub use sig::*;
 pub use storage::*;
@@ -130,6 +132,8 @@ pub struct NodeConfig {
     pub broadcast: BroadcastMode,
     /// The tree's windows, fan-out, timeouts and bounds.
     pub tree: TreeConfig,
+    /// Numbered feeds, history and catch-up (the `seq` capability).
+    pub history: HistoryConfig,
     /// Bytes kept free below `max_frame_len` in frames this node makes ([`FRAME_HEADROOM`]).
     pub frame_headroom: usize,
     /// One-shot sends in flight at once ([`MAX_ONE_SHOT_IN_FLIGHT`]); more are dropped and counted.
@@ -188,6 +192,7 @@ impl Default for NodeConfig {
             event_buffer: EVENT_BUFFER,
             broadcast: BroadcastMode::default(),
             tree: TreeConfig::default(),
+            history: HistoryConfig::default(),
             frame_headroom: FRAME_HEADROOM,
             max_one_shot_in_flight: MAX_ONE_SHOT_IN_FLIGHT,
             new_id_rate: NEW_ID_RATE,
@@ -257,6 +262,7 @@ impl NodeConfig {
             }
         }
         self.storage.validate()?;
-        self.tree.validate()
+        self.tree.validate()?;
+        self.history.validate()
     }
 }

@@ -193,6 +193,9 @@ impl NodeBuilder {
         }
         state.seed(uuid::Uuid::new_v4().as_u64_pair().0);
         state.set_identity(identity.clone());
+        // A fresh feed epoch at each start; nothing reserved yet (the first
+        // broadcast asks, and an executor without a disk answers at once).
+        state.set_feed(uuid::Uuid::new_v4().as_u64_pair().0, 1, 0);
         let pins_file = data_dir
             .as_ref()
             .map(|d| d.path().join(crate::pins_file::PINS_FILE));
@@ -591,14 +594,11 @@ async fn open_history(
 /// Gives the state what the database held at start.
 #[cfg(feature = "sqlite")]
 fn restore(state: &mut NodeState, restored: &crate::history::Restored) {
-    // LEAD (merge with the catchup branch): hand the feed counter, then the
-    // history, to the state here (after any default set_feed, so the
-    // database's counter wins), once it has these methods:
-    //     if let Some(feed) = restored.feed {
-    //         state.set_feed(feed.epoch, feed.next_seq, feed.limit);
-    //     }
-    //     state.restore_history(restored.frames.clone());
-    let _ = state;
+    // After the default `set_feed` of `start`: the database's counter wins.
+    if let Some(feed) = restored.feed {
+        state.set_feed(feed.epoch, feed.next_seq, feed.limit);
+    }
+    state.restore_history(restored.frames.clone());
     tracing::debug!(
         messages = restored.frames.len(),
         feed = ?restored.feed,

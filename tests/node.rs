@@ -76,8 +76,9 @@ async fn ping_registers_pinger_and_gets_pong() {
     assert_eq!(pong["originator"], "alice");
     assert_eq!(pong["msg"], json!(["127.0.0.1", a.local_addr().port()]));
     assert_eq!(pong["v"], peerchat::proto::PROTOCOL_VERSION);
-    // A node always has a key, so it signs and announces `sig`.
-    assert_eq!(pong["caps"], serde_json::json!(["sig", "tree"]));
+    // A node always has a key, so it signs and announces `sig`; it numbers
+    // its broadcasts (`seq`) by default.
+    assert_eq!(pong["caps"], serde_json::json!(["seq", "sig", "tree"]));
     let x = a.peer("x").await.unwrap().expect("x registered");
     assert_eq!((x.addr.host(), x.addr.port()), ("127.0.0.1", 4242));
     a.shutdown().await.unwrap();

@@ -138,6 +138,25 @@ enum Op {
     Local {
         id: u8,
     },
+    /// A numbered broadcast (`epoch` 1): `seq` may repeat with another id.
+    Numbered {
+        conn: u64,
+        from: u8,
+        seq: u8,
+        id: u8,
+    },
+    /// A catch-up frame: `SUMMARY` claiming `seq` (kind 0), `PULL` of
+    /// `1..=seq` (1), `HISTORY` of message `seq` (2), `DIGEST` (3).
+    CatchUp {
+        conn: u64,
+        from: u8,
+        kind: u8,
+        seq: u8,
+    },
+    /// One of the feed timers (hold-back, catch-up look, digests).
+    FeedTimer {
+        which: u8,
+    },
 }
 
 /// Peer names: a few others, and (as 0) this node's own id.
@@ -186,10 +205,31 @@ fn op() -> impl Strategy<Value = Op> {
             from,
             peer
         }),
-        conn.prop_map(|conn| Op::Disconnect { conn }),
+        conn.clone().prop_map(|conn| Op::Disconnect { conn }),
         (0u64..8000).prop_map(|ms| Op::Tick { ms }),
         (0u8..6).prop_map(|id| Op::Local { id }),
+        (conn.clone(), who.clone(), 1u8..6, 0u8..8).prop_map(|(conn, from, seq, id)| {
+            Op::Numbered {
+                conn,
+                from,
+                seq,
+                id,
+            }
+        }),
+        (conn, who, 0u8..4, 1u8..6).prop_map(|(conn, from, kind, seq)| Op::CatchUp {
+            conn,
+            from,
+            kind,
+            seq
+        }),
+        (0u8..4).prop_map(|which| Op::FeedTimer { which }),
     ]
+}
+
+/// Message `seq` of `p{from}`'s feed (epoch 1), with id number `id`.
+fn numbered(from: u8, seq: u8, id: u8) -> serde_json::Value {
+    json!({"msg_type": "BROADCAST", "msg": format!("t{id}"), "originator": name(from.max(1)), "time": "t",
+        "id": uuid(50 + id), "epoch": 1, "seq": seq})
 }
 
 fn frame(v: serde_json::Value) -> Frame {
@@ -219,6 +259,7 @@ fn event(op: &Op) -> InEvent {
             let mut j = json!({"msg_type": if ping { "PING" } else { "PONG" }, "msg": ["h", 100 + from as u16], "originator": name(from), "time": "t"});
             if v {
                 j["v"] = json!(1);
+                j["caps"] = json!(["seq"]);
             }
             InEvent::Received {
                 conn: ConnId(conn),
@@ -264,6 +305,40 @@ fn event(op: &Op) -> InEvent {
             id: MessageId::from_u128(200 + id as u128),
             text: "mine".into(),
         }),
+        Op::Numbered {
+            conn,
+            from,
+            seq,
+            id,
+        } => InEvent::Received {
+            conn: ConnId(conn),
+            frame: frame(numbered(from, seq, id)),
+        },
+        Op::CatchUp {
+            conn,
+            from,
+            kind,
+            seq,
+        } => {
+            let (t, msg) = match kind {
+                0 => ("SUMMARY", json!([["p1", 1, seq], ["p2", 1, seq]])),
+                1 => ("PULL", json!(["p1", 1, 1, seq])),
+                2 => ("HISTORY", numbered(1, seq, seq)),
+                _ => ("DIGEST", json!("00".repeat(32))),
+            };
+            InEvent::Received {
+                conn: ConnId(conn),
+                frame: frame(
+                    json!({"msg_type": t, "msg": msg, "originator": name(from), "time": "t"}),
+                ),
+            }
+        }
+        Op::FeedTimer { which } => InEvent::TimerFired(match which {
+            0 => Timer::Holdback,
+            1 => Timer::CatchUp,
+            2 => Timer::DigestSoon,
+            _ => Timer::Digest,
+        }),
     }
 }
 
@@ -289,7 +364,8 @@ proptest! {
                 Op::Connect { conn, .. } if !open.insert(*conn) => continue,
                 Op::Disconnect { conn } if !open.remove(conn) => continue,
                 Op::Hello { conn, .. } | Op::Broadcast { conn, .. } | Op::Direct { conn, .. }
-                | Op::Advertise { conn, .. } | Op::Reply { conn, .. } if !open.contains(conn) => continue,
+                | Op::Advertise { conn, .. } | Op::Reply { conn, .. } | Op::Numbered { conn, .. }
+                | Op::CatchUp { conn, .. } if !open.contains(conn) => continue,
                 _ => {}
             }
             let ev = event(op);

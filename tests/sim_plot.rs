@@ -247,7 +247,7 @@ fn w2_and_w3_need_the_cluster() {
         let err = workload::run(&params).unwrap_err().to_string();
         assert!(err.contains("--engine cluster"), "{err}");
     }
-    assert!("w5".parse::<Workload>().is_err());
+    assert!("w6".parse::<Workload>().is_err());
 }
 
 /// `peerchat sim --plot FILE --json`: one JSON line on stdout, nothing else,

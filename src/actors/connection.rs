@@ -11,9 +11,9 @@ use tokio_util::codec::FramedRead;
 use tracing::{debug, trace, Instrument, Span};
 
 use super::peer::{
-    Advertise, AdvertiseReply, Authenticated, Broadcast, Closed, ConnectionRefused, Custom, Direct,
-    DirectAck, Graft, IHave, LinkFailed, Malformed, Opened, PeerActor, Ping, Pong, Prune,
-    ReadEnded, Test,
+    Advertise, AdvertiseReply, Authenticated, Broadcast, CatchUp, Closed, ConnectionRefused,
+    Custom, Direct, DirectAck, Graft, IHave, LinkFailed, Malformed, Opened, PeerActor, Ping, Pong,
+    Prune, ReadEnded, Test,
 };
 use super::write_queue::{write_loop, write_queue, WriteQueue};
 use crate::codec::{CodecError, FrameCodec};
@@ -421,6 +421,9 @@ fn route(peer: &Addr<PeerActor>, conn: ConnId, frame: Frame) {
         Body::IHave { .. } => peer.do_send(IHave { conn, frame }),
         Body::Graft { .. } => peer.do_send(Graft { conn, frame }),
         Body::Prune => peer.do_send(Prune { conn, frame }),
+        Body::Digest { .. } | Body::Summary { .. } | Body::Pull { .. } | Body::History { .. } => {
+            peer.do_send(CatchUp { conn, frame })
+        }
         Body::Custom => peer.do_send(Custom { conn, frame }),
     }
 }

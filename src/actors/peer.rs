@@ -79,6 +79,8 @@ inbound! {
     Graft,
     /// A `PRUNE` frame (tree pruning).
     Prune,
+    /// A catch-up frame: `DIGEST`, `SUMMARY`, `PULL` or `HISTORY`.
+    CatchUp,
     /// A frame of an application type.
     Custom,
 }

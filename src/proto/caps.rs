@@ -17,13 +17,13 @@ pub const SIG: &str = "sig";
 pub const SEQ: &str = "seq";
 
 /// Names set aside for features that later protocol versions add (see
-/// docs/PROTOCOL.md): `seq` (numbered feeds and catch-up). A name moves to
-/// [`IMPLEMENTED`] when its feature lands.
-pub const RESERVED: [&str; 1] = [SEQ];
+/// docs/PROTOCOL.md). None now: `sig` and `seq` have landed. A name
+/// moves to [`IMPLEMENTED`] when its feature lands.
+pub const RESERVED: [&str; 0] = [];
 
 /// The capability names this build implements (kept from peers; announced
 /// as configuration allows), sorted.
-pub const IMPLEMENTED: [&str; 2] = [SIG, TREE];
+pub const IMPLEMENTED: [&str; 3] = [SEQ, SIG, TREE];
 
 /// A set of capability names, kept sorted and without repeats.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -99,6 +99,7 @@ mod tests {
         announced.push("tree".into());
         announced.push("tree".into());
         announced.push(SIG.into());
+        announced.push("seq".into());
         // Reserved names are not implemented yet, so not kept; repeats are kept once.
         assert_eq!(
             Caps::shared_with(Some(announced.as_slice())),
@@ -106,6 +107,8 @@ mod tests {
         );
         assert!(Caps::implemented().has(TREE) && Caps::implemented().has(SIG));
         assert!(!Caps::implemented().without(SIG).has(SIG));
+        assert!(!Caps::implemented().without(SEQ).has(SEQ));
+        assert!(Caps::implemented().has(TREE));
         assert!(!Caps::announced(false).has(TREE));
         assert!(Caps::announced(true).has(TREE));
     }

@@ -164,6 +164,14 @@ pub enum Timer {
     TreeDispatch,
     /// Announce what arrived since the last sweep on every lazy link (tree).
     TreeSweep,
+    /// Deliver broadcasts held back behind a gap whose time is up (feeds).
+    Holdback,
+    /// Send the periodic digest to every peer that numbers feeds.
+    Digest,
+    /// Send a digest soon, after catching up on something.
+    DigestSoon,
+    /// Look at the pulls under way: ask another peer where one stalled.
+    CatchUp,
 }
 
 /// Something that happened to the node, fed to [`NodeState::handle`](super::NodeState::handle).
@@ -409,6 +417,23 @@ pub enum Event {
         verified: bool,
         /// Whether it comes from the key pinned for its name.
         trust: Trust,
+        /// Caught up after the fact (a `PULL`'s answer, or behind a gap
+        /// already reported): history rather than live chat. Written only when true.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        late: bool,
+    },
+    /// Messages `first..=last` of `from`'s feed (epoch `epoch`) had not come
+    /// when later ones were delivered; catch-up may still bring them (`late`).
+    #[non_exhaustive]
+    Gap {
+        /// The feed's originator.
+        from: PeerId,
+        /// The feed's epoch.
+        epoch: u64,
+        /// First missing number.
+        first: u64,
+        /// Last missing number.
+        last: u64,
     },
     /// A `TEST` probe.
     #[non_exhaustive]
@@ -513,7 +538,16 @@ impl std::fmt::Display for Event {
                 write!(f, "peer {peer} disconnected ({reason})")
             }
             Event::PeerAdvertised { by, peer, addr } => write!(f, "{by} knows {peer} at {addr}"),
+            Event::Broadcast {
+                from,
+                text,
+                late: true,
+                ..
+            } => write!(f, "(history) <{from}> {text}"),
             Event::Broadcast { from, text, .. } => write!(f, "<{from}> {text}"),
+            Event::Gap {
+                from, first, last, ..
+            } => write!(f, "messages {first}..{last} of {from} missing"),
             Event::Test { from, text } => write!(f, "test from {from}: {text}"),
             Event::Direct { from, text, .. } => write!(f, "*{from}* {text}"),
             Event::Delivered { to, round_trip, .. } => {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::feed::FeedId;
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId};
 
 /// Message type names, as written on the wire.
@@ -31,6 +32,14 @@ pub mod types {
     pub const GRAFT: &str = "GRAFT";
     /// Tree: makes the link lazy (announcements only).
     pub const PRUNE: &str = "PRUNE";
+    /// Catch-up (`seq` capability): the SHA-256 digest of the sender's feeds, 64 hex digits.
+    pub const DIGEST: &str = "DIGEST";
+    /// Catch-up: feeds and their highest contiguous numbers, `[[author, epoch, seq], ...]`.
+    pub const SUMMARY: &str = "SUMMARY";
+    /// Catch-up: asks for messages `from..=to` of a feed, `[author, epoch, from, to]`.
+    pub const PULL: &str = "PULL";
+    /// Catch-up: one numbered `BROADCAST` in answer to a `PULL`, its envelope as `msg`.
+    pub const HISTORY: &str = "HISTORY";
 }
 
 /// What a frame says, typed by its `msg_type`.
@@ -87,6 +96,30 @@ pub enum Body {
     },
     /// `PRUNE`: stop sending broadcasts in full on this link.
     Prune,
+    /// `DIGEST`: the digest of the sender's feeds.
+    Digest {
+        /// The 32 bytes.
+        digest: [u8; 32],
+    },
+    /// `SUMMARY`: feeds and the sender's highest contiguous number of each.
+    Summary {
+        /// `(feed, highest contiguous seq)` pairs.
+        entries: Vec<(FeedId, u64)>,
+    },
+    /// `PULL`: messages `from..=to` of `feed`, wanted.
+    Pull {
+        /// The feed.
+        feed: FeedId,
+        /// First number wanted.
+        from: u64,
+        /// Last number wanted.
+        to: u64,
+    },
+    /// `HISTORY`: a numbered broadcast sent in answer to a `PULL`.
+    History {
+        /// The broadcast, as its originator made it.
+        frame: Box<Frame>,
+    },
     /// Any other type: handed to an application handler.
     Custom,
 }
@@ -336,6 +369,30 @@ impl Body {
                     .map_err(|e| payload(types::GRAFT, e))?,
             },
             types::PRUNE => Body::Prune,
+            types::DIGEST => Body::Digest {
+                digest: digest_payload(&env.msg)?,
+            },
+            types::SUMMARY => {
+                let raw: Vec<(String, u64, u64)> = serde_json::from_value(env.msg.clone())
+                    .map_err(|e| payload(types::SUMMARY, e))?;
+                let entries = raw
+                    .into_iter()
+                    .map(|(author, epoch, seq)| (FeedId { author, epoch }, seq))
+                    .collect();
+                Body::Summary { entries }
+            }
+            types::PULL => {
+                let (author, epoch, from, to): (String, u64, u64, u64) =
+                    serde_json::from_value(env.msg.clone()).map_err(|e| payload(types::PULL, e))?;
+                Body::Pull {
+                    feed: FeedId { author, epoch },
+                    from,
+                    to,
+                }
+            }
+            types::HISTORY => Body::History {
+                frame: Box::new(history_payload(&env.msg)?),
+            },
             _ => Body::Custom,
         })
     }
@@ -354,6 +411,10 @@ impl Body {
             Body::IHave { .. } => types::IHAVE,
             Body::Graft { .. } => types::GRAFT,
             Body::Prune => types::PRUNE,
+            Body::Digest { .. } => types::DIGEST,
+            Body::Summary { .. } => types::SUMMARY,
+            Body::Pull { .. } => types::PULL,
+            Body::History { .. } => types::HISTORY,
             Body::Custom => return None,
         })
     }
@@ -372,6 +433,34 @@ fn require(present: bool, msg_type: &'static str, field: &'static str) -> Result
     } else {
         Err(FrameError::MissingField { msg_type, field })
     }
+}
+
+fn digest_payload(msg: &Value) -> Result<[u8; 32], FrameError> {
+    let bad = |why: &str| payload(types::DIGEST, why);
+    let Value::String(hex) = msg else {
+        return Err(bad("expected 64 hex digits"));
+    };
+    super::identity::hex_array::<32>(hex).map_err(|_| bad("expected 64 hex digits"))
+}
+
+/// The broadcast inside a `HISTORY`: a `BROADCAST` with `id`, `epoch` and
+/// `seq`, written again in peerchat's field order (its signed fields unchanged).
+fn history_payload(msg: &Value) -> Result<Frame, FrameError> {
+    let bad = |why: String| payload(types::HISTORY, why);
+    if !msg.is_object() {
+        return Err(bad(format!(
+            "expected an envelope, found {}",
+            json_kind(msg)
+        )));
+    }
+    let env: Envelope = serde_json::from_value(msg.clone()).map_err(|e| bad(e.to_string()))?;
+    if env.msg_type != types::BROADCAST || env.id.is_none() || env.round.is_some() {
+        return Err(bad("expected a BROADCAST with an id and no round".into()));
+    }
+    if FeedId::of(&env).is_none() {
+        return Err(bad("expected a numbered broadcast (epoch, seq)".into()));
+    }
+    Frame::encode(env)
 }
 
 fn addr_payload(msg_type: &'static str, msg: &Value) -> Result<PeerAddr, FrameError> {

@@ -128,4 +128,39 @@ pub struct Metrics {
     pub peak_connections: u64,
     /// Message keys in the seen-cache now (bounded by `seen_capacity`).
     pub seen_entries: u64,
+    /// Numbered messages in history now (bounded by `history.*`).
+    pub history_messages: u64,
+    /// Feeds tracked now (bounded by `history.max_feeds`).
+    pub history_feeds: u64,
+    /// Feeds forgotten to make room for another.
+    pub feeds_evicted: u64,
+    /// Messages whose feed and number this node held with another id (kept once).
+    pub feed_conflicts: u64,
+    /// Gaps reported to the application (`Event::Gap`).
+    pub feed_gaps: u64,
+    /// Own broadcasts refused because the feed counter was not reserved and `own_queue` were waiting.
+    pub own_queue_dropped: u64,
+    /// `DIGEST` frames sent.
+    pub digests_sent: u64,
+    /// Bytes of `DIGEST` frames sent.
+    pub digest_bytes: u64,
+    /// `SUMMARY` frames sent.
+    pub summaries_sent: u64,
+    /// Bytes of `SUMMARY` frames sent.
+    pub summary_bytes: u64,
+    /// `PULL` frames sent.
+    pub pulls_sent: u64,
+    /// Bytes of `PULL` and `HISTORY` frames sent (catch-up traffic).
+    pub catchup_bytes: u64,
+    /// Messages sent in answer to `PULL`s (`HISTORY` frames).
+    pub pull_served: u64,
+    /// Broadcasts delivered late (caught up by a pull).
+    pub caught_up: u64,
+    /// `HISTORY` frames nobody asked for (dropped).
+    pub history_unsolicited: u64,
+    /// Catch-up input refused for its size or number: summary entries past
+    /// `max_feeds`, pulls past their window or the backlog, pulls over the serve rate.
+    pub catchup_refused: u64,
+    /// Catch-up frames on links whose peer does not number feeds (ignored).
+    pub catchup_ignored: u64,
 }

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod dedup;
 pub mod error;
 pub mod event;
+pub mod feed;
 pub mod frame;
 pub mod identity;
 pub mod metrics;

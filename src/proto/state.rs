@@ -22,7 +22,7 @@ use super::metrics::Metrics;
 use super::peers::{Link, PeerEntry, PeerInfo, PeerTable};
 use super::rate::{Bucket, RateLimit};
 use super::secure::SecureMemory;
-use super::store::MessageStore;
+use super::store::{HistoryLimits, MessageStore};
 use super::trust::Pins;
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};
 use crate::config::NodeConfig;
@@ -124,6 +124,8 @@ pub struct NodeState {
     secure: SecureMemory,
     /// Which key each name is pinned to (given and saved by the executor).
     pins: Pins,
+    /// Numbered feeds and catch-up (boxed: a simulated million nodes share little of it).
+    catchup: Box<catchup::CatchUp>,
 }
 
 impl NodeState {
@@ -140,7 +142,16 @@ impl NodeState {
     ) -> Self {
         let config = config.into();
         let seen = SeenCache::new(config.seen_capacity, config.seen_ttl);
-        let store = MessageStore::new(config.tree.store_bytes, config.tree.store_ttl);
+        let h = &config.history;
+        let limits = h.feeds.then_some(HistoryLimits {
+            per_feed: h.per_feed,
+            feed_bytes: h.feed_bytes,
+            max_bytes: h.max_bytes,
+            age: h.age,
+            max_feeds: h.max_feeds,
+        });
+        let store =
+            MessageStore::with_history(config.tree.store_bytes, config.tree.store_ttl, limits);
         let graft_wait = config.tree.graft_timeout;
         let secure = SecureMemory::new(config.secure_memory);
         let pins = Pins::new()
@@ -185,6 +196,7 @@ impl NodeState {
             persist: false,
             secure,
             pins,
+            catchup: Default::default(),
         }
     }
 
@@ -255,6 +267,9 @@ impl NodeState {
         m.peak_connections = self.peak_connections;
         m.seen_entries = self.seen.len() as u64;
         m.stored_messages = self.store.len() as u64;
+        m.history_messages = self.store.history().len() as u64;
+        m.history_feeds = self.store.history().feeds() as u64;
+        m.feeds_evicted = self.store.history().feeds_evicted;
         m
     }
 
@@ -287,8 +302,7 @@ impl NodeState {
                 local,
                 remote,
             } => self.on_connected(conn, dir, (local, remote), now, out),
-            // Numbered feeds (the `seq` capability) are not implemented yet.
-            InEvent::FeedReserved { .. } => {}
+            InEvent::FeedReserved { limit } => self.on_feed_reserved(limit, now, out),
             InEvent::Received { conn, frame } => {
                 self.metrics.frames_in += 1;
                 self.metrics.bytes_in += frame.wire_len() as u64;
@@ -301,7 +315,10 @@ impl NodeState {
             InEvent::Authenticated { conn, key } => self.on_authenticated(conn, key),
             InEvent::Malformed { conn, error } => self.on_malformed(conn, error, now, out),
             InEvent::Disconnected { conn, reason } => self.on_disconnected(conn, reason, now, out),
-            InEvent::QueueLow { conn } => self.serve_grafts(conn, out),
+            InEvent::QueueLow { conn } => {
+                self.serve_grafts(conn, out);
+                self.serve_pulls(conn, now, out);
+            }
             InEvent::DialFailed { addr, error } => self.on_dial_failed(addr, error, out),
             InEvent::TimerFired(timer) => self.on_timer(timer, now, out),
             InEvent::Command(cmd) => {
@@ -425,6 +442,7 @@ impl NodeState {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        self.catchup_link_down(conn, out);
         // This node's own shutdown needs no repair; nor does a duplicate
         // connection, whose peer stays on the one kept.
         if !matches!(
@@ -482,6 +500,10 @@ impl NodeState {
             Timer::Graft(id) => self.on_graft_timer(id, now, out),
             Timer::TreeDispatch => self.on_dispatch(now, out),
             Timer::TreeSweep => self.on_sweep(now, out),
+            Timer::Holdback => self.on_holdback(now, out),
+            Timer::Digest => self.on_digest_timer(now, out),
+            Timer::DigestSoon => self.on_digest_soon(now, out),
+            Timer::CatchUp => self.on_catchup_tick(now, out),
         }
     }
 
@@ -533,6 +555,10 @@ impl NodeState {
                     self.on_prune(conn);
                 }
             }
+            Body::Digest { digest } => self.on_digest(src, digest, now, out),
+            Body::Summary { entries } => self.on_summary(src, entries, now, out),
+            Body::Pull { feed, from, to } => self.on_pull(src, (feed, *from, *to), now, out),
+            Body::History { frame: inner } => self.on_history(src, inner, now, out),
             Body::Test { text } => {
                 self.metrics.deliveries += 1;
                 let (from, text) = (from.clone(), text.clone());
@@ -608,12 +634,13 @@ impl NodeState {
         let msg = serde_json::json!(me);
         let mut env = self.envelope(msg_type, msg, now);
         env.v = Some(PROTOCOL_VERSION);
-        let caps = Caps::announced(self.tree_mode());
-        let caps = if self.signer().is_some() {
-            caps
-        } else {
-            caps.without(super::caps::SIG)
-        };
+        let mut caps = Caps::announced(self.tree_mode());
+        if self.signer().is_none() {
+            caps = caps.without(super::caps::SIG);
+        }
+        if !self.feeds_on() {
+            caps = caps.without(super::caps::SEQ);
+        }
         env.caps = Some(caps.to_wire());
         env.key = self.identity.as_ref().map(Identity::key);
         match Frame::encode(env) {
@@ -662,7 +689,9 @@ impl NodeState {
 }
 
 mod advertise;
+mod catchup;
 mod direct;
+mod feeds;
 mod hello;
 mod limits;
 mod liveness;
@@ -672,7 +701,7 @@ mod tree;
 mod verify;
 
 use limits::{push_link, OneShots};
-use verify::Verdict;
+use verify::{Arrival, Verdict};
 
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,9 @@
 //! The message store: the broadcasts a node has seen, kept for a while to answer `GRAFT`s.
 //!
 //! One store serves every request for a message a node already passed on:
-//! the tree's `GRAFT` now, catch-up after absence later (which will add a
-//! per-originator index and persistence beside the arrival order kept
-//! here). It is bounded in bytes and in age. Frames are kept without their
+//! the tree's `GRAFT`s from the arrival order kept here (bounded in bytes
+//! and in age), catch-up's `PULL`s from the per-feed index of
+//! [`history`] (numbered broadcasts, kept longer, with per-feed quotas). Frames are kept without their
 //! per-hop round, sharing the bytes every copy shares, so storing a
 //! message costs an entry, not a copy.
 
@@ -14,6 +14,9 @@ use super::clock::Instant;
 use super::event::ConnId;
 use super::frame::Frame;
 use super::wire::MessageId;
+
+pub mod history;
+pub use history::{Admit, History, HistoryLimits, Kept};
 
 /// Entries a store finds by scanning before it keeps an index by id: a
 /// node that stores a handful of messages (most of a simulated million)
@@ -50,12 +53,28 @@ pub struct MessageStore {
     bytes: usize,
     max_bytes: usize,
     ttl: Duration,
+    /// Numbered broadcasts per feed, kept longer (history and catch-up).
+    history: History,
 }
 
 impl MessageStore {
     /// A store of at most `max_bytes` that forgets entries older than `ttl`.
     pub fn new(max_bytes: usize, ttl: Duration) -> Self {
+        Self::with_history(max_bytes, ttl, None)
+    }
+
+    /// As [`MessageStore::new`], keeping numbered broadcasts per feed within
+    /// `limits` (`None`: no history, every bound zero).
+    pub fn with_history(max_bytes: usize, ttl: Duration, limits: Option<HistoryLimits>) -> Self {
+        let limits = limits.unwrap_or(HistoryLimits {
+            per_feed: 0,
+            feed_bytes: 0,
+            max_bytes: 0,
+            age: Duration::ZERO,
+            max_feeds: 0,
+        });
         MessageStore {
+            history: History::new(limits),
             entries: VecDeque::new(),
             head: 0,
             index: None,
@@ -152,6 +171,16 @@ impl MessageStore {
     /// Bytes counted against the bound.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// The per-feed history.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The per-feed history, to add to.
+    pub fn history_mut(&mut self) -> &mut History {
+        &mut self.history
     }
 }
 

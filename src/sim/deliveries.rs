@@ -73,6 +73,10 @@ pub(crate) struct DeliveryLog {
     complete_survivors: u64,
     violations: u64,
     violation_samples: Vec<String>,
+    /// W5: broadcasts sent before this time (ns) are watched, and each
+    /// node's last first delivery of one of them is kept in `settled_ns`.
+    watch_before: Option<u64>,
+    settled_ns: Vec<u64>,
 }
 
 impl DeliveryLog {
@@ -95,7 +99,33 @@ impl DeliveryLog {
             complete_survivors: 0,
             violations: 0,
             violation_samples: Vec::new(),
+            watch_before: None,
+            settled_ns: Vec::new(),
         }
+    }
+
+    /// From now on, keeps per node the time of its last first delivery of a
+    /// broadcast sent before `before_ns` (W5: the heal).
+    pub(crate) fn watch_sent_before(&mut self, before_ns: u64) {
+        self.watch_before = Some(before_ns);
+        self.settled_ns = vec![0; self.n];
+    }
+
+    /// Per node, its last first delivery of a watched broadcast (0: none).
+    pub(crate) fn settled_ns(&self) -> &[u64] {
+        &self.settled_ns
+    }
+
+    /// Over every broadcast and every node but its sender, running or not:
+    /// first deliveries and the deliveries that would make it complete.
+    pub(crate) fn overall(&self) -> (u64, u64) {
+        let got = self
+            .sent
+            .iter()
+            .map(|s| s.delivered.count() - u64::from(s.delivered.get(s.sender)))
+            .sum();
+        let want = self.sent.len() as u64 * (self.n as u64).saturating_sub(1);
+        (got, want)
     }
 
     /// `sender` sent broadcast `id` at `at_ns`, when the running nodes it
@@ -143,6 +173,11 @@ impl DeliveryLog {
         }
         self.deliveries += 1;
         self.latency.saturating_record(us);
+        if self.watch_before.is_some_and(|b| s.at_ns < b) {
+            if let Some(t) = self.settled_ns.get_mut(node as usize) {
+                *t = (*t).max(at_ns);
+            }
+        }
         Delivery::First
     }
 

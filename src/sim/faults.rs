@@ -21,7 +21,11 @@ pub enum Fault {
     /// Nodes in different groups (one group number per node) lose their links
     /// and cannot connect until [`Fault::Heal`].
     Partition(Vec<u32>),
-    /// Every cut and partition ends; nodes reconnect as their redials find each other.
+    /// Nodes in different groups keep their links, but every frame between
+    /// them is lost without a word (and they cannot connect anew) until
+    /// [`Fault::Heal`]: the peers find out only by `peer_timeout`.
+    Silence(Vec<u32>),
+    /// Every cut, partition and silence ends; nodes reconnect as their redials find each other.
     Heal,
 }
 
@@ -51,9 +55,25 @@ impl Network {
                 groups.resize(n, 0);
                 self.groups = Some(groups);
             }
+            Fault::Silence(groups) => {
+                let group = |i: u32| groups.get(i as usize).copied().unwrap_or(0);
+                for a in 0..self.nodes.len() as u32 {
+                    for end in &mut self.nodes[a as usize].links {
+                        end.silent = group(a) != group(end.peer);
+                    }
+                }
+                let mut groups = groups;
+                groups.resize(self.nodes.len(), 0);
+                self.groups = Some(groups);
+            }
             Fault::Heal => {
                 self.cut.clear();
                 self.groups = None;
+                for node in &mut self.nodes {
+                    for end in &mut node.links {
+                        end.silent = false;
+                    }
+                }
             }
         }
     }
@@ -62,9 +82,11 @@ impl Network {
         let Some(node) = self.nodes.get_mut(i as usize) else {
             return;
         };
-        if node.state.take().is_none() {
+        let Some(state) = node.state.take() else {
             return;
-        }
+        };
+        // As if a database kept it: a restart restores it.
+        node.persisted = state.history_frames();
         node.incarnation = node.incarnation.wrapping_add(1);
         node.registered.clear();
         let links = std::mem::take(&mut node.links);

@@ -46,6 +46,7 @@ mod reach;
 pub mod report;
 pub mod topology;
 mod track;
+pub mod w5;
 mod worker;
 pub mod workload;
 

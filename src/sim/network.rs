@@ -138,6 +138,7 @@ impl Network {
                 registered: Vec::new(),
                 next_conn: 0,
                 incarnation: 0,
+                persisted: Vec::new(),
             });
             net.boot(i);
         }
@@ -151,6 +152,10 @@ impl Network {
         state.seed(self.rng.random());
         if let Some(seed) = &self.crypto {
             state.set_identity(node_identity(seed, i));
+        }
+        let persisted = std::mem::take(&mut self.nodes[i as usize].persisted);
+        if !persisted.is_empty() {
+            state.restore_history(persisted);
         }
         let mut out = Vec::new();
         state.start(self.instant(), &mut out);
@@ -262,8 +267,9 @@ impl Network {
     /// under (with signatures on, derived from its signed fields); returns it.
     pub(super) fn start_broadcast(&mut self, node: u32, id: MessageId, text: &str) -> MessageId {
         let now = self.instant();
-        let id = match &self.nodes[node as usize].state {
-            Some(state) if self.crypto.is_some() => state.broadcast_id(id, text, now),
+        let crypto = self.crypto.is_some();
+        let id = match &mut self.nodes[node as usize].state {
+            Some(state) if crypto => state.broadcast_id(id, text, now),
             _ => id,
         };
         let reach = self.reachable(node);
@@ -359,12 +365,14 @@ impl Network {
             peer: to,
             peer_conn: cb,
             latency_us,
+            silent: false,
         });
         self.nodes[to as usize].links.push(LinkEnd {
             conn: cb,
             peer: from,
             peer_conn: ca,
             latency_us,
+            silent: false,
         });
         self.counters.links_created += 1;
         self.push(

@@ -62,6 +62,8 @@ pub(super) struct LinkEnd {
     pub(super) peer: u32,
     pub(super) peer_conn: u32,
     pub(super) latency_us: u32,
+    /// Frames sent on it are lost without a word ([`super::Fault::Silence`]).
+    pub(super) silent: bool,
 }
 
 impl LinkEnd {
@@ -83,6 +85,8 @@ pub(super) struct SimNode {
     pub(super) next_conn: u32,
     /// Bumped at every crash: timers and dials of an earlier life are void.
     pub(super) incarnation: u32,
+    /// The history a crashed node had, as if a database kept it: restored at restart.
+    pub(super) persisted: Vec<Frame>,
 }
 
 impl SimNode {
@@ -214,7 +218,11 @@ impl Ev {
                     | Slow::QueueLow { .. }
                     | Slow::FeedReserved { .. }
                     | Slow::Timer {
-                        timer: Timer::Graft(_) | Timer::TreeDispatch,
+                        timer: Timer::Graft(_)
+                            | Timer::TreeDispatch
+                            | Timer::Holdback
+                            | Timer::DigestSoon
+                            | Timer::CatchUp,
                         ..
                     }
             ),

@@ -169,6 +169,20 @@ section! {
         setup_virtual_ms: Option<f64> => "links up at (virtual)",
         /// Model: virtual time at the end of the run.
         end_virtual_ms: Option<f64> => "run ended at (virtual)",
+        /// W5: first deliveries over every (broadcast, node other than its
+        /// sender) pair, crashed and cut-off nodes included (target 1.0).
+        delivery_overall: Option<f64> => "delivery over all nodes (w5)",
+        /// W5: per node that was cut off (or down), from the heal until it
+        /// had every broadcast sent before the heal.
+        catchup_after_heal_ms: Option<Percentiles> => "caught up after heal (w5)",
+        /// W5: broadcasts delivered late, in answer to pulls (the nodes' `caught_up`).
+        caught_up: Option<u64> => "caught up by pull (w5)",
+        /// W5: bytes of `DIGEST` frames per caught-up message.
+        digest_bytes_per_caught_up: Option<f64> => "digest bytes / caught up (w5)",
+        /// W5: bytes of `SUMMARY` frames per caught-up message.
+        summary_bytes_per_caught_up: Option<f64> => "summary bytes / caught up (w5)",
+        /// W5: bytes of `PULL` and `HISTORY` frames per caught-up message.
+        catchup_bytes_per_caught_up: Option<f64> => "pull+history bytes / caught up (w5)",
     }
 }
 

@@ -185,6 +185,10 @@ impl<'a> Worker<'a> {
                     self.tally.frames_lost += 1;
                     return trace!(node, %conn, "frame for a link that is gone");
                 };
+                if end.silent {
+                    self.tally.frames_lost += 1;
+                    return trace!(node, %conn, "frame lost on a silent link");
+                }
                 self.tally.frames_sent += 1;
                 match frame.body() {
                     Body::Broadcast { .. } => self.tally.kinds.payload_sent += 1,

@@ -1,4 +1,4 @@
-//! BENCH.md's workloads on the model: W1 (broadcast latency) and W4 (churn), each returning a `Report` (W2 and W3 need real actors).
+//! BENCH.md's workloads on the model: W1 (broadcast latency), W4 (churn) and W5 (catch-up after absence, in `w5.rs`), each returning a `Report` (W2 and W3 need real actors).
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,6 +17,7 @@ use super::node::sim_node_config;
 use super::progress::{FinishOnDrop, NoProgress, Progress};
 use super::report::{cpu_ms_per_delivery, per_delivery, Percentiles, Report, Run, Traffic, Wall};
 use super::topology::{TopologySpec, BENCH_SEED, DEFAULT_DEGREE};
+use super::w5::{self, W5Variant};
 use super::{memory, Fault, SimError};
 use crate::config::{BroadcastMode, NodeConfig};
 
@@ -49,12 +50,15 @@ pub enum Workload {
     W3,
     /// Node 0 broadcasts every 50 ms for 10 s while a share of the others stop.
     W4,
+    /// Node 0 broadcasts every 50 ms for 20 s while 30% of the others are
+    /// cut off for 10 s in the middle; every node must end with every message.
+    W5,
 }
 
 impl Workload {
-    /// True for the workloads the model ([`run`]) runs: W1 and W4.
+    /// True for the workloads the model ([`run`]) runs: W1, W4 and W5.
     pub fn runs_on_model(self) -> bool {
-        matches!(self, Workload::W1 | Workload::W4)
+        matches!(self, Workload::W1 | Workload::W4 | Workload::W5)
     }
 }
 
@@ -66,7 +70,10 @@ impl FromStr for Workload {
             "w2" => Ok(Workload::W2),
             "w3" => Ok(Workload::W3),
             "w4" => Ok(Workload::W4),
-            _ => Err(format!("unknown workload {s:?}: expected w1, w2, w3 or w4")),
+            "w5" => Ok(Workload::W5),
+            _ => Err(format!(
+                "unknown workload {s:?}: expected w1, w2, w3, w4 or w5"
+            )),
         }
     }
 }
@@ -78,6 +85,7 @@ impl fmt::Display for Workload {
             Workload::W2 => "w2",
             Workload::W3 => "w3",
             Workload::W4 => "w4",
+            Workload::W5 => "w5",
         })
     }
 }
@@ -169,6 +177,11 @@ pub struct SimParams {
     /// pair from the run's seed. Off by default (the same code paths run,
     /// without the signature work).
     pub crypto: bool,
+    /// How W5 cuts nodes off.
+    pub w5_variant: W5Variant,
+    /// Numbered feeds, history and catch-up on (the default), or off (as
+    /// before protocol 4: for before/after figures; W5 needs them).
+    pub feeds: bool,
 }
 
 impl Default for SimParams {
@@ -190,6 +203,8 @@ impl Default for SimParams {
             threads: None,
             progress: None,
             crypto: false,
+            w5_variant: W5Variant::default(),
+            feeds: true,
         }
     }
 }
@@ -198,6 +213,7 @@ impl SimParams {
     fn broadcasts(&self) -> u64 {
         self.broadcasts.unwrap_or(match self.workload {
             Workload::W4 => (W4_DURATION.as_millis() / W4_INTERVAL.as_millis()) as u64,
+            Workload::W5 => self.w5_variant.broadcasts(),
             Workload::W1 | Workload::W2 | Workload::W3 => W1_BROADCASTS,
         })
     }
@@ -205,6 +221,7 @@ impl SimParams {
     fn churn_pct(&self) -> f64 {
         self.churn_pct.unwrap_or(match self.workload {
             Workload::W4 => W4_CHURN_PCT,
+            Workload::W5 => self.w5_variant.affected_pct(),
             Workload::W1 | Workload::W2 | Workload::W3 => 0.0,
         })
     }
@@ -271,6 +288,12 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
         None => sim_node_config(max_degree),
     };
     config.broadcast = p.broadcast;
+    if p.workload == Workload::W5 {
+        w5::tune(&mut config);
+    }
+    if !p.feeds {
+        config.history = crate::config::HistoryConfig::off();
+    }
     if let Some(tree) = &p.tree {
         config.tree = tree.clone();
     }
@@ -281,10 +304,11 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
             )));
         }
     }
-    if p.sender != Sender::Node(0) && p.workload == Workload::W4 {
-        return Err(SimError::Params(
-            "w4 sends from node 0 (its churn spares it); --sender is for w1".into(),
-        ));
+    if p.sender != Sender::Node(0) && matches!(p.workload, Workload::W4 | Workload::W5) {
+        return Err(SimError::Params(format!(
+            "{} sends from node 0 (its faults spare it); --sender is for w1",
+            p.workload
+        )));
     }
     let run = Run {
         engine: "model".into(),
@@ -323,8 +347,15 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
     let victims = victims(&mut churn_rng, n, churn);
     progress.stage("broadcasting", p.broadcasts());
     let mut first = None;
+    let mut w5_out = None;
     let per_broadcast = match p.workload {
         Workload::W4 => w4(&mut net, p.broadcasts(), &victims, &mut churn_rng, progress)?,
+        Workload::W5 => {
+            // The victims are W5's cut-off (or restarted) nodes.
+            let (walls, heal) = w5::run(&mut net, p.w5_variant, p.broadcasts(), &victims)?;
+            w5_out = Some((victims.clone(), heal));
+            walls
+        }
         Workload::W1 | Workload::W2 | Workload::W3 => w1(
             &mut net,
             (p.broadcasts(), p.sender, p.seed),
@@ -375,6 +406,9 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
         deliveries.deliveries,
         deliveries.broadcasts_sent,
     );
+    if let Some((affected, heal)) = &w5_out {
+        w5::fill(&net, affected, *heal, &mut traffic);
+    }
     if let Some((c, d)) = first {
         let totals = (total.frames_sent - frames, deliveries.deliveries);
         let first = (c.frames_sent - frames, c.kinds, d);

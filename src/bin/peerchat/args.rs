@@ -98,6 +98,10 @@ pub struct Limits {
     /// Wait this long for a direct message's ack (ms).
     #[arg(long, value_name = "MS", default_value_t = ms(config::DIRECT_TIMEOUT))]
     direct_timeout_ms: u64,
+    /// Number no broadcasts, keep no history and do not catch up (the `seq`
+    /// capability off, as before protocol 4).
+    #[arg(long)]
+    pub no_feeds: bool,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -116,6 +120,11 @@ impl Limits {
             redial_attempts: self.redial_attempts,
             max_peers: self.max_peers,
             direct_timeout: Duration::from_millis(self.direct_timeout_ms),
+            history: if self.no_feeds {
+                config::HistoryConfig::off()
+            } else {
+                config::HistoryConfig::default()
+            },
             ..NodeConfig::default()
         }
     }

@@ -32,8 +32,8 @@ pub struct SimArgs {
     engine: Engine,
     /// The BENCH.md workload: w1 (broadcast latency), w2 (throughput: every
     /// node broadcasts), w3 (scale: w1 on the largest cluster the limits
-    /// allow) or w4 (churn). The model runs w1 and w4; w2 and w3 need
-    /// --engine cluster.
+    /// allow), w4 (churn) or w5 (catch-up after a cut). The model runs w1,
+    /// w4 and w5; w2 and w3 need --engine cluster.
     #[arg(long, default_value = "w1")]
     workload: Workload,
     /// How many nodes (default 1000; an edge-list topology names its own;
@@ -56,6 +56,11 @@ pub struct SimArgs {
     /// Crash this share of the other nodes at random virtual times during the run (default: 0 for w1, 20 for w4).
     #[arg(long, value_name = "PCT")]
     churn: Option<f64>,
+    /// W5: how nodes are cut off: closed (links close), silent (links drop
+    /// frames until peers time out), restart (20% down and restarted with
+    /// their history) or quiet (links close and the sender stops at the heal).
+    #[arg(long, default_value = "closed")]
+    w5_variant: peerchat::sim::w5::W5Variant,
     /// Seed of the topology, latencies, message ids and churn.
     #[arg(long, default_value_t = peerchat::sim::topology::BENCH_SEED)]
     seed: u64,
@@ -170,6 +175,11 @@ async fn cluster(args: &SimArgs) -> Result<Report> {
                 .churn(churn, args.seed, workload::W4_DURATION, &bar)
                 .await?
         }
+        Workload::W5 => {
+            bar.finish();
+            cluster.shutdown().await;
+            bail!("w5 runs on the model only (--engine model) for now");
+        }
     };
     bar.finish();
     cluster.shutdown().await;
@@ -195,6 +205,8 @@ fn model(args: &SimArgs) -> Result<Report> {
         threads: args.threads,
         progress: Some(Arc::new(Bar::new()?)),
         crypto: args.crypto,
+        w5_variant: args.w5_variant,
+        feeds: !args.limits.no_feeds,
     };
     Ok(workload::run(&params)?)
 }

@@ -75,7 +75,7 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
-        let Some(verdict) = self.first_sight(src, &frame, false, now, out) else {
+        let Some(verdict) = self.first_sight(src, &frame, Arrival::Live, now, out) else {
             return;
         };
         let env = frame.envelope();
@@ -129,7 +129,8 @@ impl NodeState {
         // The answer to this node's own request is not charged to the link.
         let ours = frame.envelope().to.as_ref() == Some(&self.id)
             && self.pending_direct.contains_key(&acked);
-        if self.first_sight(src, &frame, ours, now, out).is_none() {
+        let arrival = if ours { Arrival::Answer } else { Arrival::Live };
+        if self.first_sight(src, &frame, arrival, now, out).is_none() {
             return;
         }
         let env = frame.envelope();

@@ -1,7 +1,7 @@
 //! Registration: `PING`/`PONG` handling, one-shot peers, duplicate connections, the peer limit.
 
 use super::*;
-use crate::proto::caps::TREE;
+use crate::proto::caps::{SEQ, TREE};
 
 impl NodeState {
     /// `PING` or `PONG` on `conn`: register the sender, answer a `PING`.
@@ -35,7 +35,7 @@ impl NodeState {
         }
         let version = frame.envelope().v;
         let caps = Caps::shared_with(frame.envelope().caps.as_deref());
-        let tree = caps.has(TREE);
+        let (tree, seq) = (caps.has(TREE), caps.has(SEQ));
         if version.is_none() {
             return self.on_one_shot_hello(conn, origin, addr, is_ping, now, out);
         }
@@ -82,6 +82,7 @@ impl NodeState {
         }
         self.note_secure_peer(conn, &origin);
         self.tree_link_up(conn, tree, now);
+        self.catchup_link_up(conn, seq, now, out);
         if is_ping {
             self.send_hello(Link::Conn(conn), types::PONG, now, out);
         }

@@ -34,13 +34,13 @@ impl NodeState {
     /// than `new_id_rate` allows, or if its signature (or its lack of one)
     /// is refused ([`NodeState::check`]): then it is dropped before the
     /// seen-cache, so another copy can still bring it. Else what the checks
-    /// found. `exempt` frames (answers to this node's own requests) are not
-    /// charged.
+    /// found. Only `Arrival::Live` copies are charged against the link's
+    /// rate (answers to this node's own requests and pulled ones are not).
     pub(super) fn first_sight(
         &mut self,
         src: Option<ConnId>,
         frame: &Frame,
-        exempt: bool,
+        arrival: Arrival,
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) -> Option<Verdict> {
@@ -53,7 +53,7 @@ impl NodeState {
         }
         let limit = &self.new_id_limit;
         let conn = src.and_then(|c| self.conns.get_mut(&c));
-        if let Some(c) = conn.filter(|_| !exempt) {
+        if let Some(c) = conn.filter(|_| arrival == Arrival::Live) {
             if !c.new_ids.take(limit, now) {
                 self.metrics.ids_rate_limited += 1;
                 debug!(remote = ?c.remote, peer = ?c.peer, id = ?frame.envelope().id, "new message id over the link's rate, dropped");
@@ -61,7 +61,7 @@ impl NodeState {
             }
         }
         // Verified once per message: only a copy that is not in the cache gets here.
-        let verdict = self.check(src, frame.envelope(), now, out)?;
+        let verdict = self.check(src, frame.envelope(), arrival, now, out)?;
         self.seen.insert(key, now);
         Some(verdict)
     }

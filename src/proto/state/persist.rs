@@ -36,7 +36,7 @@ impl NodeState {
 mod tests {
     use super::*;
     use crate::config::{BroadcastMode, NodeConfig};
-    use crate::proto::{Command, Instant, MessageId, PeerAddr, PeerId};
+    use crate::proto::{Command, InEvent, Instant, MessageId, PeerAddr, PeerId};
 
     fn node(persist: bool) -> NodeState {
         let config = NodeConfig {
@@ -75,6 +75,18 @@ mod tests {
                 text: "hi".into(),
             };
             s.command(cmd, Instant::ZERO, &mut out).unwrap();
+            // Numbered broadcasts wait for the feed's first reservation.
+            let mut more = Vec::new();
+            for event in &out {
+                if let OutEvent::ReserveFeed { limit } = event {
+                    s.handle(
+                        InEvent::FeedReserved { limit: *limit },
+                        Instant::ZERO,
+                        &mut more,
+                    );
+                }
+            }
+            out.extend(more);
             let frames = persisted(&out);
             if on {
                 assert_eq!(frames.len(), 1);

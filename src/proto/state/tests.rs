@@ -20,6 +20,7 @@ fn at(ms: u64) -> Instant {
 fn config() -> NodeConfig {
     NodeConfig {
         broadcast: crate::config::BroadcastMode::Flood,
+        history: crate::config::HistoryConfig::off(),
         ..NodeConfig::default()
     }
 }
@@ -88,7 +89,9 @@ const T0: &str = "2026-11-28T04:41:59.000Z";
 mod addresses;
 mod advertise;
 mod broadcast;
+mod catchup;
 mod direct;
+mod feeds;
 mod frames;
 mod hello;
 mod limits;

@@ -112,10 +112,17 @@ impl NodeState {
             .envelope()
             .id
             .is_some_and(|id| self.missing.contains_key(&id));
-        let Some(verdict) = self.first_sight(src, frame, grafted, now, out) else {
+        let arrival = if grafted {
+            Arrival::Answer
+        } else {
+            Arrival::Live
+        };
+        let Some(verdict) = self.first_sight(src, frame, arrival, now, out) else {
             // Refused as a duplicate, or over the link's rate: only a
             // duplicate on a tree link shapes the tree (flooding pays nothing more).
-            let on_tree = src.filter(|_| tree_src);
+            // A copy of what this node caught up on by pull says nothing
+            // about the tree's paths: the first copy never came over one.
+            let on_tree = src.filter(|_| tree_src && !self.caught_up_by_pull(frame));
             if let Some(conn) =
                 on_tree.filter(|_| self.seen.contains(&SeenKey::of(frame.envelope())))
             {
@@ -132,15 +139,11 @@ impl NodeState {
         if let Some(id) = frame.envelope().id {
             self.graft_answered(id, src);
         }
+        if self.feeds_on() && !self.admit_numbered(frame, now) {
+            return;
+        }
         self.metrics.deliveries += 1;
-        out.push(OutEvent::Emit(Event::Broadcast {
-            from: from.clone(),
-            text: text.to_owned(),
-            id: frame.envelope().id,
-            time: frame.envelope().time.clone(),
-            verified: verdict.verified(),
-            trust: verdict.trust,
-        }));
+        self.deliver(frame, text, src, verdict, false, now, out);
         let round = if tree_src {
             frame.round().unwrap_or(0).saturating_add(1)
         } else {

@@ -46,6 +46,20 @@ pub(super) fn wire_nonce(bits: u64) -> u64 {
     NONCE_MIN + bits % (u64::MAX - NONCE_MIN + 1)
 }
 
+/// How a copy came, which sets what it is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Arrival {
+    /// Pushed by a peer: charged against the link's rate of new ids, and
+    /// signed ones must be recent by the seen-cache's TTL.
+    Live,
+    /// The answer to this node's own request (a `GRAFT`, its own `DIRECT`'s
+    /// ack): not charged against the link's rate; checked as live.
+    Answer,
+    /// Pulled by catch-up: not charged, and signed ones are accepted up to
+    /// the history's age (the store's feed and number remove duplicates).
+    Pulled,
+}
+
 impl NodeState {
     /// The key pair this node signs with: its identity, unless signing is
     /// switched off (`NodeConfig::sig.sign`).
@@ -75,6 +89,7 @@ impl NodeState {
         &mut self,
         src: Option<ConnId>,
         env: &Envelope,
+        arrival: Arrival,
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) -> Option<Verdict> {
@@ -96,7 +111,7 @@ impl NodeState {
                 return None;
             }
         };
-        if !self.recent(&env.time, now) {
+        if !self.recent(&env.time, now, arrival) {
             self.metrics.replays_dropped += 1;
             debug!(from = %env.originator, time = %env.time, "signed message outside the seen-cache window, dropped");
             return None;
@@ -117,7 +132,7 @@ impl NodeState {
     /// more than the skew after the seen-cache's horizon (the newest signed
     /// id it dropped for room): a copy outside that window may have been
     /// forgotten by the seen-cache, so it could be a replay.
-    fn recent(&self, time: &WireTime, now: Instant) -> bool {
+    fn recent(&self, time: &WireTime, now: Instant, arrival: Arrival) -> bool {
         let WireTime::Text(text) = time else {
             return false;
         };
@@ -131,17 +146,25 @@ impl NodeState {
         let delta =
             |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
         let skew = delta(self.config.sig.clock_skew);
+        // A message pulled by catch-up is judged by the history's age,
+        // where the store's (feed, seq) removes duplicates; a live one by
+        // the seen-cache's TTL.
+        let kept = match arrival {
+            Arrival::Pulled => self.config.history.age,
+            Arrival::Live | Arrival::Answer => self.config.seen_ttl,
+        };
         let window = skew
-            .checked_add(&delta(self.config.seen_ttl))
+            .checked_add(&delta(kept))
             .unwrap_or(chrono::Duration::MAX);
         let at = at.with_timezone(&Utc);
         // The cache dropped signed ids seen up to the horizon for room: a
         // message from before it (with the skew) may be one of them.
-        let flushed = self.seen.horizon().is_some_and(|h| {
-            let h =
-                self.wall_epoch + chrono::Duration::from_std(h.since_epoch()).unwrap_or_default();
-            at.signed_duration_since(h) <= skew
-        });
+        let flushed = arrival != Arrival::Pulled
+            && self.seen.horizon().is_some_and(|h| {
+                let h = self.wall_epoch
+                    + chrono::Duration::from_std(h.since_epoch()).unwrap_or_default();
+                at.signed_duration_since(h) <= skew
+            });
         wall.signed_duration_since(at) <= window
             && at.signed_duration_since(wall) <= skew
             && !flushed
@@ -185,6 +208,10 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) -> Result<MessageId> {
+        self.ensure_feed();
+        if self.feeds_on() {
+            return self.broadcast_numbered(id, text, now, out);
+        }
         let frame = self.app_frame(self.broadcast_envelope(id, text, now)?)?;
         let id = frame.envelope().id.unwrap_or(id);
         self.seen.insert(SeenKey::of(frame.envelope()), now);
@@ -194,16 +221,25 @@ impl NodeState {
 
     /// The id [`NodeState::broadcast`] would send `text` under at `now`
     /// (an executor that tracks messages by id, like the simulator, asks first).
-    pub fn broadcast_id(&self, id: MessageId, text: &str, now: Instant) -> MessageId {
+    pub fn broadcast_id(&mut self, id: MessageId, text: &str, now: Instant) -> MessageId {
+        self.ensure_feed();
         self.broadcast_envelope(id, text.to_owned(), now)
             .ok()
             .and_then(|env| env.id)
             .unwrap_or(id)
     }
 
-    fn broadcast_envelope(&self, id: MessageId, text: String, now: Instant) -> Result<Envelope> {
+    /// A broadcast of `text`: numbered in this node's feed when feeds are
+    /// on, then signed (the number is among the signed fields).
+    pub(super) fn broadcast_envelope(
+        &self,
+        id: MessageId,
+        text: String,
+        now: Instant,
+    ) -> Result<Envelope> {
         let mut env = self.envelope(types::BROADCAST, Value::String(text), now);
         env.id = Some(id);
+        (env.epoch, env.seq) = self.next_number().unzip();
         self.sign_own(&mut env, wire_nonce(id.as_uuid().as_u128() as u64))?;
         Ok(env)
     }

@@ -31,6 +31,7 @@ fn broadcast_delivers_and_forwards() {
                 time: WireTime::Text("t".into()),
                 verified: false,
                 trust: Trust::Unsigned,
+                late: false,
             }),
             OutEvent::Send {
                 conn: ConnId(2),

@@ -82,6 +82,7 @@ fn first_signed_contact_pins() {
                 time: f.envelope().time.clone(),
                 verified: true,
                 trust: Trust::New,
+                late: false,
             }),
             OutEvent::Send {
                 conn: ConnId(2),

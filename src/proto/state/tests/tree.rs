@@ -17,6 +17,7 @@ pub(super) fn tree_config() -> NodeConfig {
             lazy_fanout: 8,
             ..TreeConfig::default()
         },
+        history: crate::config::HistoryConfig::off(),
         ..NodeConfig::default()
     }
 }
@@ -123,6 +124,7 @@ fn first_broadcast_goes_to_eager_links() {
                 time: WireTime::Text("t".into()),
                 verified: false,
                 trust: Trust::Unsigned,
+                late: false,
             }),
             OutEvent::Schedule {
                 delay: tree_config().tree.ihave_sweep,
