@@ -608,7 +608,7 @@ impl NodeState {
                 self.metrics.deliveries += 1;
                 self.metrics.caught_up += 1;
                 let text = text.clone();
-                self.deliver(inner, &text, Some(conn), verdict, true, now, out);
+                self.deliver(inner, &text, Some(conn), (verdict, true), now, out);
             }
         }
         if self.store.history().contiguous(&feed) >= to {

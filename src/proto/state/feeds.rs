@@ -221,14 +221,14 @@ impl NodeState {
     }
 
     /// Gives a broadcast accepted as new to the application: at once, or,
-    /// ahead of a gap in its feed, after the gap fills or `holdback` passes.
+    /// ahead of a gap in its feed, after the gap fills or `holdback` passes;
+    /// with what the checks found and whether it was pulled (late).
     pub(super) fn deliver(
         &mut self,
         frame: &Frame,
         text: &str,
         src: Option<ConnId>,
-        verdict: Verdict,
-        late: bool,
+        (verdict, late): (Verdict, bool),
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {

@@ -143,7 +143,7 @@ impl NodeState {
             return;
         }
         self.metrics.deliveries += 1;
-        self.deliver(frame, text, src, verdict, false, now, out);
+        self.deliver(frame, text, src, (verdict, false), now, out);
         let round = if tree_src {
             frame.round().unwrap_or(0).saturating_add(1)
         } else {
