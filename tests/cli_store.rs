@@ -334,12 +334,26 @@ async fn kill_9_mid_burst_leaves_an_intact_database() {
         .to_string();
     let mut y = Proc::spawn(&home, &home, &["run", "--id", "y", "--bootstrap", &addr]);
     y.event("peer_connected").await;
+    // y's output (a line per message of x's burst) is read all along, so
+    // a full pipe never stops y.
+    let Proc {
+        child: mut y_child,
+        stdin: mut y_stdin,
+        stdout: mut y_stdout,
+    } = y;
+    let y_lines = tokio::spawn(async move {
+        let mut lines = Vec::new();
+        while let Ok(Some(line)) = y_stdout.next_line().await {
+            lines.push(line);
+        }
+        lines
+    });
     let burst = 400;
     let mut lines = String::new();
     for i in 0..burst {
         lines.push_str(&format!("broadcast y{i}\n"));
     }
-    let stdin = y.stdin.as_mut().unwrap();
+    let stdin = y_stdin.as_mut().unwrap();
     stdin.write_all(lines.as_bytes()).await.unwrap();
     let mut own = String::new();
     for i in 0..burst {
@@ -390,6 +404,11 @@ async fn kill_9_mid_burst_leaves_an_intact_database() {
     assert_eq!(check, "ok");
     assert_eq!(epoch2, epoch, "the feed's epoch changed across the kill");
     assert!(reserved2 >= reserved, "the reservation went back");
-    y.quit("quit", "stopped").await;
+    let stdin = y_stdin.as_mut().unwrap();
+    stdin.write_all(b"quit\n").await.unwrap();
+    let status = tokio::time::timeout(WAIT, y_child.wait()).await.unwrap();
+    assert!(status.unwrap().success());
+    let y_lines = y_lines.await.unwrap();
+    assert!(y_lines.last().is_some_and(|l| l.contains("stopped")));
     std::fs::remove_dir_all(home).unwrap();
 }

@@ -232,6 +232,11 @@ impl NodeState {
             delay: self.config.ping_interval,
             timer: Timer::KeepAlive,
         });
+        // A feed set by the executor is reserved ahead now, so the first
+        // broadcast does not wait for the disk.
+        if self.feeds_on() {
+            self.reserve_ahead(out);
+        }
     }
 
     /// This node's id.

@@ -157,7 +157,7 @@ impl NodeState {
     }
 
     /// Asks for the next block of numbers once half of the current one is used.
-    fn reserve_ahead(&mut self, out: &mut Vec<OutEvent>) {
+    pub(super) fn reserve_ahead(&mut self, out: &mut Vec<OutEvent>) {
         let block = self.config.history.reserve_block;
         let Some(own) = self.catchup.own.as_mut() else {
             return;

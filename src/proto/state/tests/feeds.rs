@@ -373,3 +373,24 @@ fn gap_with_its_end_filled_is_still_pulled() {
         .collect();
     assert_eq!(pulls, vec![(1, json!(["a", 1, 2, 4]))]);
 }
+
+/// A feed the executor set (a data directory's counter) is reserved ahead
+/// at start, so the first broadcast does not wait for the disk; a node
+/// whose feed is drawn at its first broadcast asks then.
+#[test]
+fn set_feed_is_reserved_at_start() {
+    let mut s = feed_node();
+    s.set_feed(7, 41, 41);
+    let mut out = Vec::new();
+    s.start(at(0), &mut out);
+    assert!(
+        out.contains(&OutEvent::ReserveFeed { limit: 1041 }),
+        "{out:?}"
+    );
+    let mut fresh = feed_node();
+    let mut out = Vec::new();
+    fresh.start(at(0), &mut out);
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, OutEvent::ReserveFeed { .. })));
+}
