@@ -12,8 +12,9 @@ impl NodeState {
         out: &mut Vec<OutEvent>,
     ) {
         let bound = self.conns.get(&conn).and_then(|c| c.peer.clone());
-        let asker = bound.clone().unwrap_or_else(|| from.clone());
-        let link = match (bound, self.peers.get(from)) {
+        let asker = bound.as_ref().map_or_else(|| from.clone(), |s| s.name.clone());
+        let first = self.peers.named(from).next().map(|(_, p)| p);
+        let link = match (bound, first) {
             (None, Some(p)) if p.conn.is_none() => p.link(),
             _ => Link::Conn(conn),
         };
@@ -38,12 +39,12 @@ impl NodeState {
         let entries: Vec<Value> = self
             .peers
             .iter()
-            .filter(|(id, _)| *id != asker)
-            .filter_map(|(id, p)| match addr::shareable(&p.addr, asker_ip) {
-                Ok(addr) => Some(serde_json::json!([id, addr])),
+            .filter(|(slot, _)| &slot.name != asker)
+            .filter_map(|(slot, p)| match addr::shareable(&p.addr, asker_ip) {
+                Ok(addr) => Some(serde_json::json!([slot.name, addr])),
                 Err(why) => {
                     withheld += 1;
-                    trace!(peer = %id, addr = %p.addr, %why, "not handed out");
+                    trace!(peer = %slot.name, addr = %p.addr, %why, "not handed out");
                     None
                 }
             })
@@ -111,7 +112,7 @@ impl NodeState {
             peer: peer.clone(),
             addr: addr.clone(),
         }));
-        if !self.peers.contains(&peer) {
+        if !self.peers.has_name(&peer) {
             self.dial(addr, out);
         }
     }
