@@ -12,7 +12,9 @@ impl NodeState {
         out: &mut Vec<OutEvent>,
     ) {
         let bound = self.conns.get(&conn).and_then(|c| c.peer.clone());
-        let asker = bound.as_ref().map_or_else(|| from.clone(), |s| s.name.clone());
+        let asker = bound
+            .as_ref()
+            .map_or_else(|| from.clone(), |s| s.name.clone());
         let first = self.peers.named(from).next().map(|(_, p)| p);
         let link = match (bound, first) {
             (None, Some(p)) if p.conn.is_none() => p.link(),

@@ -24,7 +24,10 @@ impl NodeState {
             return;
         };
         let other_key = |b: &PeerSlot| b.key.zip(key).is_some_and(|(b, k)| b != k);
-        if bound.as_ref().is_some_and(|b| b.name != origin || other_key(b)) {
+        if bound
+            .as_ref()
+            .is_some_and(|b| b.name != origin || other_key(b))
+        {
             self.metrics.rejected_frames += 1;
             debug!(%conn, claimed = %origin, "hello claims another id than the connection's peer");
             return;

@@ -91,6 +91,7 @@ mod broadcast;
 mod direct;
 mod frames;
 mod hello;
+mod keyed;
 mod limits;
 mod liveness;
 mod one_shot;
