@@ -412,3 +412,41 @@ fn sends_by_name_follow_the_pin() {
     let slot = PeerSlot::new(alice, Some(alice_a().key()));
     assert!(slot.is_origin(&PeerId::new("x"), Some(&alice_a().key())));
 }
+
+/// A message under this node's own name signed by another key is a
+/// `conflict` here (the name is bound to this node's key), pins nothing, and
+/// is still relayed, to a namesake under a third key too (not its originator by key).
+#[test]
+fn own_name_under_another_key_is_a_conflict() {
+    let mut s = node();
+    s.set_identity(me());
+    connect_in(&mut s, 1);
+    receive(
+        &mut s,
+        1,
+        keyed_pong(ME, 6001, Some(alice_a().key())),
+        at(0),
+    );
+    connect_in(&mut s, 2);
+    receive(&mut s, 2, keyed_pong("b", 6002, None), at(0));
+    let f = signed_broadcast(&carol(), ME, "me too", 1);
+    let out = receive(&mut s, 2, f.clone(), at(1));
+    assert_eq!(
+        out,
+        vec![
+            OutEvent::Emit(Event::Broadcast {
+                from: PeerId::new(ME),
+                text: "me too".into(),
+                id: f.envelope().id,
+                time: f.envelope().time.clone(),
+                verified: true,
+                trust: Trust::Conflict,
+            }),
+            OutEvent::Send {
+                conn: ConnId(1),
+                frame: f
+            },
+        ]
+    );
+    assert!(s.pins().get(&PeerId::new(ME)).is_none());
+}
