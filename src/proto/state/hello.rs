@@ -66,7 +66,7 @@ impl NodeState {
                     debug!(%conn, claimed = %origin, "second connection claims a settled peer, refused");
                     return self.close(conn, DisconnectReason::Duplicate, out);
                 }
-                if !self.keeps_new(conn, existing, &origin) {
+                if !self.keeps_new(conn, existing, &slot) {
                     return self.close(conn, DisconnectReason::Duplicate, out);
                 }
                 self.rebind(&slot, conn, addr, version, caps);
@@ -226,11 +226,13 @@ impl NodeState {
     }
 
     /// Of two connections to `remote`, keep the one dialled by the smaller id
-    /// (both ends decide alike); if one node dialled both, keep the newer.
-    pub(super) fn keeps_new(&self, new: ConnId, old: ConnId, remote: &PeerId) -> bool {
+    /// (then key: namesakes decide alike too; both ends decide alike); if
+    /// one node dialled both, keep the newer.
+    pub(super) fn keeps_new(&self, new: ConnId, old: ConnId, remote: &PeerSlot) -> bool {
+        let me = (&self.id, self.identity.as_ref().map(Identity::key));
         let dialer = |c: ConnId| match self.conns.get(&c).map(|c| &c.dir) {
-            Some(Direction::Outbound { .. }) => &self.id,
-            _ => remote,
+            Some(Direction::Outbound { .. }) => me,
+            _ => (&remote.name, remote.key),
         };
         let (dn, dold) = (dialer(new), dialer(old));
         if dn == dold {

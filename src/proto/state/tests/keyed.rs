@@ -450,3 +450,46 @@ fn own_name_under_another_key_is_a_conflict() {
     );
     assert!(s.pins().get(&PeerId::new(ME)).is_none());
 }
+
+/// Two connections racing between this node and a namesake of it (same
+/// name, key A): the one dialled by the smaller key is kept, so both ends
+/// keep the same one although their names tie.
+#[test]
+fn racing_namesakes_keep_the_smaller_keys_dial() {
+    let mut s = node();
+    s.set_identity(me());
+    connect_in(&mut s, 1);
+    receive(
+        &mut s,
+        1,
+        keyed_pong(ME, 6001, Some(alice_a().key())),
+        at(0),
+    );
+    step(
+        &mut s,
+        InEvent::Connected {
+            conn: ConnId(2),
+            dir: Direction::Outbound {
+                addr: PeerAddr::new("127.0.0.1", 6001),
+            },
+            local: None,
+            remote: None,
+        },
+        at(1),
+    );
+    let out = receive(
+        &mut s,
+        2,
+        keyed_pong(ME, 6001, Some(alice_a().key())),
+        at(1),
+    );
+    // Conn 2 was dialled by this node, conn 1 by the namesake.
+    let dropped = if me().key() < alice_a().key() { 1 } else { 2 };
+    assert_eq!(
+        out,
+        vec![OutEvent::Close {
+            conn: ConnId(dropped),
+            reason: DisconnectReason::Duplicate
+        }]
+    );
+}
