@@ -157,27 +157,37 @@ impl PeerTable {
     }
 
     /// The slot of `name` to use when only the name is given: the one
-    /// under `preferred` (the key pinned for the name) if registered, else the first.
+    /// under `preferred` (the key pinned for the name) if registered, else
+    /// the first registered.
     pub fn pick(&self, name: &PeerId, preferred: Option<&NodeKey>) -> Option<&PeerSlot> {
         let exact = preferred
             .map(|k| PeerSlot::new(name.clone(), Some(*k)))
             .and_then(|slot| self.peers.get_key_value(&slot).map(|(s, _)| s));
-        exact.or_else(|| self.named(name).next().map(|(s, _)| s))
+        exact.or_else(|| self.earliest(name))
     }
 
-    /// The registered slot a hello from `name` under `key` belongs to: the
-    /// same key, or, where either key is unknown, the same name (an unsigned
-    /// peer is told apart by its name only).
+    /// Of the entries under `name`, the one registered first (a namesake
+    /// that came later cannot take the name over by its key's bytes).
+    fn earliest(&self, name: &PeerId) -> Option<&PeerSlot> {
+        self.named(name)
+            .min_by_key(|(_, p)| p.since)
+            .map(|(s, _)| s)
+    }
+
+    /// The registered slot a hello or a frame from or for `name` under
+    /// `key` belongs to: the same key, or, where either key is unknown, the
+    /// same name (an unsigned peer is told apart by its name only; of
+    /// namesakes, the one registered first).
     pub fn matching(&self, name: &PeerId, key: Option<&NodeKey>) -> Option<PeerSlot> {
-        let first = self.named(name).next().map(|(s, _)| s);
         let Some(k) = key else {
-            return first.cloned();
+            return self.earliest(name).cloned();
         };
         let exact = PeerSlot::new(name.clone(), Some(*k));
         if self.peers.contains_key(&exact) {
             return Some(exact);
         }
         // A keyless entry sorts first under its name.
+        let first = self.named(name).next().map(|(s, _)| s);
         first.filter(|s| s.key.is_none()).cloned()
     }
 

@@ -325,7 +325,8 @@ fn unsigned_originator_skip_is_by_name() {
 
 /// A DIRECT naming `to_key` goes to the neighbour under that key, never to
 /// its namesake; one naming an unknown key is flooded on (one hop fewer);
-/// one naming no key goes by name to the first namesake, as before keys.
+/// one naming no key goes by name to the first namesake registered (here
+/// both at once: the first in key order), as before keys.
 #[test]
 fn direct_routes_by_key() {
     let mut s = namesakes();
@@ -492,4 +493,47 @@ fn racing_namesakes_keep_the_smaller_keys_dial() {
             reason: DisconnectReason::Duplicate
         }]
     );
+}
+
+/// With no pin for the name, a send by name (and a DIRECT without `to_key`)
+/// goes to the namesake registered first, whatever the keys' bytes; a pin
+/// moves it to the pinned key.
+#[test]
+fn unpinned_name_goes_to_the_first_registered() {
+    for (first, second) in [(alice_a(), alice_b()), (alice_b(), alice_a())] {
+        let mut s = node();
+        s.set_identity(me());
+        connect_in(&mut s, 1);
+        receive(
+            &mut s,
+            1,
+            keyed_pong("alice", 6001, Some(first.key())),
+            at(0),
+        );
+        connect_in(&mut s, 2);
+        receive(
+            &mut s,
+            2,
+            keyed_pong("alice", 6002, Some(second.key())),
+            at(1),
+        );
+        let alice = PeerId::new("alice");
+        assert_eq!(s.peer(&alice, at(2)).unwrap().known_key, Some(first.key()));
+        let send = Command::Send {
+            to: alice.clone(),
+            msg_type: "CHAT".into(),
+            msg: json!("hello"),
+        };
+        let out = step(&mut s, InEvent::Command(send.clone()), at(2));
+        assert_eq!(sends(&out), vec![1]);
+        connect_in(&mut s, 3);
+        receive(&mut s, 3, keyed_pong("b", 6003, None), at(2));
+        let direct = Frame::encode(direct_to("alice", None)).unwrap();
+        let out = receive(&mut s, 3, direct, at(3));
+        assert_eq!(sends(&out), vec![1]);
+        let mut out = Vec::new();
+        s.pin(alice.clone(), second.key(), &mut out);
+        let out = step(&mut s, InEvent::Command(send), at(4));
+        assert_eq!(sends(&out), vec![2]);
+    }
 }
