@@ -25,7 +25,8 @@ impl NodeState {
     }
 
     /// Sends `ADVERTISE_REPLY` frames naming up to `limit` peers other than
-    /// `asker`, whose request came on `via`. A peer whose address may not go
+    /// `asker`, whose request came on `via` (a namesake of the asker on
+    /// another connection is named). A peer whose address may not go
     /// to that asker ([`addr::shareable`]) is left out and counted.
     pub(super) fn advertise_to(
         &mut self,
@@ -41,7 +42,9 @@ impl NodeState {
         let entries: Vec<Value> = self
             .peers
             .iter()
-            .filter(|(slot, _)| &slot.name != asker)
+            // The asker's own entry (on `via`, or one-shot) is left out, not
+            // a namesake of it under another key on another connection.
+            .filter(|(slot, p)| &slot.name != asker || p.conn.is_some_and(|c| c != via))
             .filter_map(|(slot, p)| match addr::shareable(&p.addr, asker_ip) {
                 Ok(addr) => Some(serde_json::json!([slot.name, addr])),
                 Err(why) => {

@@ -537,3 +537,20 @@ fn unpinned_name_goes_to_the_first_registered() {
         assert_eq!(sends(&out), vec![2]);
     }
 }
+
+/// An `ADVERTISE` from one alice is answered with the other peers, her
+/// namesake (another key, another connection) among them.
+#[test]
+fn advertise_names_the_askers_namesake() {
+    let mut s = namesakes();
+    let ask =
+        frame(json!({"msg_type": "ADVERTISE", "msg": "", "originator": "alice", "time": "t"}));
+    let out = receive(&mut s, 1, ask, at(1));
+    let reply = |peer: &str, port: u16| OutEvent::Send {
+        conn: ConnId(1),
+        frame: frame(
+            json!({"msg_type": "ADVERTISE_REPLY", "msg": [peer, ["127.0.0.1", port]], "originator": ME, "time": "2026-11-28T04:41:59.001Z"}),
+        ),
+    };
+    assert_eq!(out, vec![reply("alice", 6002), reply("b", 6003)]);
+}
