@@ -34,7 +34,7 @@ pub use event::{
 pub use frame::{types, Body, Frame, FrameError};
 pub use identity::{Identity, KeyError, NodeKey, Signature};
 pub use metrics::Metrics;
-pub use peers::{PeerEntry, PeerInfo, PeerTable};
+pub use peers::{PeerEntry, PeerInfo, PeerSlot, PeerTable};
 pub use rate::{Bucket, RateLimit};
 pub use sign::SigError;
 pub use state::NodeState;

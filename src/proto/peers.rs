@@ -12,6 +12,33 @@ use super::event::ConnId;
 use super::identity::NodeKey;
 use super::wire::{PeerAddr, PeerId};
 
+/// Where a peer sits in the table: its name and, where known, its key (the
+/// link's proven key, else its hello's). Two nodes may share a name; they
+/// share a slot only when their keys do (or one of them has none).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerSlot {
+    /// The name it uses (its `originator`).
+    pub name: PeerId,
+    /// Its key, if its link proved one or its hello named one.
+    pub key: Option<NodeKey>,
+}
+
+impl PeerSlot {
+    /// The slot of `name` under `key`.
+    pub fn new(name: PeerId, key: Option<NodeKey>) -> Self {
+        PeerSlot { name, key }
+    }
+
+    /// True if a message from `origin`, signed by `signer` (`None`:
+    /// unsigned), comes from this peer: by key when both are known, else by name.
+    pub fn is_origin(&self, origin: &PeerId, signer: Option<&NodeKey>) -> bool {
+        match (signer, self.key.as_ref()) {
+            (Some(signer), Some(key)) => signer == key,
+            _ => &self.name == origin,
+        }
+    }
+}
+
 /// One registered peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerEntry {
@@ -62,6 +89,10 @@ pub struct PeerInfo {
     /// Fingerprint of the key pinned for its name, if any (`/peers`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// The key that tells it apart from a namesake: its link's, else the one
+    /// its hello named (unproven on a plaintext link); `None`: unsigned peer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_key: Option<NodeKey>,
 }
 
 impl PeerEntry {
@@ -83,37 +114,81 @@ pub enum Link {
     OneShot(PeerAddr),
 }
 
-/// Registered peers, ordered by id so every walk over them is deterministic
-/// (a simulation replays exactly).
+/// Registered peers, ordered by name then key so every walk over them is
+/// deterministic (a simulation replays exactly). Namesakes with different
+/// keys have an entry each.
 #[derive(Debug, Default)]
 pub struct PeerTable {
-    peers: BTreeMap<PeerId, PeerEntry>,
+    peers: BTreeMap<PeerSlot, PeerEntry>,
 }
 
 impl PeerTable {
-    /// The entry of `id`.
-    pub fn get(&self, id: &PeerId) -> Option<&PeerEntry> {
-        self.peers.get(id)
+    /// The entry in `slot`.
+    pub fn get(&self, slot: &PeerSlot) -> Option<&PeerEntry> {
+        self.peers.get(slot)
     }
 
-    /// The entry of `id`, to change.
-    pub fn get_mut(&mut self, id: &PeerId) -> Option<&mut PeerEntry> {
-        self.peers.get_mut(id)
+    /// The entry in `slot`, to change.
+    pub fn get_mut(&mut self, slot: &PeerSlot) -> Option<&mut PeerEntry> {
+        self.peers.get_mut(slot)
     }
 
-    /// Adds or replaces `id`.
-    pub fn insert(&mut self, id: PeerId, entry: PeerEntry) {
-        self.peers.insert(id, entry);
+    /// Adds or replaces the entry in `slot`.
+    pub fn insert(&mut self, slot: PeerSlot, entry: PeerEntry) {
+        self.peers.insert(slot, entry);
     }
 
-    /// Forgets `id`.
-    pub fn remove(&mut self, id: &PeerId) -> Option<PeerEntry> {
-        self.peers.remove(id)
+    /// Forgets the entry in `slot`.
+    pub fn remove(&mut self, slot: &PeerSlot) -> Option<PeerEntry> {
+        self.peers.remove(slot)
     }
 
-    /// True if `id` is registered.
-    pub fn contains(&self, id: &PeerId) -> bool {
-        self.peers.contains_key(id)
+    /// Every entry under `name` (one per key), keyless first.
+    pub fn named(&self, name: &PeerId) -> impl Iterator<Item = (&PeerSlot, &PeerEntry)> {
+        let name = name.clone();
+        self.peers
+            .range(PeerSlot::new(name.clone(), None)..)
+            .take_while(move |(s, _)| s.name == name)
+    }
+
+    /// True if some peer uses `name`.
+    pub fn has_name(&self, name: &PeerId) -> bool {
+        self.named(name).next().is_some()
+    }
+
+    /// The slot of `name` to use when only the name is given: the one
+    /// under `preferred` (the key pinned for the name) if registered, else
+    /// the first registered.
+    pub fn pick(&self, name: &PeerId, preferred: Option<&NodeKey>) -> Option<&PeerSlot> {
+        let exact = preferred
+            .map(|k| PeerSlot::new(name.clone(), Some(*k)))
+            .and_then(|slot| self.peers.get_key_value(&slot).map(|(s, _)| s));
+        exact.or_else(|| self.earliest(name))
+    }
+
+    /// Of the entries under `name`, the one registered first (a namesake
+    /// that came later cannot take the name over by its key's bytes).
+    fn earliest(&self, name: &PeerId) -> Option<&PeerSlot> {
+        self.named(name)
+            .min_by_key(|(_, p)| p.since)
+            .map(|(s, _)| s)
+    }
+
+    /// The registered slot a hello or a frame from or for `name` under
+    /// `key` belongs to: the same key, or, where either key is unknown, the
+    /// same name (an unsigned peer is told apart by its name only; of
+    /// namesakes, the one registered first).
+    pub fn matching(&self, name: &PeerId, key: Option<&NodeKey>) -> Option<PeerSlot> {
+        let Some(k) = key else {
+            return self.earliest(name).cloned();
+        };
+        let exact = PeerSlot::new(name.clone(), Some(*k));
+        if self.peers.contains_key(&exact) {
+            return Some(exact);
+        }
+        // A keyless entry sorts first under its name.
+        let first = self.named(name).next().map(|(s, _)| s);
+        first.filter(|s| s.key.is_none()).cloned()
     }
 
     /// True if some peer listens on `addr`.
@@ -131,25 +206,25 @@ impl PeerTable {
         self.peers.is_empty()
     }
 
-    /// All peers in id order.
-    pub fn iter(&self) -> impl Iterator<Item = (&PeerId, &PeerEntry)> {
+    /// All peers in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (&PeerSlot, &PeerEntry)> {
         self.peers.iter()
     }
 
-    /// The application's view of one peer.
-    pub fn info(&self, id: &PeerId, now: Instant) -> Option<PeerInfo> {
-        self.peers.get(id).map(|p| info(id, p, now))
+    /// The application's view of the peer in `slot`.
+    pub fn info(&self, slot: &PeerSlot, now: Instant) -> Option<PeerInfo> {
+        self.peers.get(slot).map(|p| info(slot, p, now))
     }
 
-    /// The application's view of every peer, in id order.
+    /// The application's view of every peer, in slot order.
     pub fn infos(&self, now: Instant) -> Vec<PeerInfo> {
-        self.peers.iter().map(|(id, p)| info(id, p, now)).collect()
+        self.peers.iter().map(|(s, p)| info(s, p, now)).collect()
     }
 }
 
-fn info(id: &PeerId, p: &PeerEntry, now: Instant) -> PeerInfo {
+fn info(slot: &PeerSlot, p: &PeerEntry, now: Instant) -> PeerInfo {
     PeerInfo {
-        id: id.clone(),
+        id: slot.name.clone(),
         addr: p.addr.clone(),
         connected_for: now.saturating_since(p.since),
         version: p.version,
@@ -158,5 +233,6 @@ fn info(id: &PeerId, p: &PeerEntry, now: Instant) -> PeerInfo {
         key: p.key,
         secure: p.secure,
         fingerprint: None,
+        known_key: slot.key,
     }
 }

@@ -19,7 +19,7 @@ use super::event::{
 use super::frame::{types, Body, Frame, FrameError};
 use super::identity::{Identity, NodeKey};
 use super::metrics::Metrics;
-use super::peers::{Link, PeerEntry, PeerInfo, PeerTable};
+use super::peers::{Link, PeerEntry, PeerInfo, PeerSlot, PeerTable};
 use super::rate::{Bucket, RateLimit};
 use super::secure::SecureMemory;
 use super::store::{HistoryLimits, MessageStore};
@@ -32,7 +32,7 @@ use crate::config::NodeConfig;
 struct Conn {
     dir: Direction,
     /// The peer registered on this connection, once its hello arrived.
-    peer: Option<PeerId>,
+    peer: Option<PeerSlot>,
     /// This end's socket address (normalised): a node on `0.0.0.0` advertises its IP here.
     local: Option<SocketAddr>,
     /// The other end's socket address (normalised): the source a hello's
@@ -257,9 +257,11 @@ impl NodeState {
         infos
     }
 
-    /// One registered peer.
+    /// One registered peer: of namesakes, the one under the key pinned
+    /// for the name, else the first.
     pub fn peer(&self, id: &PeerId, now: Instant) -> Option<PeerInfo> {
-        let mut info = self.peers.info(id, now)?;
+        let slot = self.peers.pick(id, self.pins.get(id))?;
+        let mut info = self.peers.info(slot, now)?;
         self.add_fingerprint(&mut info);
         Some(info)
     }
@@ -384,9 +386,12 @@ impl NodeState {
         }
     }
 
+    /// How to reach `peer` by name: of namesakes, the one under the key
+    /// pinned for the name, else the first.
     pub(super) fn link_of(&self, peer: &PeerId) -> Result<Link> {
         self.peers
-            .get(peer)
+            .pick(peer, self.pins.get(peer))
+            .and_then(|slot| self.peers.get(slot))
             .map(|p| p.link())
             .ok_or_else(|| ProtoError::UnknownPeer(peer.clone()))
     }
@@ -456,7 +461,7 @@ impl NodeState {
         ) {
             self.tree_link_lost(&c, now, out);
         }
-        let Some(peer) = c.peer else {
+        let Some(slot) = c.peer else {
             // A dial that connected but never registered counts as a failed redial.
             if let Direction::Outbound { addr } = c.dir {
                 self.after_dial_failed(addr, out);
@@ -464,9 +469,12 @@ impl NodeState {
             return;
         };
         // A peer whose connection was replaced (duplicate) stays registered.
-        if self.peers.get(&peer).is_some_and(|p| p.conn == Some(conn)) {
-            let entry = self.peers.remove(&peer);
-            self.advertise_budget.remove(&peer);
+        if self.peers.get(&slot).is_some_and(|p| p.conn == Some(conn)) {
+            let entry = self.peers.remove(&slot);
+            let peer = slot.name;
+            if !self.peers.has_name(&peer) {
+                self.advertise_budget.remove(&peer);
+            }
             debug!(%peer, %reason, "peer disconnected");
             out.push(OutEvent::Emit(Event::PeerDisconnected { peer, reason }));
             if let Some(entry) = entry {
@@ -605,12 +613,13 @@ impl NodeState {
         out.push(OutEvent::Dial(addr));
     }
 
-    /// Sends `frame` to every registered peer except the one on `src` and the originator.
+    /// Sends `frame` to every registered peer except the one on `src` and
+    /// the originator (by key for a signed frame, else by name: [`PeerSlot::is_origin`]).
     pub(super) fn forward(&mut self, frame: &Frame, src: Option<ConnId>, out: &mut Vec<OutEvent>) {
-        let origin = &frame.envelope().originator;
+        let (origin, signer) = origin_of(frame.envelope());
         // Straight from the peer table into `out`: no list of targets is built.
-        for (id, p) in self.peers.iter() {
-            if id != origin && (p.conn.is_none() || p.conn != src) {
+        for (slot, p) in self.peers.iter() {
+            if !slot.is_origin(origin, signer) && (p.conn.is_none() || p.conn != src) {
                 let one_shots = &mut self.one_shots;
                 push_link(&mut self.metrics, one_shots, p.link(), frame.clone(), out);
             }
@@ -691,6 +700,12 @@ impl NodeState {
         let bits = id.as_uuid().as_u128();
         self.seen.contains(&SeenKey::Id(bits)) || self.seen.contains(&SeenKey::Signed(bits))
     }
+}
+
+/// Who a frame comes from: its `originator`, and its signing key if it is signed.
+pub(super) fn origin_of(env: &Envelope) -> (&PeerId, Option<&NodeKey>) {
+    let signer = env.key.as_ref().filter(|_| env.sig.is_some());
+    (&env.originator, signer)
 }
 
 mod advertise;

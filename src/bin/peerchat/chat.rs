@@ -386,7 +386,13 @@ async fn run(node: &NodeHandle, screen: &Screen, dials: &mut DialReport, me: &st
             }
             for p in peers {
                 let kind = if p.one_shot { ", original peer" } else { "" };
-                let fp = p.fingerprint.as_deref().unwrap_or("(no key pinned)");
+                // Its own key (namesakes differ here), marked when it is not the name's pin.
+                let fp = match (p.known_key.map(|k| k.fingerprint()), p.fingerprint) {
+                    (Some(own), Some(pin)) if own != pin => format!("{own} (conflict)"),
+                    (Some(own), _) => own,
+                    (None, Some(pin)) => pin,
+                    (None, None) => "(no key pinned)".to_string(),
+                };
                 screen.line(format!(
                     "  {:<12} {:<22} {fp:<19} connected {}{kind}",
                     p.id,

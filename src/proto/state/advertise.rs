@@ -12,8 +12,11 @@ impl NodeState {
         out: &mut Vec<OutEvent>,
     ) {
         let bound = self.conns.get(&conn).and_then(|c| c.peer.clone());
-        let asker = bound.clone().unwrap_or_else(|| from.clone());
-        let link = match (bound, self.peers.get(from)) {
+        let asker = bound
+            .as_ref()
+            .map_or_else(|| from.clone(), |s| s.name.clone());
+        let first = self.peers.named(from).next().map(|(_, p)| p);
+        let link = match (bound, first) {
             (None, Some(p)) if p.conn.is_none() => p.link(),
             _ => Link::Conn(conn),
         };
@@ -22,7 +25,8 @@ impl NodeState {
     }
 
     /// Sends `ADVERTISE_REPLY` frames naming up to `limit` peers other than
-    /// `asker`, whose request came on `via`. A peer whose address may not go
+    /// `asker`, whose request came on `via` (a namesake of the asker on
+    /// another connection is named). A peer whose address may not go
     /// to that asker ([`addr::shareable`]) is left out and counted.
     pub(super) fn advertise_to(
         &mut self,
@@ -38,12 +42,14 @@ impl NodeState {
         let entries: Vec<Value> = self
             .peers
             .iter()
-            .filter(|(id, _)| *id != asker)
-            .filter_map(|(id, p)| match addr::shareable(&p.addr, asker_ip) {
-                Ok(addr) => Some(serde_json::json!([id, addr])),
+            // The asker's own entry (on `via`, or one-shot) is left out, not
+            // a namesake of it under another key on another connection.
+            .filter(|(slot, p)| &slot.name != asker || p.conn.is_some_and(|c| c != via))
+            .filter_map(|(slot, p)| match addr::shareable(&p.addr, asker_ip) {
+                Ok(addr) => Some(serde_json::json!([slot.name, addr])),
                 Err(why) => {
                     withheld += 1;
-                    trace!(peer = %id, addr = %p.addr, %why, "not handed out");
+                    trace!(peer = %slot.name, addr = %p.addr, %why, "not handed out");
                     None
                 }
             })
@@ -111,7 +117,7 @@ impl NodeState {
             peer: peer.clone(),
             addr: addr.clone(),
         }));
-        if !self.peers.contains(&peer) {
+        if !self.peers.has_name(&peer) {
             self.dial(addr, out);
         }
     }

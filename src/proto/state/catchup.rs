@@ -26,7 +26,7 @@ pub(super) struct CatchUp {
     /// the last missing number, the link the message after it came on, when.
     gaps: Vec<(FeedId, u64, ConnId, Instant)>,
     /// Messages each peer may still be sent in answer to its pulls (across its connections).
-    served: BTreeMap<PeerId, Bucket>,
+    served: BTreeMap<PeerSlot, Bucket>,
     digest_armed: bool,
     soon_armed: bool,
     tick_armed: bool,

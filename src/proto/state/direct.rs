@@ -167,13 +167,15 @@ impl NodeState {
     }
 
     /// Passes a `DIRECT`/`DIRECT_ACK` towards its `to`: straight to it when it is
-    /// a neighbour; else to every neighbour but the one it came from (and its
+    /// a neighbour (the one under `to_key` when the frame names one, never a
+    /// namesake under another key); else to every neighbour but the one it came from (and its
     /// originator) with one hop fewer, or nowhere once the hops are spent.
     /// Frames this node made (`src` is `None`) go out with the full budget.
     fn route(&mut self, frame: &Frame, src: Option<ConnId>, out: &mut Vec<OutEvent>) {
         let env = frame.envelope();
         let Some(to) = env.to.as_ref() else { return };
-        if let Some(link) = self.peers.get(to).map(|p| p.link()) {
+        let slot = self.peers.matching(to, env.to_key.as_ref());
+        if let Some(link) = slot.and_then(|s| self.peers.get(&s)).map(|p| p.link()) {
             match link {
                 Link::Conn(conn) if Some(conn) == src => {}
                 link => self.send_link(link, frame.clone(), out),

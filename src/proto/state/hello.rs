@@ -15,14 +15,19 @@ impl NodeState {
         out: &mut Vec<OutEvent>,
     ) {
         let origin = frame.envelope().originator.clone();
-        if origin == self.id {
-            debug!(%conn, "hello names this node's own id");
+        let key = self.hello_key(conn, frame.envelope());
+        if self.is_self(&origin, key.as_ref()) {
+            debug!(%conn, "hello names this node's own key, or its id and no key");
             return self.close(conn, DisconnectReason::SelfConnection, out);
         }
         let Some(bound) = self.conns.get(&conn).map(|c| c.peer.clone()) else {
             return;
         };
-        if bound.as_ref().is_some_and(|b| b != &origin) {
+        let other_key = |b: &PeerSlot| b.key.zip(key).is_some_and(|(b, k)| b != k);
+        if bound
+            .as_ref()
+            .is_some_and(|b| b.name != origin || other_key(b))
+        {
             self.metrics.rejected_frames += 1;
             debug!(%conn, claimed = %origin, "hello claims another id than the connection's peer");
             return;
@@ -36,12 +41,14 @@ impl NodeState {
         let version = frame.envelope().v;
         let caps = Caps::shared_with(frame.envelope().caps.as_deref());
         let (tree, seq) = (caps.has(TREE), caps.has(SEQ));
+        let slot = self.peers.matching(&origin, key.as_ref());
+        let slot = slot.unwrap_or_else(|| PeerSlot::new(origin.clone(), key));
         if version.is_none() {
-            return self.on_one_shot_hello(conn, origin, addr, is_ping, now, out);
+            return self.on_one_shot_hello(conn, slot, addr, is_ping, now, out);
         }
-        match self.peers.get(&origin).map(|p| p.conn) {
+        match self.peers.get(&slot).map(|p| p.conn) {
             Some(Some(existing)) if existing == conn => {
-                if let Some(p) = self.peers.get_mut(&origin) {
+                if let Some(p) = self.peers.get_mut(&slot) {
                     p.addr = addr;
                     p.version = version;
                     p.caps = caps;
@@ -51,7 +58,7 @@ impl NodeState {
                 // Two connections race only while they are being set up; a
                 // second claim on a peer settled for longer than the
                 // handshake timeout is refused, so it cannot take the peer over.
-                let settled = self.peers.get(&origin).is_some_and(|p| {
+                let settled = self.peers.get(&slot).is_some_and(|p| {
                     now.saturating_since(p.since) >= self.config.handshake_timeout
                 });
                 if settled {
@@ -59,28 +66,28 @@ impl NodeState {
                     debug!(%conn, claimed = %origin, "second connection claims a settled peer, refused");
                     return self.close(conn, DisconnectReason::Duplicate, out);
                 }
-                if !self.keeps_new(conn, existing, &origin) {
+                if !self.keeps_new(conn, existing, &slot) {
                     return self.close(conn, DisconnectReason::Duplicate, out);
                 }
-                self.rebind(&origin, conn, addr, version, caps);
+                self.rebind(&slot, conn, addr, version, caps);
                 if let Some(old) = self.conns.get_mut(&existing) {
                     old.peer = None;
                 }
                 self.close(existing, DisconnectReason::Duplicate, out);
             }
             // Known as one-shot, now on a persistent connection: use it from now on.
-            Some(None) => self.rebind(&origin, conn, addr, version, caps),
+            Some(None) => self.rebind(&slot, conn, addr, version, caps),
             None => {
                 if self.peers.len() >= self.config.max_peers {
                     self.refer(Link::Conn(conn), conn, &origin, now, out);
                     return self.close(conn, DisconnectReason::PeerLimit, out);
                 }
                 let link = (Some(conn), self.conns.get(&conn).and_then(|c| c.local));
-                self.register(origin.clone(), addr, link, (version, caps), now, out);
-                self.bind(conn, &origin);
+                self.register(slot.clone(), addr, link, (version, caps), now, out);
+                self.bind(conn, &slot);
             }
         }
-        self.note_secure_peer(conn, &origin);
+        self.note_secure_peer(conn, &slot);
         self.tree_link_up(conn, tree, now);
         self.catchup_link_up(conn, seq, now, out);
         if is_ping {
@@ -120,14 +127,14 @@ impl NodeState {
     fn on_one_shot_hello(
         &mut self,
         conn: ConnId,
-        origin: PeerId,
+        slot: PeerSlot,
         addr: PeerAddr,
         is_ping: bool,
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
         let local = self.conns.get(&conn).and_then(|c| c.local);
-        match self.peers.get_mut(&origin) {
+        match self.peers.get_mut(&slot) {
             Some(p) => {
                 p.last_seen = now;
                 if p.conn.is_none() {
@@ -137,11 +144,11 @@ impl NodeState {
             }
             None => {
                 if self.peers.len() >= self.config.max_peers {
-                    self.refer(Link::OneShot(addr), conn, &origin, now, out);
+                    self.refer(Link::OneShot(addr), conn, &slot.name, now, out);
                     return self.close(conn, DisconnectReason::PeerLimit, out);
                 }
                 let link = (None, local);
-                self.register(origin, addr.clone(), link, (None, Caps::none()), now, out);
+                self.register(slot, addr.clone(), link, (None, Caps::none()), now, out);
             }
         }
         if is_ping {
@@ -149,11 +156,11 @@ impl NodeState {
         }
     }
 
-    /// Registers `id` at `addr`; `(conn, local)`: the connection its frames go
+    /// Registers the peer in `slot` at `addr`; `(conn, local)`: the connection its frames go
     /// on (`None`: one-shot) and this node's end of the one its hello came on.
     fn register(
         &mut self,
-        id: PeerId,
+        slot: PeerSlot,
         addr: PeerAddr,
         (conn, local): (Option<ConnId>, Option<SocketAddr>),
         (version, caps): (Option<u32>, Caps),
@@ -171,7 +178,8 @@ impl NodeState {
             key: None,
             secure: false,
         };
-        self.peers.insert(id.clone(), entry);
+        let id = slot.name.clone();
+        self.peers.insert(slot, entry);
         self.redials.remove(&addr);
         debug!(peer = %id, %addr, one_shot = conn.is_none(), "peer registered");
         out.push(OutEvent::Emit(Event::PeerConnected { peer: id, addr }));
@@ -179,7 +187,7 @@ impl NodeState {
 
     fn rebind(
         &mut self,
-        id: &PeerId,
+        id: &PeerSlot,
         conn: ConnId,
         addr: PeerAddr,
         version: Option<u32>,
@@ -196,18 +204,36 @@ impl NodeState {
         self.bind(conn, id);
     }
 
-    pub(super) fn bind(&mut self, conn: ConnId, peer: &PeerId) {
+    pub(super) fn bind(&mut self, conn: ConnId, peer: &PeerSlot) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.peer = Some(peer.clone());
         }
     }
 
+    /// The key that tells the peer speaking on `conn` apart from a
+    /// namesake: its link's proven key, else the key its hello names (on a
+    /// plaintext link this only tells peers apart; it never pins).
+    fn hello_key(&self, conn: ConnId, env: &Envelope) -> Option<NodeKey> {
+        self.link_key(conn).or(env.key)
+    }
+
+    /// A hello from `name` under `key` is this node's own: its key is ours,
+    /// or it names our id and no key. Our id under another key is a namesake.
+    fn is_self(&self, name: &PeerId, key: Option<&NodeKey>) -> bool {
+        match key {
+            Some(key) => self.identity.as_ref().is_some_and(|i| &i.key() == key),
+            None => name == &self.id,
+        }
+    }
+
     /// Of two connections to `remote`, keep the one dialled by the smaller id
-    /// (both ends decide alike); if one node dialled both, keep the newer.
-    pub(super) fn keeps_new(&self, new: ConnId, old: ConnId, remote: &PeerId) -> bool {
+    /// (then key: namesakes decide alike too; both ends decide alike); if
+    /// one node dialled both, keep the newer.
+    pub(super) fn keeps_new(&self, new: ConnId, old: ConnId, remote: &PeerSlot) -> bool {
+        let me = (&self.id, self.identity.as_ref().map(Identity::key));
         let dialer = |c: ConnId| match self.conns.get(&c).map(|c| &c.dir) {
-            Some(Direction::Outbound { .. }) => &self.id,
-            _ => remote,
+            Some(Direction::Outbound { .. }) => me,
+            _ => (&remote.name, remote.key),
         };
         let (dn, dold) = (dialer(new), dialer(old));
         if dn == dold {

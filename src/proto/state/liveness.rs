@@ -48,16 +48,17 @@ impl NodeState {
     fn one_shot_keep_alive(&mut self, now: Instant, out: &mut Vec<OutEvent>) {
         let mut silent = Vec::new();
         let mut quiet = Vec::new();
-        for (id, p) in self.peers.iter().filter(|(_, p)| p.conn.is_none()) {
+        for (slot, p) in self.peers.iter().filter(|(_, p)| p.conn.is_none()) {
             let idle = now.saturating_since(p.last_seen);
             if idle >= self.config.peer_timeout {
-                silent.push(id.clone());
+                silent.push(slot.clone());
             } else if idle >= self.config.ping_interval {
                 quiet.push(p.addr.clone());
             }
         }
-        for peer in silent {
-            if let Some(entry) = self.peers.remove(&peer) {
+        for slot in silent {
+            if let Some(entry) = self.peers.remove(&slot) {
+                let peer = slot.name;
                 debug!(%peer, "one-shot peer silent too long");
                 let reason = DisconnectReason::Timeout;
                 out.push(OutEvent::Emit(Event::PeerDisconnected { peer, reason }));

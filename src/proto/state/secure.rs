@@ -125,7 +125,7 @@ impl NodeState {
 
     /// After a hello registered `peer` on `conn`: its entry shows the link's
     /// key, and on a secure link its address is remembered as secure.
-    pub(super) fn note_secure_peer(&mut self, conn: ConnId, peer: &PeerId) {
+    pub(super) fn note_secure_peer(&mut self, conn: ConnId, peer: &PeerSlot) {
         let key = self.link_key(conn);
         let Some(p) = self.peers.get_mut(peer) else {
             return;

@@ -94,6 +94,7 @@ mod direct;
 mod feeds;
 mod frames;
 mod hello;
+mod keyed;
 mod limits;
 mod liveness;
 mod one_shot;

@@ -87,7 +87,7 @@ impl NodeState {
             .conns
             .values()
             .filter(|c| c.tree.on && c.tree.eager)
-            .filter_map(|c| c.peer.clone())
+            .filter_map(|c| c.peer.as_ref().map(|s| s.name.clone()))
             .collect();
         peers.sort();
         peers
@@ -186,12 +186,12 @@ impl NodeState {
                 timer: Timer::TreeSweep,
             });
         }
-        let origin = &frame.envelope().originator;
+        let (origin, signer) = origin_of(frame.envelope());
         let eager = frame.with_round(round);
         let mut lazy = std::mem::take(&mut self.scratch);
         lazy.clear();
-        for (peer, p) in self.peers.iter() {
-            if peer == origin || (p.conn.is_some() && p.conn == src) {
+        for (slot, p) in self.peers.iter() {
+            if slot.is_origin(origin, signer) || (p.conn.is_some() && p.conn == src) {
                 continue;
             }
             let link = p.link();

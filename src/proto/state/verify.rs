@@ -116,14 +116,32 @@ impl NodeState {
             debug!(from = %env.originator, time = %env.time, "signed message outside the seen-cache window, dropped");
             return None;
         }
-        let pinned = self.pins.len();
-        let trust = self.pins.judge(&env.originator, key);
-        if self.pins.len() != pinned {
-            out.push(OutEvent::PinsChanged);
-        }
+        let trust = match self.own_name_trust(&env.originator, key) {
+            Some(trust) => trust,
+            None => {
+                let pinned = self.pins.len();
+                let trust = self.pins.judge(&env.originator, key);
+                if self.pins.len() != pinned {
+                    out.push(OutEvent::PinsChanged);
+                }
+                trust
+            }
+        };
         Some(Verdict {
             signer: Some(key),
             trust,
+        })
+    }
+
+    /// This node's own name is bound to its own key: a message under it
+    /// signed by another key (a namesake's) is a `conflict`, and never pins
+    /// the name. `None`: another name (or no key here), judged by the pins.
+    fn own_name_trust(&self, name: &PeerId, key: NodeKey) -> Option<Trust> {
+        let mine = self.identity.as_ref().filter(|_| name == &self.id)?.key();
+        Some(if mine == key {
+            Trust::Pinned
+        } else {
+            Trust::Conflict
         })
     }
 
