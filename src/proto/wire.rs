@@ -7,12 +7,13 @@ use uuid::Uuid;
 
 use super::identity::{NodeKey, Signature};
 
-/// The protocol version peerchat writes in `PING` and `PONG` (`"v": 3`).
+/// The protocol version peerchat writes in `PING` and `PONG` (`"v": 4`).
 ///
 /// Bumped once per wire change (docs/PROTOCOL.md, "Versions and capabilities");
 /// behaviour switches on the `caps` a peer announces, never on `v ==`.
-/// Version 2 added `caps` and the unknown-fields rule; 3, the `tree` capability.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// Version 2 added `caps` and the unknown-fields rule; 3, the `tree`
+/// capability; 4, secure links and the `sig` and `seq` capabilities.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// A node's identity on the network: the `originator` of what it sends.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
