@@ -3,7 +3,7 @@
 //! A node listens on TCP, keeps a table of known peers and speaks the JSON
 //! envelope of the original Python chat peers (`{msg_type, msg, originator,
 //! time}`): `PING`/`PONG` register peers, `ADVERTISE`/`ADVERTISE_REPLY`
-//! exchange peer lists, `BROADCAST` floods chat text to every node exactly
+//! exchange peer lists, `BROADCAST` carries chat text to every node exactly
 //! once, `TEST` is a probe, and applications register handlers for their own
 //! types.
 //!
@@ -45,7 +45,9 @@
 //! # Layout
 //!
 //! - [`proto`]: the protocol as a pure state machine ([`proto::NodeState`]):
-//!   envelope, frames, peer table, seen-cache. No actix, no sockets, no clock.
+//!   envelope, frames, peer table, seen-cache, the broadcast tree, keys and
+//!   signatures, pins, sealed messages, feeds and catch-up, the message
+//!   store. No actix, no sockets, no clock.
 //! - [`addr`]: the `host:port` syntax addresses are given in.
 //! - [`codec`]: newline-delimited JSON framing with a frame-length limit.
 //! - [`actors`]: the thin executors: `PeerActor` (one per node, runs the state
@@ -61,6 +63,8 @@
 //! - [`events`]: the [`EventStream`] an application reads.
 //! - [`history`]: the history database of a node with a data directory
 //!   (feature `sqlite`): messages, the feed counter, known peers.
+//! - [`data_dir`]: a node's data directory (locked; its `identity.key`) and
+//!   [`pins_file`]: the names pinned to keys, saved beside it.
 //! - [`config`]: every limit and interval, with defaults.
 //! - [`sim`]: many nodes in one process: the deterministic `Network` of
 //!   pure states (`network`, `exec`, `worker`, `order`, `queue`, `track`,
