@@ -151,10 +151,17 @@ impl Serialize for NodeKey {
     }
 }
 
+/// A key read from a frame is only decoded (64 hex characters), not
+/// checked to be a curve point: that check (a point decompression, half
+/// the cost of a verification) would run on every copy of every signed
+/// frame, while [`NodeKey::verify`] (once per message) refuses a key that
+/// is not a point anyway.
 impl<'de> Deserialize<'de> for NodeKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<NodeKey, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        NodeKey::from_hex(&text).map_err(serde::de::Error::custom)
+        hex_array(&text)
+            .map(NodeKey)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -272,6 +279,20 @@ mod tests {
         assert!(NodeKey::from_hex(&"zz".repeat(32)).is_err());
         assert!(serde_json::from_str::<NodeKey>("\"00\"").is_err());
         assert_eq!(Identity::from_secret(a.secret()), a);
+    }
+
+    /// A key that is not a curve point is refused by `from_hex`, read from a
+    /// frame without the check, and verifies nothing.
+    #[test]
+    fn non_point_key_verifies_nothing() {
+        // y = 2 is not the y-coordinate of a curve point.
+        let mut bytes = [0u8; 32];
+        bytes[0] = 2;
+        let hex = to_hex(&bytes);
+        assert_eq!(NodeKey::from_hex(&hex), Err(KeyError::NotAKey));
+        let key: NodeKey = serde_json::from_str(&format!("\"{hex}\"")).unwrap();
+        let sig = identity(1).sign(b"m");
+        assert!(!key.verify(b"m", &sig));
     }
 
     /// A fingerprint is four groups of four hex digits, stable for a key.
