@@ -304,8 +304,16 @@ fn show(screen: &Screen, dials: &mut DialReport, event: &Event) {
             from, text, trust, ..
         } => screen.event(format!("*{from}*{} (to you) {text}", mark(*trust))),
         Event::Broadcast {
-            from, text, trust, ..
-        } => screen.event(format!("<{from}>{} {text}", mark(*trust))),
+            from,
+            text,
+            trust,
+            late,
+            ..
+        } => {
+            // Caught up after the fact: marked as history, not live chat.
+            let history = if *late { "(history) " } else { "" };
+            screen.event(format!("{history}<{from}>{} {text}", mark(*trust)))
+        }
         Event::Delivered { to, round_trip, .. } => {
             screen.event(format!("✓ delivered to {to} ({:.1?})", round_trip))
         }
@@ -450,7 +458,7 @@ async fn history(node: &NodeHandle, screen: &Screen, storage: &Storage, n: Optio
 }
 
 /// Broadcasts a line; warns when original peers cannot read it, and, with
-/// no peer connected, says that nobody got it.
+/// no peer connected, says that nobody got it yet.
 async fn say(node: &NodeHandle, screen: &Screen, me: &str, text: String) -> peerchat::Result<()> {
     let len = broadcast_frame_len(me, &text);
     node.broadcast(text).await?;
@@ -461,7 +469,7 @@ async fn say(node: &NodeHandle, screen: &Screen, me: &str, text: String) -> peer
     }
     if node.peers().await?.is_empty() {
         screen.line(
-            "! no peer is connected: nobody got that, and it is not kept for later (/join HOST:PORT)",
+            "! no peer is connected: nobody got that yet; peerchat nodes that join later catch up on it, unless --no-feeds (/join HOST:PORT)",
         );
     }
     Ok(())

@@ -367,25 +367,9 @@ impl NodeState {
     }
 }
 
-fn mark_late(event: Event) -> Event {
-    match event {
-        Event::Broadcast {
-            from,
-            text,
-            id,
-            time,
-            verified,
-            trust,
-            ..
-        } => Event::Broadcast {
-            from,
-            text,
-            id,
-            time,
-            verified,
-            trust,
-            late: true,
-        },
-        other => other,
+fn mark_late(mut event: Event) -> Event {
+    if let Event::Broadcast { late, .. } = &mut event {
+        *late = true;
     }
+    event
 }
