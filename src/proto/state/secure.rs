@@ -99,7 +99,11 @@ impl NodeState {
         env: &Envelope,
         addr: &PeerAddr,
     ) -> Option<DisconnectReason> {
-        let link = self.conns.get(&conn)?.key;
+        let c = self.conns.get(&conn)?;
+        // The pinned-name rule judges a new plaintext socket: an in-memory
+        // link is never secure (nothing to downgrade), and a link already
+        // registered keeps going (its keep-alive hellos are not new contact).
+        let (link, new_socket) = (c.key, c.remote.is_some() && c.peer.is_none());
         match (link, env.key) {
             (Some(link), Some(claimed)) if link != claimed => {
                 self.metrics.identity_mismatch += 1;
@@ -112,7 +116,7 @@ impl NodeState {
                 // hello under it is a downgrade too (no fallback for a pinned key).
                 let seen = claimed.is_some_and(|k| self.secure.has_key(&k))
                     || self.secure.has_addr(addr)
-                    || self.pins.get(&env.originator).is_some();
+                    || (new_socket && self.pins.get(&env.originator).is_some());
                 if seen {
                     self.metrics.insecure_refused += 1;
                     debug!(%conn, %addr, "plaintext hello from a peer seen secure: no downgrade");

@@ -261,15 +261,24 @@ fn secure_memory_is_bounded() {
     assert!(!s.may_downgrade(&PeerAddr::new("127.0.0.1", 6003)));
 }
 
-/// A plaintext hello under a name pinned to a key is a downgrade: the
-/// link closes `InsecureRefused`, counted, and nobody registers; the same
-/// hello under an unpinned name registers as before.
+/// A plaintext hello on a new TCP connection under a name pinned to a key
+/// is a downgrade: the link closes `InsecureRefused`, counted, and nobody
+/// registers; the same hello under an unpinned name registers as before.
 #[test]
 fn plaintext_hello_under_a_pinned_name_is_refused() {
     let mut s = node();
     let mut out = Vec::new();
     s.pin(PeerId::new("a"), key(1), &mut out);
-    connect_in(&mut s, 1);
+    step(
+        &mut s,
+        InEvent::Connected {
+            conn: ConnId(1),
+            dir: Direction::Inbound,
+            local: Some("127.0.0.1:5000".parse().unwrap()),
+            remote: Some("127.0.0.1:40001".parse().unwrap()),
+        },
+        at(0),
+    );
     let out = step(
         &mut s,
         InEvent::Received {
@@ -328,4 +337,40 @@ fn secure_reasons_are_named() {
         serde_json::to_value(DialError::HandshakeFailed).unwrap(),
         "handshake_failed"
     );
+}
+
+/// The pinned-name rule judges new plaintext sockets only: a hello on an
+/// in-memory link (no socket) under a pinned name registers, and so do its
+/// later keep-alive hellos.
+#[test]
+fn pinned_name_on_an_in_memory_link_is_not_a_downgrade() {
+    let mut s = node();
+    let mut out = Vec::new();
+    s.pin(PeerId::new("a"), key(1), &mut out);
+    step(
+        &mut s,
+        InEvent::Connected {
+            conn: ConnId(1),
+            dir: Direction::Inbound,
+            local: None,
+            remote: None,
+        },
+        at(0),
+    );
+    for t in 0..2 {
+        let out = step(
+            &mut s,
+            InEvent::Received {
+                conn: ConnId(1),
+                frame: hello("PING", "a", 6001, "t"),
+            },
+            at(t),
+        );
+        assert!(
+            !out.iter().any(|o| matches!(o, OutEvent::Close { .. })),
+            "{out:?}"
+        );
+    }
+    assert!(s.peer(&PeerId::new("a"), at(1)).is_some());
+    assert_eq!(s.metrics().insecure_refused, 0);
 }
