@@ -15,7 +15,7 @@ use crate::actors::acceptor::Acceptor;
 use crate::actors::peer::{
     Apply, GetHistory, GetMetrics, GetPeer, GetPeers, SendDirect, Shutdown, Subscribe,
 };
-use crate::actors::peer::{GetPins, SendBroadcast, SetPin};
+use crate::actors::peer::{GetPins, HeldHistory, SendBroadcast, SetPin};
 use crate::actors::{ConnectionSpawner, PeerActor, RegistryActor};
 use crate::config::NodeConfig;
 use crate::data_dir::{generate_identity, DataDir};
@@ -24,7 +24,7 @@ use crate::events::EventStream;
 use crate::handler::{MessageHandler, Reply};
 use crate::history::HistoryEntry;
 use crate::proto::{
-    addr, types, Body, Command, Envelope, Identity, MessageId, Metrics, NodeKey, NodeState,
+    addr, types, Body, Command, Envelope, Frame, Identity, MessageId, Metrics, NodeKey, NodeState,
     PeerAddr, PeerId, PeerInfo, Pins,
 };
 use crate::resolve::{Resolver, SystemResolver};
@@ -56,6 +56,7 @@ impl Node {
             resolver: Arc::new(SystemResolver),
             identity: None,
             data_dir: None,
+            restore: Vec::new(),
         }
     }
 }
@@ -72,6 +73,8 @@ pub struct NodeBuilder {
     resolver: Arc<dyn Resolver>,
     identity: Option<Identity>,
     data_dir: Option<PathBuf>,
+    /// Broadcasts to put back into the store at start (see [`NodeBuilder::restore_history`]).
+    restore: Vec<Frame>,
 }
 
 impl NodeBuilder {
@@ -89,6 +92,15 @@ impl NodeBuilder {
     /// Without it nothing touches the disk.
     pub fn data_dir(mut self, path: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(path.into());
+        self
+    }
+
+    /// Broadcasts (as [`NodeHandle::held_history`] gave them) put back into
+    /// the node's store and seen-cache at start, as if a history database
+    /// had held them: answered to pulls, never delivered again. What a
+    /// simulator restarting a node without a disk uses.
+    pub fn restore_history(mut self, frames: Vec<Frame>) -> Self {
+        self.restore = frames;
         self
     }
 
@@ -196,6 +208,7 @@ impl NodeBuilder {
         // A fresh feed epoch at each start; nothing reserved yet (the first
         // broadcast asks, and an executor without a disk answers at once).
         state.set_feed(uuid::Uuid::new_v4().as_u64_pair().0, 1, 0);
+        state.restore_history(self.restore);
         let pins_file = data_dir
             .as_ref()
             .map(|d| d.path().join(crate::pins_file::PINS_FILE));
@@ -239,6 +252,8 @@ impl NodeBuilder {
                     (registry.start(), acceptor)
                 }
                 Listener::Memory(net, listener) => {
+                    // Its dials come from its address (a partition needs to know).
+                    let dials = net.bound(&listen_for_acceptor);
                     let acceptor = Acceptor::spawn_memory(
                         net.clone(),
                         listen_for_acceptor,
@@ -246,7 +261,7 @@ impl NodeBuilder {
                         spawner,
                         span.clone(),
                     );
-                    (registry.on_memory(net).start(), acceptor)
+                    (registry.on_memory(dials).start(), acceptor)
                 }
             };
             let mut actor = PeerActor::new(state, handlers, event_buffer, span);
@@ -281,6 +296,14 @@ impl NodeBuilder {
     }
 }
 
+/// `listen` as an address of an in-memory network (`mem{k}:{port}`), if it is one.
+fn memory_addr(listen: &str) -> Option<PeerAddr> {
+    listen
+        .starts_with("mem")
+        .then(|| parse_addr(listen).ok())
+        .flatten()
+}
+
 /// Where a node listens: a TCP socket, or an address on an in-memory network.
 enum Listener {
     Tcp(TcpListener),
@@ -293,7 +316,19 @@ impl NodeBuilder {
     /// address the protocol knows the node by.
     async fn bind(&self) -> Result<(Listener, SocketAddr, PeerAddr)> {
         if let Some(net) = &self.memory {
-            let (addr, listener) = net.listen();
+            let (addr, listener) = match memory_addr(&self.listen) {
+                // A node restarted where it listened before.
+                Some(addr) => match net.listen_at(&addr) {
+                    Some(listener) => (addr, listener),
+                    None => {
+                        return Err(Error::Bind {
+                            addr: self.listen.clone(),
+                            source: std::io::ErrorKind::AddrInUse.into(),
+                        })
+                    }
+                },
+                None => net.listen(),
+            };
             let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
             return Ok((Listener::Memory(net.clone(), listener), unspecified, addr));
         }
@@ -546,6 +581,16 @@ impl NodeHandle {
             .send(GetHistory(n))
             .await
             .map_err(|_| Error::Stopped)?
+    }
+
+    /// Every broadcast the node holds in its history store now (in memory),
+    /// feed by feed in order: what [`NodeBuilder::restore_history`] takes.
+    pub async fn held_history(&self) -> Result<Vec<Frame>> {
+        self.inner
+            .addr
+            .send(HeldHistory)
+            .await
+            .map_err(|_| Error::Stopped)
     }
 
     /// Addresses of peers this node was connected to in earlier runs, the

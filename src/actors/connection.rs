@@ -126,9 +126,9 @@ impl Link for MemoryLink {
         act: &mut ConnectionActor<MemoryLink>,
         ctx: &mut Context<ConnectionActor<MemoryLink>>,
     ) -> (WriteQueue, Option<oneshot::Sender<()>>) {
-        let MemoryLink { mut tx, rx } = self;
+        let MemoryLink { mut tx, rx, gate } = self;
         tx.set_limit(act.send_queue_bytes);
-        ctx.add_stream(rx.into_frames(act.max_frame_len));
+        ctx.add_stream(rx.into_frames(act.max_frame_len).gated(gate));
         (tx, None)
     }
 }

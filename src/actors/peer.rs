@@ -29,9 +29,9 @@ mod trust_api;
 pub use api::{
     Apply, DirectOutcome, GetMetrics, GetPeer, GetPeers, SendDirect, Shutdown, Subscribe,
 };
-pub use history::GetHistory;
 #[cfg(feature = "sqlite")]
 pub use history::{BatchDone, HistoryLink};
+pub use history::{GetHistory, HeldHistory};
 pub use trust_api::{GetPins, SendBroadcast, SetPin};
 
 /// Typed messages a ConnectionActor sends for each frame kind it decodes.

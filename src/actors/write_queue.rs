@@ -14,6 +14,7 @@ use tokio_util::codec::Encoder;
 
 use crate::codec::{CodecError, FrameCodec};
 use crate::proto::{Frame, FrameError};
+use crate::transport::{GateState, LinkGate};
 
 /// Most bytes the writer gathers from its queue into one write.
 const WRITE_BATCH_BYTES: usize = 64 * 1024;
@@ -80,7 +81,17 @@ impl WriteQueueReader {
             queue: self,
             max_frame_len,
             failed: false,
+            gate: None,
         }
+    }
+}
+
+impl FrameReader {
+    /// Reads through `gate` as its `side`: a closed gate ends the stream, a
+    /// silent one loses every frame (see [`MemoryNetwork::partition`](crate::transport::MemoryNetwork::partition)).
+    pub fn gated(mut self, (gate, side): (Arc<LinkGate>, usize)) -> FrameReader {
+        self.gate = Some((gate, side));
+        self
     }
 }
 
@@ -90,6 +101,8 @@ pub struct FrameReader {
     queue: WriteQueueReader,
     max_frame_len: usize,
     failed: bool,
+    /// The in-memory link's gate and this reader's side of it.
+    gate: Option<(Arc<LinkGate>, usize)>,
 }
 
 impl futures_util::Stream for FrameReader {
@@ -98,6 +111,24 @@ impl futures_util::Stream for FrameReader {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.failed {
             return Poll::Ready(None);
+        }
+        if let Some((gate, side)) = &self.gate {
+            gate.register(*side, cx.waker());
+            match gate.state() {
+                GateState::Open => {}
+                GateState::Closed => return Poll::Ready(None),
+                GateState::Silent => loop {
+                    match self.queue.rx.poll_recv(cx) {
+                        Poll::Ready(Some(lost)) => {
+                            self.queue
+                                .queued
+                                .fetch_sub(lost.wire_len(), Ordering::Relaxed);
+                        }
+                        Poll::Ready(None) => return Poll::Ready(None),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                },
+            }
         }
         match self.queue.rx.poll_recv(cx) {
             Poll::Ready(Some(frame)) => {

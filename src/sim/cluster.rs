@@ -2,7 +2,7 @@
 //! actix System, spread over a few arbiters, linked over TCP on loopback or
 //! over an in-memory network: the end-to-end check of the real stack. The
 //! workloads it runs are in `cluster/workloads.rs` (W1, W2) and
-//! `cluster/churn.rs` (W4); `cluster/measure.rs` turns what they saw into
+//! `cluster/churn.rs` (W4) and `cluster/w5.rs` (W5); `cluster/measure.rs` turns what they saw into
 //! the same [`Report`](super::Report) as the model's.
 
 use std::fmt;
@@ -19,17 +19,19 @@ use super::progress::Progress;
 use super::reach::{reachable, Bitset};
 use super::{SimError, Topology};
 use crate::config::NodeConfig;
-use crate::proto::{Event, Metrics};
+use crate::proto::{Event, Identity, Metrics};
 use crate::transport::MemoryNetwork;
-use crate::{Node, NodeHandle};
+use crate::{Node, NodeBuilder, NodeHandle};
 
 mod churn;
 mod measure;
 mod tally;
+mod w5;
 mod workloads;
 
 pub use churn::W4_DRAIN;
 use tally::Tally;
+pub use w5::W5Timing;
 pub use workloads::{BROADCAST_DEADLINE, THROUGHPUT_DEADLINE};
 
 /// How long the network may take to form before setup fails.
@@ -105,6 +107,10 @@ pub struct Cluster {
     broadcast: crate::config::BroadcastMode,
     /// In a tree: the longest a deferred announcement waits (sweep and window).
     deferred: Duration,
+    /// The in-memory network the nodes are on (with `Transport::Memory`): W5 partitions it.
+    net: MemoryNetwork,
+    /// The nodes' configuration (W5 restarts nodes with it).
+    config: NodeConfig,
 }
 
 /// A node stopped during a run.
@@ -215,32 +221,14 @@ impl Cluster {
         progress.stage("starting", u64::from(n));
         let mut pending = Vec::with_capacity(n as usize);
         for i in 0..n {
-            let (done, started_node) = oneshot::channel();
-            let mut builder = Node::builder(format!("n{i}")).config(config.clone());
+            let mut builder = Node::builder(format!("n{i}"))
+                .config(config.clone())
+                .identity(node_identity(i));
             if transport == Transport::Memory {
                 builder = builder.memory(&net);
             }
-            let tally = tallies[i as usize % arbiters.len()].clone();
-            let spawned = arbiters[i as usize % arbiters.len()].spawn(async move {
-                let node = match builder.start().await {
-                    Ok(node) => node,
-                    Err(e) => {
-                        let _ = done.send(Err(e));
-                        return;
-                    }
-                };
-                let events = node.events().await;
-                let _ = done.send(Ok(node));
-                if let Ok(mut events) = events {
-                    while let Some(event) = events.next().await {
-                        record(&tally, i, event);
-                    }
-                }
-            });
-            if !spawned {
-                return Err(SimError::Setup("an arbiter stopped".into()));
-            }
-            pending.push(started_node);
+            let k = i as usize % arbiters.len();
+            pending.push(launch(&arbiters[k], tallies[k].clone(), i, builder)?);
         }
         let mut nodes = Vec::with_capacity(n as usize);
         for p in pending {
@@ -274,6 +262,8 @@ impl Cluster {
             stops: Default::default(),
             broadcast: config.broadcast,
             deferred: config.tree.ihave_sweep + config.tree.ihave_window,
+            net,
+            config,
         };
         cluster.wait_for_links(started, progress).await?;
         cluster.setup = started.elapsed();
@@ -394,6 +384,47 @@ impl Cluster {
             arbiter.stop();
         }
     }
+}
+
+/// Node `i`'s key pair: the same at every start of a cluster (a restarted
+/// node keeps its key, as one with a data directory would).
+fn node_identity(i: u32) -> Identity {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"peerchat sim cluster node ");
+    h.update(i.to_le_bytes());
+    Identity::from_secret(h.finalize().into())
+}
+
+/// Starts node `i` from `builder` on `arbiter`, its events recorded in
+/// `tally`; its handle (or why it did not start) comes on the receiver.
+fn launch(
+    arbiter: &ArbiterHandle,
+    tally: Arc<Tally>,
+    i: u32,
+    builder: NodeBuilder,
+) -> Result<oneshot::Receiver<crate::Result<NodeHandle>>, SimError> {
+    let (done, started_node) = oneshot::channel();
+    let spawned = arbiter.spawn(async move {
+        let node = match builder.start().await {
+            Ok(node) => node,
+            Err(e) => {
+                let _ = done.send(Err(e));
+                return;
+            }
+        };
+        let events = node.events().await;
+        let _ = done.send(Ok(node));
+        if let Ok(mut events) = events {
+            while let Some(event) = events.next().await {
+                record(&tally, i, event);
+            }
+        }
+    });
+    if !spawned {
+        return Err(SimError::Setup("an arbiter stopped".into()));
+    }
+    Ok(started_node)
 }
 
 /// What a node's event reader records of one event.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::deliveries::{histogram, micros};
+use super::deliveries::{histogram, micros, DeliveryLog};
 use super::network::Network;
 use super::node::nanos;
 use super::report::{per_delivery, Percentiles, Traffic};
@@ -154,29 +154,45 @@ pub(super) fn run(
 /// W5's report fields: delivery over all nodes, catch-up time of the
 /// affected nodes after `heal`, and catch-up bytes per caught-up message.
 pub(super) fn fill(net: &Network, affected: &[u32], heal: Duration, traffic: &mut Traffic) {
-    let log = &net.tracker.log;
+    let mut sum = Metrics::default();
+    for i in 0..net.len() {
+        if let Some(m) = net.node(i).map(|s| s.metrics()) {
+            add_catchup(&mut sum, &m);
+        }
+    }
+    fill_from(&net.tracker.log, affected, nanos(heal), &sum, traffic);
+}
+
+/// Adds `m`'s catch-up counters (caught up; digest, summary and catch-up bytes) to `sum`.
+pub(super) fn add_catchup(sum: &mut Metrics, m: &Metrics) {
+    sum.caught_up += m.caught_up;
+    sum.digest_bytes += m.digest_bytes;
+    sum.summary_bytes += m.summary_bytes;
+    sum.catchup_bytes += m.catchup_bytes;
+}
+
+/// W5's report fields from a delivery log that watched the broadcasts sent
+/// before `heal_ns` and the nodes' catch-up counters summed (`sum`): the
+/// same on both engines.
+pub(super) fn fill_from(
+    log: &DeliveryLog,
+    affected: &[u32],
+    heal_ns: u64,
+    sum: &Metrics,
+    traffic: &mut Traffic,
+) {
     let (got, want) = log.overall();
     traffic.delivery_overall = Some(if want == 0 {
         1.0
     } else {
         got as f64 / want as f64
     });
-    let heal_ns = nanos(heal);
     let mut times = histogram();
     for &v in affected {
         let settled = log.settled_ns().get(v as usize).copied().unwrap_or(0);
         times.saturating_record(micros(settled.saturating_sub(heal_ns)));
     }
     traffic.catchup_after_heal_ms = Percentiles::from_micros(&times);
-    let mut sum = Metrics::default();
-    for i in 0..net.len() {
-        if let Some(m) = net.node(i).map(|s| s.metrics()) {
-            sum.caught_up += m.caught_up;
-            sum.digest_bytes += m.digest_bytes;
-            sum.summary_bytes += m.summary_bytes;
-            sum.catchup_bytes += m.catchup_bytes;
-        }
-    }
     traffic.caught_up = Some(sum.caught_up);
     traffic.digest_bytes_per_caught_up = Some(per_delivery(sum.digest_bytes, sum.caught_up));
     traffic.summary_bytes_per_caught_up = Some(per_delivery(sum.summary_bytes, sum.caught_up));

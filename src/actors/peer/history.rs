@@ -234,3 +234,16 @@ impl Handler<GetHistory> for PeerActor {
         Box::pin(async { Ok(Vec::new()) })
     }
 }
+
+/// Every broadcast the node's history store holds (in memory).
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<Frame>")]
+pub struct HeldHistory;
+
+impl Handler<HeldHistory> for PeerActor {
+    type Result = Vec<Frame>;
+
+    fn handle(&mut self, _: HeldHistory, _: &mut Context<Self>) -> Vec<Frame> {
+        self.state.history_frames()
+    }
+}

@@ -33,7 +33,8 @@ pub struct SimArgs {
     /// The BENCH.md workload: w1 (broadcast latency), w2 (throughput: every
     /// node broadcasts), w3 (scale: w1 on the largest cluster the limits
     /// allow), w4 (churn) or w5 (catch-up after a cut). The model runs w1,
-    /// w4 and w5; w2 and w3 need --engine cluster.
+    /// w4 and w5; w2 and w3 need --engine cluster; the cluster runs w5 on
+    /// --transport memory only.
     #[arg(long, default_value = "w1")]
     workload: Workload,
     /// How many nodes (default 1000; an edge-list topology names its own;
@@ -113,7 +114,7 @@ const W2_PER_NODE: u64 = 200;
 /// Broadcasts of W3's W1 pass when not told otherwise (a large cluster is slow to flood).
 const W3_BROADCASTS: u64 = 5;
 
-/// The cluster engine: real actors per node, running W1, W2, W3 or W4.
+/// The cluster engine: real actors per node, running W1, W2, W3, W4 or W5.
 async fn cluster(args: &SimArgs) -> Result<Report> {
     use peerchat::sim::cluster::{self, Cluster, Transport};
     let nodes = match (args.workload, args.nodes) {
@@ -132,24 +133,28 @@ async fn cluster(args: &SimArgs) -> Result<Report> {
         (_, None) => DEFAULT_NODES,
     };
     let topology = args.topology.build(nodes, args.degree, args.seed)?;
-    let bar = Bar::new()?;
-    let mut cluster = Cluster::start(
-        &topology,
-        args.transport,
-        args.arbiters,
-        peerchat::NodeConfig {
-            broadcast: args.broadcast,
-            tree: args.tree.config(),
-            sig: peerchat::config::SigConfig {
-                sign: args.crypto,
-                ..Default::default()
-            },
-            secure_links: args.crypto,
-            ..args.limits.config()
+    if args.workload == Workload::W5 && args.transport != Transport::Memory {
+        bail!("w5 on the cluster needs --transport memory (it partitions the in-memory network)");
+    }
+    let mut config = peerchat::NodeConfig {
+        broadcast: args.broadcast,
+        tree: args.tree.config(),
+        sig: peerchat::config::SigConfig {
+            sign: args.crypto,
+            ..Default::default()
         },
-        &bar,
-    )
-    .await?;
+        secure_links: args.crypto,
+        ..args.limits.config()
+    };
+    // W5's keep-alive (1 s, peer timeout 3 s), unless the limits flags set one.
+    let keep_alive_default = config.ping_interval == peerchat::config::PING_INTERVAL
+        && config.peer_timeout == peerchat::config::PEER_TIMEOUT;
+    if args.workload == Workload::W5 && keep_alive_default {
+        peerchat::sim::w5::tune(&mut config);
+    }
+    let bar = Bar::new()?;
+    let mut cluster =
+        Cluster::start(&topology, args.transport, args.arbiters, config, &bar).await?;
     let report = match args.workload {
         Workload::W1 => {
             let count = args.broadcasts.unwrap_or(20) as u32;
@@ -176,9 +181,15 @@ async fn cluster(args: &SimArgs) -> Result<Report> {
                 .await?
         }
         Workload::W5 => {
-            bar.finish();
-            cluster.shutdown().await;
-            bail!("w5 runs on the model only (--engine model) for now");
+            let timing = cluster::W5Timing::BENCH;
+            match cluster.w5(args.w5_variant, args.seed, timing, &bar).await {
+                Ok(report) => report,
+                Err(e) => {
+                    bar.finish();
+                    cluster.shutdown().await;
+                    return Err(e.into());
+                }
+            }
         }
     };
     bar.finish();

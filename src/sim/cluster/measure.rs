@@ -73,7 +73,7 @@ pub(super) struct Sent {
 }
 
 /// Nanoseconds from `epoch` to `t` (0 if `t` is earlier).
-fn ns_since(epoch: Instant, t: Instant) -> u64 {
+pub(super) fn ns_since(epoch: Instant, t: Instant) -> u64 {
     t.saturating_duration_since(epoch).as_nanos() as u64
 }
 
@@ -170,7 +170,21 @@ impl Cluster {
     /// broadcast's sender (over links between running nodes, which only ever
     /// went away during the run) must have delivered it.
     pub(super) fn log(&self, sent: &[Sent], epoch: Instant) -> DeliveryLog {
+        self.log_watching(sent, epoch, None)
+    }
+
+    /// [`log`](Cluster::log), keeping per node its last first delivery of a
+    /// broadcast sent before `watch_before` (W5: the heal, as ns since `epoch`).
+    pub(super) fn log_watching(
+        &self,
+        sent: &[Sent],
+        epoch: Instant,
+        watch_before: Option<u64>,
+    ) -> DeliveryLog {
         let mut log = DeliveryLog::new(self.nodes.len() as u32);
+        if let Some(before) = watch_before {
+            log.watch_sent_before(before);
+        }
         for s in sent {
             log.sent(s.id, s.sender, ns_since(epoch, s.at), s.reach.clone());
         }
