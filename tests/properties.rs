@@ -346,7 +346,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     /// Whatever arrives: the node never registers itself, never delivers a
-    /// message id twice while it is cached, and never sends a broadcast or
+    /// message (id, originator, text) twice while it is cached, and never sends a broadcast or
     /// direct frame back on the connection it came from.
     #[test]
     fn node_state_invariants(ops in proptest::collection::vec(op(), 1..60)) {
@@ -377,8 +377,11 @@ proptest! {
             s.handle(ev, now, &mut out);
             for o in &out {
                 match o {
-                    OutEvent::Emit(Event::Broadcast { id: Some(id), .. }) | OutEvent::Emit(Event::Direct { id, .. }) => {
-                        prop_assert!(delivered.insert(*id), "delivered {} twice", id);
+                    // An unsigned message is one (id, originator, text):
+                    // another text under a live id is another message.
+                    OutEvent::Emit(Event::Broadcast { id: Some(id), from, text, .. })
+                    | OutEvent::Emit(Event::Direct { id, from, text, .. }) => {
+                        prop_assert!(delivered.insert((*id, from.clone(), text.clone())), "delivered {} twice", id);
                     }
                     OutEvent::Send { conn, frame } => {
                         if let Some((src, f)) = &incoming {

@@ -4,14 +4,20 @@ use std::collections::{HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
 use super::clock::Instant;
 use super::wire::Envelope;
 
 /// What identifies one message for deduplication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SeenKey {
-    /// A message that carries an `id`.
-    Id(u128),
+    /// An unsigned message that carries an `id`: the first 128 bits of
+    /// SHA-256 over its id, type, originator and text ([`unsigned_key`]),
+    /// never the bare id, so a frame that reuses another's id with other
+    /// words is not taken for it.
+    Unsigned(u128),
     /// An original peer's message without `id`: a hash of `(originator, msg, time)`.
     /// The hasher has fixed keys, so every node (and every simulation run) agrees.
     Legacy(u64),
@@ -21,11 +27,18 @@ pub enum SeenKey {
 }
 
 impl SeenKey {
-    /// The key of a message: its id, or else its `(originator, msg, time)` triple.
+    /// The key of a message: a signed message's (derived, checked) id, an
+    /// unsigned one's hash of id, type, originator and text, or else an
+    /// original peer's `(type, originator, msg, time)` hash.
     pub fn of(env: &Envelope) -> SeenKey {
         match env.id {
             Some(id) if env.sig.is_some() => SeenKey::Signed(id.as_uuid().as_u128()),
-            Some(id) => SeenKey::Id(id.as_uuid().as_u128()),
+            Some(id) => SeenKey::Unsigned(unsigned_key(
+                id.as_uuid().as_u128(),
+                &env.msg_type,
+                env.originator.as_str(),
+                &env.msg,
+            )),
             None => {
                 let mut h = DefaultHasher::new();
                 env.msg_type.hash(&mut h);
@@ -38,6 +51,33 @@ impl SeenKey {
     }
 }
 
+/// Domain separation of [`unsigned_key`]'s hash.
+const UNSIGNED_DOMAIN: &[u8] = b"peerchat-unsigned-seen-v1";
+
+/// The seen-cache key of an unsigned message with an id: the first 128
+/// bits of SHA-256 over a domain tag, the id's 16 bytes, and the type,
+/// originator and text each prefixed by its length (u64, big-endian; a
+/// text that is not a JSON string is hashed as its JSON encoding).
+pub fn unsigned_key(id: u128, msg_type: &str, originator: &str, msg: &Value) -> u128 {
+    let mut h = Sha256::new();
+    h.update(UNSIGNED_DOMAIN);
+    h.update(id.to_be_bytes());
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    field(msg_type.as_bytes());
+    field(originator.as_bytes());
+    match msg {
+        Value::String(text) => field(text.as_bytes()),
+        other => field(other.to_string().as_bytes()),
+    }
+    let digest = h.finalize();
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(first)
+}
+
 /// Entries a seen-cache finds by scanning, before it keeps a hash index of
 /// them: below this a scan of a few cache lines beats hashing, and a node
 /// that sees little traffic (most of a simulated million) holds no index.
@@ -45,7 +85,7 @@ pub const SEEN_INDEX_MIN: usize = 32;
 
 /// One remembered key, packed into 24 bytes: the 128 bits of the key, and
 /// the time seen (nanoseconds) shifted left twice, with the key's kind
-/// (id, legacy, signed) in the low two bits.
+/// (unsigned, legacy, signed) in the low two bits.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     hi: u64,
@@ -59,7 +99,7 @@ impl Entry {
         let nanos = u64::try_from(at.since_epoch().as_nanos())
             .map_or(u64::MAX >> 2, |n| n.min(u64::MAX >> 2));
         let (bits, kind) = match key {
-            SeenKey::Id(id) => (id, 0),
+            SeenKey::Unsigned(id) => (id, 0),
             SeenKey::Legacy(h) => (u128::from(h), 1),
             SeenKey::Signed(id) => (id, 2),
         };
@@ -75,7 +115,7 @@ impl Entry {
         match self.meta & 3 {
             1 => SeenKey::Legacy(bits as u64),
             2 => SeenKey::Signed(bits),
-            _ => SeenKey::Id(bits),
+            _ => SeenKey::Unsigned(bits),
         }
     }
 
@@ -213,8 +253,8 @@ mod tests {
     #[test]
     fn second_insert_is_duplicate() {
         let mut c = SeenCache::new(10, Duration::from_secs(1));
-        assert!(c.insert(SeenKey::Id(1), at(0)));
-        assert!(!c.insert(SeenKey::Id(1), at(1)));
+        assert!(c.insert(SeenKey::Unsigned(1), at(0)));
+        assert!(!c.insert(SeenKey::Unsigned(1), at(1)));
     }
 
     /// The entry bound holds under a stream of unique keys.
@@ -222,36 +262,36 @@ mod tests {
     fn bounded_in_entries() {
         let mut c = SeenCache::new(100, Duration::from_secs(3600));
         for i in 0..100_000u128 {
-            c.insert(SeenKey::Id(i), at(0));
+            c.insert(SeenKey::Unsigned(i), at(0));
         }
         assert_eq!(c.len(), 100);
-        assert!(c.contains(&SeenKey::Id(99_999)));
-        assert!(!c.contains(&SeenKey::Id(0)));
+        assert!(c.contains(&SeenKey::Unsigned(99_999)));
+        assert!(!c.contains(&SeenKey::Unsigned(0)));
     }
 
     /// Past the index threshold and back: lookups agree with a plain set,
-    /// legacy keys, ids and signed ids with the same bits stay apart.
+    /// legacy keys, unsigned keys and signed ids with the same bits stay apart.
     #[test]
     fn index_built_and_dropped() {
         let mut c = SeenCache::new(1000, Duration::from_millis(100));
         assert!(c.insert(SeenKey::Legacy(5), at(0)));
-        assert!(c.insert(SeenKey::Id(5), at(0)));
+        assert!(c.insert(SeenKey::Unsigned(5), at(0)));
         assert!(!c.insert(SeenKey::Legacy(5), at(0)));
         assert!(c.insert(SeenKey::Signed(5), at(0)));
         assert!(!c.insert(SeenKey::Signed(5), at(0)));
         for i in 0..(SEEN_INDEX_MIN as u128 * 2) {
-            assert!(c.insert(SeenKey::Id(1000 + i), at(10)));
+            assert!(c.insert(SeenKey::Unsigned(1000 + i), at(10)));
         }
         assert!(c.index.is_some());
-        assert!(c.contains(&SeenKey::Legacy(5)) && c.contains(&SeenKey::Id(1063)));
-        assert!(!c.insert(SeenKey::Id(1001), at(20)));
+        assert!(c.contains(&SeenKey::Legacy(5)) && c.contains(&SeenKey::Unsigned(1063)));
+        assert!(!c.insert(SeenKey::Unsigned(1001), at(20)));
         c.expire(at(105));
         assert_eq!(c.len(), SEEN_INDEX_MIN * 2);
-        assert!(!c.contains(&SeenKey::Legacy(5)) && !c.contains(&SeenKey::Id(5)));
+        assert!(!c.contains(&SeenKey::Legacy(5)) && !c.contains(&SeenKey::Unsigned(5)));
         assert!(!c.contains(&SeenKey::Signed(5)));
         c.expire(at(110));
         assert!(c.is_empty() && c.index.is_none());
-        assert!(c.insert(SeenKey::Id(1001), at(120)));
+        assert!(c.insert(SeenKey::Unsigned(1001), at(120)));
     }
 
     /// A signed key dropped for room sets the horizon; one dropped for age,
@@ -259,11 +299,11 @@ mod tests {
     #[test]
     fn horizon_marks_signed_keys_dropped_early() {
         let mut c = SeenCache::new(2, Duration::from_millis(500));
-        c.insert(SeenKey::Id(1), at(0));
+        c.insert(SeenKey::Unsigned(1), at(0));
         c.insert(SeenKey::Signed(2), at(10));
-        c.insert(SeenKey::Id(3), at(20));
+        c.insert(SeenKey::Unsigned(3), at(20));
         assert_eq!(c.horizon(), None);
-        c.insert(SeenKey::Id(4), at(30));
+        c.insert(SeenKey::Unsigned(4), at(30));
         assert_eq!(c.horizon(), Some(at(10)));
         c.insert(SeenKey::Signed(5), at(40));
         c.expire(at(1000));
@@ -274,10 +314,10 @@ mod tests {
     #[test]
     fn bounded_in_age() {
         let mut c = SeenCache::new(100, Duration::from_millis(500));
-        c.insert(SeenKey::Id(1), at(0));
-        c.insert(SeenKey::Id(2), at(400));
+        c.insert(SeenKey::Unsigned(1), at(0));
+        c.insert(SeenKey::Unsigned(2), at(400));
         c.expire(at(500));
-        assert!(!c.contains(&SeenKey::Id(1)));
-        assert!(c.contains(&SeenKey::Id(2)));
+        assert!(!c.contains(&SeenKey::Unsigned(1)));
+        assert!(c.contains(&SeenKey::Unsigned(2)));
     }
 }

@@ -695,10 +695,20 @@ impl NodeState {
         WireTime::Text(at.to_rfc3339_opts(SecondsFormat::Millis, true))
     }
 
-    /// A new message id is the executor's to make; this checks one is unused.
-    pub fn is_seen(&self, id: MessageId) -> bool {
-        let bits = id.as_uuid().as_u128();
-        self.seen.contains(&SeenKey::Id(bits)) || self.seen.contains(&SeenKey::Signed(bits))
+    /// True when this node has handled the message `env` (its seen-cache
+    /// key: the signed id, or the hash of an unsigned one's id, type,
+    /// originator and text).
+    pub fn has_seen(&self, env: &Envelope) -> bool {
+        self.seen.contains(&SeenKey::of(env))
+    }
+
+    /// True when this node holds a message under the bare `id`: a signed
+    /// one whose derived id verified, or any in its message store. `IHAVE`
+    /// and `GRAFT` name messages by id alone, so the tree asks this; an
+    /// unsigned message is deduplicated by its hash ([`NodeState::has_seen`]).
+    pub fn has_id(&self, id: MessageId) -> bool {
+        self.seen.contains(&SeenKey::Signed(id.as_uuid().as_u128()))
+            || self.store.get(&id).is_some()
     }
 }
 

@@ -352,7 +352,7 @@ impl NodeState {
         }
         let mut swapped = false;
         for &(id, round) in ids {
-            if self.is_seen(id) {
+            if self.has_id(id) {
                 if !swapped {
                     swapped = self.maybe_optimize(conn, id, round, now, out);
                 }
@@ -426,7 +426,7 @@ impl NodeState {
 
     /// The graft timer of `id`: ask the next announcer, unless it came meanwhile.
     pub(super) fn on_graft_timer(&mut self, id: MessageId, now: Instant, out: &mut Vec<OutEvent>) {
-        if self.is_seen(id) {
+        if self.has_id(id) {
             self.missing.remove(&id);
             return;
         }

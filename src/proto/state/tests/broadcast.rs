@@ -126,6 +126,49 @@ fn same_text_same_second_different_ids_both_delivered() {
     }
 }
 
+/// An unsigned frame's seen-cache key hashes its id, originator and text,
+/// not the bare id: a frame that squats a live id with other words (or
+/// another name) does not suppress the genuine message, while an exact
+/// copy is still a duplicate.
+#[test]
+fn unsigned_id_squatting_does_not_hide_the_genuine_message() {
+    let mut s = node();
+    register(&mut s, 1, "a", 6001);
+    register(&mut s, 2, "b", 6002);
+    let id = "00000000-0000-0000-0000-000000000009";
+    let msg = |from: &str, text: &str| {
+        frame(
+            json!({"msg_type": "BROADCAST", "msg": text, "originator": from, "time": "t", "id": id}),
+        )
+    };
+    let got = |s: &mut NodeState, conn: u64, f: Frame| {
+        let out = step(
+            s,
+            InEvent::Received {
+                conn: ConnId(conn),
+                frame: f,
+            },
+            at(0),
+        );
+        out.iter()
+            .filter_map(|o| match o {
+                OutEvent::Emit(Event::Broadcast { text, .. }) => Some(text.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    // The squatter's frame comes first, under the genuine id.
+    assert_eq!(got(&mut s, 2, msg("a", "forged")), vec!["forged"]);
+    // The genuine message is still new: other text.
+    assert_eq!(got(&mut s, 1, msg("a", "hi")), vec!["hi"]);
+    // Same id and text under another name: another message too.
+    assert_eq!(got(&mut s, 2, msg("b", "hi")), vec!["hi"]);
+    // An exact copy is a duplicate, whichever link brings it.
+    assert_eq!(got(&mut s, 2, msg("a", "hi")), Vec::<String>::new());
+    assert_eq!(s.metrics().duplicates_dropped, 1);
+    assert!(s.has_seen(msg("a", "hi").envelope()));
+}
+
 /// A local broadcast goes to every peer and is not delivered to the sender itself.
 #[test]
 fn command_broadcast_sends_to_all_peers() {
@@ -156,11 +199,11 @@ fn command_broadcast_sends_to_all_peers() {
             },
             OutEvent::Send {
                 conn: ConnId(2),
-                frame: expected
+                frame: expected.clone()
             },
         ]
     );
-    assert!(s.is_seen(id));
+    assert!(s.has_seen(expected.envelope()));
 }
 
 /// The seen-cache stays within its bound under a stream of unique ids.

@@ -135,7 +135,7 @@ fn bad_copy_first_does_not_block_genuine() {
     sig[10] ^= 0x40;
     forged.sig = Some(crate::proto::Signature::from_bytes(sig));
     assert_eq!(receive(&mut s, 1, &encode(forged), at(0)), vec![]);
-    assert!(!s.is_seen(genuine.id.unwrap()));
+    assert!(!s.has_id(genuine.id.unwrap()));
     let out = receive(&mut s, 2, &encode(genuine), at(1));
     assert_eq!(delivered(&out), vec![("hi".into(), true, Trust::New)]);
 }
@@ -310,7 +310,7 @@ fn replay_after_flush_fails() {
         );
     }
     assert!(
-        !s.is_seen(f.envelope().id.unwrap()),
+        !s.has_id(f.envelope().id.unwrap()),
         "the flood did not flush"
     );
     assert_eq!(receive(&mut s, 2, &f, at(2000)), vec![]);
@@ -346,7 +346,7 @@ fn own_broadcasts_are_signed() {
         env.id,
         Some(derive_id(&signed_bytes(env, &alice().key()).unwrap()))
     );
-    assert!(s.is_seen(id));
+    assert!(s.has_id(id));
 }
 
 /// A node with a key announces `sig`; with signing off (or no key) it does not.
