@@ -22,6 +22,11 @@ pub const MAX_PINS: usize = 10_000;
 /// FINGERPRINT` can pick one; past it the oldest is forgotten.
 pub const OTHER_KEYS_PER_NAME: usize = 4;
 
+/// Signing keys kept decompressed for verification: a node that hears
+/// from more signers than this at once decompresses some keys again (a
+/// fifth of a verification each time), nothing else. About 250 bytes a key.
+pub const KEY_CACHE: usize = 64;
+
 /// How long after a pin changes the node writes `DIR/pins` (and at
 /// shutdown): the changes of a burst are written once.
 pub const PINS_SAVE_DELAY: Duration = Duration::from_secs(1);
@@ -39,6 +44,8 @@ pub struct SigConfig {
     pub max_pins: usize,
     /// Other keys remembered per pinned name ([`OTHER_KEYS_PER_NAME`]).
     pub other_keys_per_name: usize,
+    /// Signing keys kept decompressed for verification ([`KEY_CACHE`]).
+    pub key_cache: usize,
 }
 
 impl Default for SigConfig {
@@ -49,6 +56,7 @@ impl Default for SigConfig {
             clock_skew: CLOCK_SKEW,
             max_pins: MAX_PINS,
             other_keys_per_name: OTHER_KEYS_PER_NAME,
+            key_cache: KEY_CACHE,
         }
     }
 }

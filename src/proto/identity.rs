@@ -5,6 +5,7 @@
 //! verifying are calls on those values. Keys and signatures are written on
 //! the wire as lower-case hex (64 and 128 characters).
 
+use std::collections::HashMap;
 use std::fmt;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -125,11 +126,66 @@ impl NodeKey {
     /// True when `sig` is this key's signature over `msg` (strict
     /// verification: no malleable or small-order forms).
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> bool {
-        let Ok(key) = VerifyingKey::from_bytes(&self.0) else {
+        VerifyingKey::from_bytes(&self.0).is_ok_and(|key| verify_strict(&key, msg, sig))
+    }
+}
+
+fn verify_strict(key: &VerifyingKey, msg: &[u8], sig: &Signature) -> bool {
+    key.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
+        .is_ok()
+}
+
+/// Public keys kept decompressed for verification, so a key that signs
+/// often is decompressed (a square root on the curve, about a fifth of a
+/// verification) once, not once per message. Only keys whose signature
+/// verified are kept, at most `capacity` of them: past it one kept key
+/// makes room for the new one (any one: a cache miss costs only time).
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    keys: HashMap<NodeKey, VerifyingKey>,
+    capacity: usize,
+}
+
+impl KeyCache {
+    /// An empty cache of at most `capacity` keys (0: keep none).
+    pub fn new(capacity: usize) -> KeyCache {
+        KeyCache {
+            keys: HashMap::new(),
+            capacity,
+        }
+    }
+
+    /// Keys held now.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// [`NodeKey::verify`], with `key` decompressed once and kept after
+    /// its first signature that verifies.
+    pub fn verify(&mut self, key: &NodeKey, msg: &[u8], sig: &Signature) -> bool {
+        if let Some(kept) = self.keys.get(key) {
+            return verify_strict(kept, msg, sig);
+        }
+        let Ok(point) = VerifyingKey::from_bytes(&key.0) else {
             return false;
         };
-        key.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
-            .is_ok()
+        if !verify_strict(&point, msg, sig) {
+            return false;
+        }
+        if self.capacity > 0 {
+            if self.keys.len() >= self.capacity {
+                if let Some(old) = self.keys.keys().next().copied() {
+                    self.keys.remove(&old);
+                }
+            }
+            self.keys.insert(*key, point);
+        }
+        true
     }
 }
 
@@ -259,6 +315,41 @@ mod tests {
         let mut flipped = *sig.as_bytes();
         flipped[5] ^= 1;
         assert!(!a.key().verify(b"hello", &Signature::from_bytes(flipped)));
+    }
+
+    /// The key cache verifies exactly as `NodeKey::verify` does, keeps
+    /// only keys whose signature verified, and past its capacity holds
+    /// `capacity` keys (each still verifying); capacity 0 keeps none.
+    #[test]
+    fn key_cache_agrees_and_is_bounded() {
+        let mut cache = KeyCache::new(2);
+        let (a, b) = (identity(1), identity(2));
+        let sig = a.sign(b"hello");
+        assert!(!cache.verify(&b.key(), b"hello", &sig));
+        assert!(!cache.verify(&a.key(), b"hellO", &sig));
+        assert!(cache.is_empty(), "nothing kept for a signature that failed");
+        assert!(cache.verify(&a.key(), b"hello", &sig));
+        assert!(cache.verify(&a.key(), b"hello", &sig));
+        assert!(
+            !cache.verify(&a.key(), b"hellO", &sig),
+            "a kept key still checks"
+        );
+        assert_eq!(cache.len(), 1);
+        for n in 2..10 {
+            let who = identity(n);
+            assert!(cache.verify(&who.key(), b"m", &who.sign(b"m")));
+            assert_eq!(cache.len(), 2);
+        }
+        assert!(
+            cache.verify(&a.key(), b"hello", &sig),
+            "an evicted key verifies again"
+        );
+        let mut none = KeyCache::new(0);
+        assert!(none.verify(&a.key(), b"hello", &sig));
+        assert!(none.is_empty());
+        let not_a_point = NodeKey([2; KEY_LEN]);
+        assert!(VerifyingKey::from_bytes(&not_a_point.0).is_err());
+        assert!(!cache.verify(&not_a_point, b"hello", &sig));
     }
 
     /// Keys and signatures survive hex and JSON; bad text is refused with a reason.

@@ -32,7 +32,7 @@ pub use event::{
     Command, ConnId, DialError, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer,
 };
 pub use frame::{types, Body, Frame, FrameError};
-pub use identity::{Identity, KeyError, NodeKey, Signature};
+pub use identity::{Identity, KeyCache, KeyError, NodeKey, Signature};
 pub use metrics::Metrics;
 pub use peers::{PeerEntry, PeerInfo, PeerSlot, PeerTable};
 pub use rate::{Bucket, RateLimit};

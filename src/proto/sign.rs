@@ -12,7 +12,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::identity::{Identity, NodeKey};
+use super::identity::{Identity, KeyCache, NodeKey, Signature};
 use super::wire::{Envelope, MessageId, WireTime};
 
 /// What every signed encoding starts with, so a signature made here can
@@ -108,6 +108,19 @@ pub fn sign_envelope(identity: &Identity, env: &mut Envelope) -> Result<MessageI
 /// Checks a signed frame: its `id` must be the one its signed fields give,
 /// and its `sig` must verify under its `key`. Returns the key that signed it.
 pub fn verify_envelope(env: &Envelope) -> Result<NodeKey, SigError> {
+    check_envelope(env, |key, bytes, sig| key.verify(bytes, sig))
+}
+
+/// [`verify_envelope`], verifying through `keys` (decompressed keys kept
+/// between messages).
+pub fn verify_envelope_with(env: &Envelope, keys: &mut KeyCache) -> Result<NodeKey, SigError> {
+    check_envelope(env, |key, bytes, sig| keys.verify(key, bytes, sig))
+}
+
+fn check_envelope(
+    env: &Envelope,
+    verify: impl FnOnce(&NodeKey, &[u8], &Signature) -> bool,
+) -> Result<NodeKey, SigError> {
     let (Some(key), Some(sig)) = (env.key, env.sig) else {
         return Err(SigError::Unsigned);
     };
@@ -118,7 +131,7 @@ pub fn verify_envelope(env: &Envelope) -> Result<NodeKey, SigError> {
     if derive_id(&bytes) != id {
         return Err(SigError::WrongId);
     }
-    if !key.verify(&bytes, &sig) {
+    if !verify(&key, &bytes, &sig) {
         return Err(SigError::BadSignature);
     }
     Ok(key)

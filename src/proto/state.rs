@@ -17,7 +17,7 @@ use super::event::{
     Command, ConnId, DialError, Direction, DisconnectReason, Event, InEvent, OutEvent, Timer,
 };
 use super::frame::{types, Body, Frame, FrameError};
-use super::identity::{Identity, NodeKey};
+use super::identity::{Identity, KeyCache, NodeKey};
 use super::metrics::Metrics;
 use super::peers::{Link, PeerEntry, PeerInfo, PeerSlot, PeerTable};
 use super::rate::{Bucket, RateLimit};
@@ -124,6 +124,8 @@ pub struct NodeState {
     secure: SecureMemory,
     /// Which key each name is pinned to (given and saved by the executor).
     pins: Pins,
+    /// Signing keys kept decompressed for verification.
+    keys: KeyCache,
     /// Numbered feeds and catch-up (boxed: a simulated million nodes share little of it).
     catchup: Box<catchup::CatchUp>,
 }
@@ -157,6 +159,7 @@ impl NodeState {
         let pins = Pins::new()
             .with_capacity(config.sig.max_pins)
             .with_others_per_name(config.sig.other_keys_per_name);
+        let keys = KeyCache::new(config.sig.key_cache);
         let new_id_limit = RateLimit::new(config.new_id_rate, config.new_id_burst);
         let one_shots = OneShots {
             max_frame: config.one_shot_max_frame,
@@ -196,6 +199,7 @@ impl NodeState {
             persist: false,
             secure,
             pins,
+            keys,
             catchup: Default::default(),
         }
     }

@@ -104,7 +104,7 @@ impl NodeState {
                 trust: Trust::Unsigned,
             });
         }
-        let key = match sign::verify_envelope(env) {
+        let key = match sign::verify_envelope_with(env, &mut self.keys) {
             Ok(key) => key,
             Err(error) => {
                 self.bad_signature(src, env, &error, out);
