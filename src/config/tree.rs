@@ -59,6 +59,14 @@ pub const GRAFT_TIMEOUT: Duration = Duration::from_millis(200);
 /// at 200 ms, 690 ms at 400 ms, 1,245 ms at 1 s), while W2 over TCP grafted
 /// as much either way (docs/PROTOCOL.md, "Why these defaults").
 pub const GRAFT_TIMEOUT_MAX: Duration = Duration::from_millis(200);
+/// How long a node still waits for the answer to its last `GRAFT`, while
+/// the link it asked is up, once no other announcer is left; then it asks
+/// that link once more and stops tracking the id. Answers are paced by the
+/// announcer's send queue, which under load (W2) holds seconds of traffic:
+/// giving up after `graft_retry` and repairing (every tree link asked to be
+/// eager, a flood) did that hundreds of times a W2 run. When every
+/// announcer's link is gone, the node repairs at once, as before.
+pub const GRAFT_PATIENCE: Duration = Duration::from_secs(5);
 /// How long after a `GRAFT` the node asks the next announcer, if the message is still missing.
 pub const GRAFT_RETRY: Duration = Duration::from_millis(100);
 /// Rounds by which a lazy link's path must beat the eager one before they
@@ -94,6 +102,8 @@ pub struct TreeConfig {
     pub graft_timeout: Duration,
     /// Longest the first wait grows to ([`GRAFT_TIMEOUT_MAX`]).
     pub graft_timeout_max: Duration,
+    /// Wait for the last graft's answer on a live link before repairing ([`GRAFT_PATIENCE`]; zero: none).
+    pub graft_patience: Duration,
     /// Wait before asking the next announcer ([`GRAFT_RETRY`]).
     pub graft_retry: Duration,
     /// Round gain that swaps a lazy link for the eager one ([`OPTIMIZE_ROUNDS`]).
@@ -122,6 +132,7 @@ impl Default for TreeConfig {
             ihave_sweep: IHAVE_SWEEP,
             graft_timeout: GRAFT_TIMEOUT,
             graft_timeout_max: GRAFT_TIMEOUT_MAX,
+            graft_patience: GRAFT_PATIENCE,
             graft_retry: GRAFT_RETRY,
             optimize_rounds: OPTIMIZE_ROUNDS,
             store_bytes: STORE_BYTES,

@@ -84,6 +84,9 @@ pub struct Metrics {
     pub grafts_needless: u64,
     /// Announced messages that never came from anyone asked.
     pub grafts_failed: u64,
+    /// Announced ids whose last graft's answer was waited for
+    /// `graft_patience` more, the asked link being up.
+    pub grafts_waited: u64,
     /// `IHAVE` frames longer than `max_ihave_ids` (their connections closed).
     pub ihave_oversized: u64,
     /// Tree frames on connections outside the tree (no peer, or no `tree`).

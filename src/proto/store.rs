@@ -40,6 +40,9 @@ pub struct Stored {
     /// The connection it first came on (`None`: this node sent it, or a
     /// link that is not part of the tree).
     pub via: Option<ConnId>,
+    /// It was pulled by catch-up, not pushed over any link: a copy that
+    /// comes over the tree later says nothing about the tree's paths.
+    pub pulled: bool,
 }
 
 /// Broadcasts in arrival order, bounded by bytes and age.
@@ -202,6 +205,7 @@ mod tests {
             at: Instant::from_epoch(Duration::from_millis(at_ms)),
             round: 1,
             via: None,
+            pulled: false,
         }
     }
 

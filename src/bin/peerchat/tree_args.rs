@@ -26,6 +26,9 @@ pub struct TreeArgs {
     /// The wait before a graft grows up to this when grafts prove needless (ms).
     #[arg(long, value_name = "MS", default_value_t = ms(config::GRAFT_TIMEOUT_MAX))]
     graft_timeout_max_ms: u64,
+    /// With no announcer left, wait this long more for the last graft's answer on a live link (ms; 0: none).
+    #[arg(long, value_name = "MS", default_value_t = ms(config::GRAFT_PATIENCE))]
+    graft_patience_ms: u64,
     /// Then wait this long before asking the next announcer (ms).
     #[arg(long, value_name = "MS", default_value_t = ms(config::GRAFT_RETRY))]
     graft_retry_ms: u64,
@@ -45,6 +48,7 @@ impl TreeArgs {
             graft_timeout: Duration::from_millis(self.graft_timeout_ms),
             graft_retry: Duration::from_millis(self.graft_retry_ms),
             graft_timeout_max: Duration::from_millis(self.graft_timeout_max_ms),
+            graft_patience: Duration::from_millis(self.graft_patience_ms),
             optimize_rounds: self.optimize_rounds,
             ..TreeConfig::default()
         }

@@ -567,12 +567,15 @@ impl NodeState {
     }
 
     /// True when `frame` is a numbered broadcast this node has, but not in
-    /// the tree's window: it came by catch-up (or long ago), not over the tree.
+    /// the tree's window, or kept there as pulled: it came by catch-up (or
+    /// long ago), not over the tree.
     pub(super) fn caught_up_by_pull(&self, frame: &Frame) -> bool {
         let env = frame.envelope();
         self.feeds_on()
             && env.seq.is_some()
-            && env.id.is_some_and(|id| self.store.get(&id).is_none())
+            && env
+                .id
+                .is_some_and(|id| self.store.get(&id).is_none_or(|s| s.pulled))
     }
 
     /// `HISTORY` on `conn`: a message this node pulled from that peer is
@@ -604,6 +607,20 @@ impl NodeState {
         let to = p.to;
         let verdict = self.first_sight(Some(conn), inner, Arrival::Pulled, now, out);
         if let Some(verdict) = verdict.filter(|_| self.admit_numbered(inner, now)) {
+            // Held like a broadcast that came live (not passed on: the
+            // others have it or pull it), so an announcement of it is not
+            // grafted and a GRAFT for it is answered.
+            if let Some(id) = inner.envelope().id.filter(|_| self.tree_mode()) {
+                let stored = crate::proto::store::Stored {
+                    id,
+                    frame: inner.without_round(),
+                    at: now,
+                    round: 0,
+                    via: None,
+                    pulled: true,
+                };
+                self.keep(stored, now);
+            }
             if let Body::Broadcast { text } = inner.body() {
                 self.metrics.deliveries += 1;
                 self.metrics.caught_up += 1;

@@ -56,6 +56,10 @@ impl TreeLink {
 pub(super) struct Missing {
     /// Who announced it, in order, with their rounds; asked in turn.
     announcers: VecDeque<(ConnId, u32)>,
+    /// The link asked last.
+    asked: Option<ConnId>,
+    /// Already waited `graft_patience` for the last answer.
+    waited: bool,
 }
 
 impl NodeState {
@@ -170,15 +174,15 @@ impl NodeState {
         let Some(id) = frame.envelope().id.filter(|_| self.tree_mode()) else {
             return self.forward(&plain, src, out);
         };
-        self.store.expire(now);
-        self.store.insert(Stored {
+        let stored = Stored {
             id,
             frame: plain.clone(),
             at: now,
             round,
             via,
-        });
-        self.missing.remove(&id);
+            pulled: false,
+        };
+        self.keep(stored, now);
         if !self.sweep_armed {
             self.sweep_armed = true;
             out.push(OutEvent::Schedule {
@@ -220,6 +224,15 @@ impl NodeState {
             self.announce(lazy[k], id, round, out);
         }
         self.scratch = lazy;
+    }
+
+    /// Keeps a new broadcast in the message store (to answer `GRAFT`s and
+    /// tell announced ids this node holds) and stops waiting for it.
+    pub(super) fn keep(&mut self, stored: Stored, now: Instant) {
+        let id = stored.id;
+        self.store.expire(now);
+        self.store.insert(stored);
+        self.missing.remove(&id);
     }
 
     /// Queues an announcement of `id` for `conn`'s next `IHAVE`.
@@ -440,12 +453,40 @@ impl NodeState {
                 break;
             }
         }
+        if asked.is_some() {
+            m.asked = asked;
+        }
         let Some(conn) = asked else {
+            let last = m
+                .asked
+                .filter(|c| self.conns.get(c).is_some_and(|c| c.tree.on));
+            if let Some(last) = last.filter(|_| !self.config.tree.graft_patience.is_zero()) {
+                if !m.waited {
+                    // The link asked last is still up: its answer is queued
+                    // behind what that peer sends (paced by its send queue),
+                    // which under load is seconds of traffic.
+                    m.waited = true;
+                    self.metrics.grafts_waited += 1;
+                    out.push(OutEvent::Schedule {
+                        delay: self.config.tree.graft_patience,
+                        timer: Timer::Graft(id),
+                    });
+                    return;
+                }
+                // Still nothing: ask that link once more (its store keeps
+                // the message for `store_ttl`) and stop tracking the id. No
+                // repair: that would make every link eager, a flood.
+                self.missing.remove(&id);
+                self.metrics.grafts_failed += 1;
+                debug!(%id, %last, "grafted message not come after the patience: asked once more");
+                self.graft(last, vec![id], now, out);
+                return;
+            }
             self.missing.remove(&id);
             self.metrics.grafts_failed += 1;
             debug!(%id, "announced message never came, no one left to ask: repairing");
-            // Everyone who announced it is gone or did not answer: ask every
-            // tree link for what it got lately, as after losing a link.
+            // Everyone who announced it is gone: ask every tree link for
+            // what it got lately, as after losing a link.
             if now >= self.repair_until {
                 self.repair(now, out);
             }

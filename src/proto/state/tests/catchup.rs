@@ -401,3 +401,29 @@ fn copy_of_a_pulled_message_does_not_prune() {
     assert!(sent_of(&out, "PRUNE").is_empty(), "{out:?}");
     assert_eq!(s.eager_peers(), vec![PeerId::new("a")]);
 }
+
+/// A message pulled by catch-up is held like one that came live: a later
+/// announcement of its id is not grafted, and a `GRAFT` for it is answered.
+#[test]
+fn pulled_message_is_held_for_the_tree() {
+    let mut config = super::tree::tree_config();
+    config.history = crate::config::HistoryConfig::default();
+    let mut s = node_with(config);
+    connect_in(&mut s, 1);
+    let hello = frame(
+        json!({"msg_type": "PING", "msg": ["127.0.0.1", 6001], "originator": "a", "time": "t", "v": PROTOCOL_VERSION, "caps": ["seq", "tree"]}),
+    );
+    recv(&mut s, 1, &hello, 0);
+    recv(&mut s, 1, &ctl("SUMMARY", json!([["x", 1, 1]])), 1);
+    let pulled = numbered("x", 1, "m");
+    let id = pulled.envelope().id.unwrap();
+    let out = recv(&mut s, 1, &history(&pulled), 2);
+    assert_eq!(delivered(&out), vec![("m".to_string(), true)]);
+    assert!(s.has_id(id));
+    let out = recv(&mut s, 1, &ctl("IHAVE", json!([[id, 2]])), 3);
+    assert!(out.is_empty(), "held: nothing to graft: {out:?}");
+    let out = recv(&mut s, 1, &ctl("GRAFT", json!([id])), 4);
+    let answers = sent_of(&out, "BROADCAST");
+    assert_eq!(answers.len(), 1, "{out:?}");
+    assert_eq!(answers[0].1.envelope().id, Some(id));
+}

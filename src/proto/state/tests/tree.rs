@@ -239,25 +239,78 @@ fn missing_id_grafts_first_then_second_announcer() {
     );
     let out = step(&mut s, InEvent::TimerFired(Timer::Graft(id(ID1))), at(310));
     assert_eq!(sends(&out), vec![(3, "GRAFT".into(), None)]);
-    // Nobody left: the third firing gives up, counted, and repairs: every
-    // tree link is asked to be eager and to announce what it got lately.
+    // Nobody left, but the link asked last is up: its answer may be queued
+    // behind its traffic, so the node waits `graft_patience` more.
+    let patience = tree_config().tree.graft_patience;
     let out = step(&mut s, InEvent::TimerFired(Timer::Graft(id(ID1))), at(410));
     assert_eq!(
-        sends(&out),
-        vec![
-            (1, "GRAFT".into(), None),
-            (2, "GRAFT".into(), None),
-            (3, "GRAFT".into(), None)
-        ]
+        out,
+        vec![OutEvent::Schedule {
+            delay: patience,
+            timer: Timer::Graft(id(ID1))
+        }]
     );
+    assert_eq!(s.metrics().grafts_waited, 1);
+    // Still nothing: that link is asked once more, the id is no longer
+    // tracked (counted), and nothing is repaired (no flood).
+    let end = 410 + patience.as_millis() as u64;
+    let out = step(&mut s, InEvent::TimerFired(Timer::Graft(id(ID1))), at(end));
+    assert_eq!(sends(&out), vec![(3, "GRAFT".into(), None)]);
     assert_eq!(s.metrics().grafts_failed, 1);
-    assert_eq!(s.metrics().tree_repairs, 1);
+    assert_eq!(s.metrics().tree_repairs, 0);
+    let out = step(
+        &mut s,
+        InEvent::TimerFired(Timer::Graft(id(ID1))),
+        at(end + 1),
+    );
+    assert!(out.is_empty(), "no longer tracked: {out:?}");
     // Had the message come meanwhile, the timer would do nothing.
     let mut s = tree_node();
     recv(&mut s, 2, ihave(2), 10);
     recv(&mut s, 1, broadcast("a", ID1, Some(0)), 50);
     let out = step(&mut s, InEvent::TimerFired(Timer::Graft(id(ID1))), at(210));
     assert!(out.is_empty());
+}
+
+/// When every announcer's link is gone (or the patience is off), a missing
+/// id that never came repairs at once: every tree link is asked to be
+/// eager and to announce what it got lately.
+#[test]
+fn missing_id_with_no_live_announcer_repairs() {
+    let ihave =
+        frame(json!({"msg_type": "IHAVE", "msg": [[ID1, 1]], "originator": "x", "time": "t"}));
+    // The announcer's link goes away after it was asked (its loss repairs
+    // once; the timer fires after that repair's window).
+    let mut s = tree_node();
+    recv(&mut s, 3, ihave.clone(), 10);
+    step(&mut s, InEvent::TimerFired(Timer::Graft(id(ID1))), at(210));
+    step(
+        &mut s,
+        InEvent::Disconnected {
+            conn: ConnId(3),
+            reason: DisconnectReason::Closed,
+        },
+        at(250),
+    );
+    assert_eq!(s.metrics().tree_repairs, 1);
+    let late = 250 + tree_config().tree.repair_window.as_millis() as u64;
+    let out = step(&mut s, InEvent::TimerFired(Timer::Graft(id(ID1))), at(late));
+    assert_eq!(
+        sends(&out),
+        vec![(1, "GRAFT".into(), None), (2, "GRAFT".into(), None)],
+        "repaired at once, no patience for a link that is gone"
+    );
+    assert_eq!(s.metrics().grafts_waited, 0);
+    assert_eq!(s.metrics().tree_repairs, 2);
+    // Patience zero: the old behaviour, repair right after the last retry.
+    let mut cfg = tree_config();
+    cfg.tree.graft_patience = Duration::ZERO;
+    let mut s = tree_node_with(cfg);
+    recv(&mut s, 3, ihave, 10);
+    step(&mut s, InEvent::TimerFired(Timer::Graft(id(ID1))), at(210));
+    let out = step(&mut s, InEvent::TimerFired(Timer::Graft(id(ID1))), at(310));
+    assert_eq!(sends(&out).len(), 3);
+    assert_eq!(s.metrics().tree_repairs, 1);
 }
 
 /// The store answers a GRAFT with the message (and the link turns eager);
