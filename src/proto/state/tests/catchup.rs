@@ -381,11 +381,9 @@ fn pull_backlog_is_bounded() {
     assert_eq!(s.metrics().pull_served, 2);
 }
 
-/// A tree link that later brings a message this node caught up on by pull
-/// is not pruned: the first copy never came over the tree, so the copy is
-/// no sign of a redundant path.
-#[test]
-fn copy_of_a_pulled_message_does_not_prune() {
+/// A tree node with history, linked to `a` (`seq` and `tree`) on
+/// connection 1, that pulled `numbered("x", 1, "m")` from it (delivered late).
+fn tree_node_that_pulled() -> NodeState {
     let mut config = super::tree::tree_config();
     config.history = crate::config::HistoryConfig::default();
     let mut s = node_with(config);
@@ -397,6 +395,15 @@ fn copy_of_a_pulled_message_does_not_prune() {
     recv(&mut s, 1, &ctl("SUMMARY", json!([["x", 1, 1]])), 1);
     let out = recv(&mut s, 1, &history(&numbered("x", 1, "m")), 2);
     assert_eq!(delivered(&out), vec![("m".to_string(), true)]);
+    s
+}
+
+/// A tree link that later brings a message this node caught up on by pull
+/// is not pruned: the first copy never came over the tree, so the copy is
+/// no sign of a redundant path.
+#[test]
+fn copy_of_a_pulled_message_does_not_prune() {
+    let mut s = tree_node_that_pulled();
     let out = recv(&mut s, 1, &numbered("x", 1, "m").with_round(3), 3);
     assert!(sent_of(&out, "PRUNE").is_empty(), "{out:?}");
     assert_eq!(s.eager_peers(), vec![PeerId::new("a")]);
@@ -406,19 +413,8 @@ fn copy_of_a_pulled_message_does_not_prune() {
 /// announcement of its id is not grafted, and a `GRAFT` for it is answered.
 #[test]
 fn pulled_message_is_held_for_the_tree() {
-    let mut config = super::tree::tree_config();
-    config.history = crate::config::HistoryConfig::default();
-    let mut s = node_with(config);
-    connect_in(&mut s, 1);
-    let hello = frame(
-        json!({"msg_type": "PING", "msg": ["127.0.0.1", 6001], "originator": "a", "time": "t", "v": PROTOCOL_VERSION, "caps": ["seq", "tree"]}),
-    );
-    recv(&mut s, 1, &hello, 0);
-    recv(&mut s, 1, &ctl("SUMMARY", json!([["x", 1, 1]])), 1);
-    let pulled = numbered("x", 1, "m");
-    let id = pulled.envelope().id.unwrap();
-    let out = recv(&mut s, 1, &history(&pulled), 2);
-    assert_eq!(delivered(&out), vec![("m".to_string(), true)]);
+    let mut s = tree_node_that_pulled();
+    let id = numbered("x", 1, "m").envelope().id.unwrap();
     assert!(s.has_id(id));
     let out = recv(&mut s, 1, &ctl("IHAVE", json!([[id, 2]])), 3);
     assert!(out.is_empty(), "held: nothing to graft: {out:?}");
