@@ -734,7 +734,7 @@ mod secure;
 mod tree;
 mod verify;
 
-use limits::{push_link, OneShots};
+use limits::{push_link, OneShots, Refused};
 use verify::{Arrival, Verdict};
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::feeds::{Order, OwnFeed};
 use super::*;
 use crate::proto::feed::{digest_hex, FeedId, MAX_AUTHOR_LEN};
+use crate::proto::store::Stored;
 
 /// Peers a stalled pull is tried on before it is given up.
 const PULL_TRIES: usize = 8;
@@ -605,13 +606,15 @@ impl NodeState {
         };
         p.last = now;
         let to = p.to;
-        let verdict = self.first_sight(Some(conn), inner, Arrival::Pulled, now, out);
+        let verdict = self
+            .first_sight(Some(conn), inner, Arrival::Pulled, now, out)
+            .ok();
         if let Some(verdict) = verdict.filter(|_| self.admit_numbered(inner, now)) {
             // Held like a broadcast that came live (not passed on: the
             // others have it or pull it), so an announcement of it is not
             // grafted and a GRAFT for it is answered.
             if let Some(id) = inner.envelope().id.filter(|_| self.tree_mode()) {
-                let stored = crate::proto::store::Stored {
+                let stored = Stored {
                     id,
                     frame: inner.without_round(),
                     at: now,

@@ -75,7 +75,7 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
-        let Some(verdict) = self.first_sight(src, &frame, Arrival::Live, now, out) else {
+        let Ok(verdict) = self.first_sight(src, &frame, Arrival::Live, now, out) else {
             return;
         };
         let env = frame.envelope();
@@ -130,7 +130,7 @@ impl NodeState {
         let ours = frame.envelope().to.as_ref() == Some(&self.id)
             && self.pending_direct.contains_key(&acked);
         let arrival = if ours { Arrival::Answer } else { Arrival::Live };
-        if self.first_sight(src, &frame, arrival, now, out).is_none() {
+        if self.first_sight(src, &frame, arrival, now, out).is_err() {
             return;
         }
         let env = frame.envelope();

@@ -29,10 +29,11 @@ impl NodeState {
     }
 
     /// Records the key of a frame that came on `src` (`None`: this node's own).
-    /// `None` if it was seen before (a duplicate, or an unsigned copy of a
-    /// signed message seen), if it is new but `src` has brought more new ids
-    /// than `new_id_rate` allows, or if its signature (or its lack of one)
-    /// is refused ([`NodeState::check`]): then it is dropped before the
+    /// `Err(Refused::Seen)` if its key is in the seen-cache (a duplicate);
+    /// `Err(Refused::Other)` if it is an unsigned copy of a signed message
+    /// seen, if it is new but `src` has brought more new ids than
+    /// `new_id_rate` allows, or if its signature (or its lack of one) is
+    /// refused ([`NodeState::check`]): then it is dropped before the
     /// seen-cache, so another copy can still bring it. Else what the checks
     /// found. Only `Arrival::Live` copies are charged against the link's
     /// rate (answers to this node's own requests and pulled ones are not).
@@ -43,13 +44,14 @@ impl NodeState {
         arrival: Arrival,
         now: Instant,
         out: &mut Vec<OutEvent>,
-    ) -> Option<Verdict> {
+    ) -> std::result::Result<Verdict, Refused> {
         let key = SeenKey::of(frame.envelope());
         self.seen.expire(now);
-        if self.seen.contains(&key) || self.stripped_copy(frame.envelope()) {
+        let seen = self.seen.contains(&key);
+        if seen || self.stripped_copy(frame.envelope()) {
             self.metrics.duplicates_dropped += 1;
             trace!(id = ?frame.envelope().id, "duplicate dropped");
-            return None;
+            return Err(if seen { Refused::Seen } else { Refused::Other });
         }
         let limit = &self.new_id_limit;
         let conn = src.and_then(|c| self.conns.get_mut(&c));
@@ -57,13 +59,15 @@ impl NodeState {
             if !c.new_ids.take(limit, now) {
                 self.metrics.ids_rate_limited += 1;
                 debug!(remote = ?c.remote, peer = ?c.peer, id = ?frame.envelope().id, "new message id over the link's rate, dropped");
-                return None;
+                return Err(Refused::Other);
             }
         }
         // Verified once per message: only a copy that is not in the cache gets here.
-        let verdict = self.check(src, frame.envelope(), arrival, now, out)?;
+        let verdict = self
+            .check(src, frame.envelope(), arrival, now, out)
+            .ok_or(Refused::Other)?;
         self.seen.insert(key, now);
-        Some(verdict)
+        Ok(verdict)
     }
 
     /// The executor finished (or gave up) one [`OutEvent::SendOneShot`]: room for another.
@@ -111,4 +115,14 @@ pub(super) fn push_link(
             out.push(OutEvent::SendOneShot { addr, frame });
         }
     }
+}
+
+/// Why [`NodeState::first_sight`] refused a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// Its key is in the seen-cache: a duplicate.
+    Seen,
+    /// Anything else: a stripped copy of a signed message seen, over the
+    /// link's rate, or refused by the signature checks (nothing inserted).
+    Other,
 }

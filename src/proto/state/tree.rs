@@ -121,24 +121,25 @@ impl NodeState {
         } else {
             Arrival::Live
         };
-        let Some(verdict) = self.first_sight(src, frame, arrival, now, out) else {
-            // Refused as a duplicate, or over the link's rate: only a
-            // duplicate on a tree link shapes the tree (flooding pays nothing more).
-            // A copy of what this node caught up on by pull says nothing
-            // about the tree's paths: the first copy never came over one.
-            let on_tree = src.filter(|_| tree_src && !self.caught_up_by_pull(frame));
-            if let Some(conn) =
-                on_tree.filter(|_| self.seen.contains(&SeenKey::of(frame.envelope())))
-            {
-                trace!(%from, "duplicate broadcast on a tree link");
-                match self.needless_graft(frame.envelope().id, conn) {
-                    // The message came by its old path after all: undo the
-                    // graft, not the path.
-                    Some(grafted) => self.prune_if_eager(grafted, now, out),
-                    None => self.prune_if_eager(conn, now, out),
+        let verdict = match self.first_sight(src, frame, arrival, now, out) {
+            Ok(verdict) => verdict,
+            Err(refused) => {
+                // Refused as a duplicate, or over the link's rate: only a
+                // duplicate on a tree link shapes the tree (flooding pays nothing more).
+                // A copy of what this node caught up on by pull says nothing
+                // about the tree's paths: the first copy never came over one.
+                let on_tree = src.filter(|_| tree_src && !self.caught_up_by_pull(frame));
+                if let Some(conn) = on_tree.filter(|_| refused == Refused::Seen) {
+                    trace!(%from, "duplicate broadcast on a tree link");
+                    match self.needless_graft(frame.envelope().id, conn) {
+                        // The message came by its old path after all: undo the
+                        // graft, not the path.
+                        Some(grafted) => self.prune_if_eager(grafted, now, out),
+                        None => self.prune_if_eager(conn, now, out),
+                    }
                 }
+                return;
             }
-            return;
         };
         if let Some(id) = frame.envelope().id {
             self.graft_answered(id, src);
