@@ -333,7 +333,7 @@ impl Body {
             },
             types::ADVERTISE => Body::Advertise,
             types::ADVERTISE_REPLY => {
-                let (peer, addr): (PeerId, PeerAddr) = serde_json::from_value(env.msg.clone())
+                let (peer, addr): (PeerId, PeerAddr) = typed(&env.msg)
                     .map_err(|e| payload(types::ADVERTISE_REPLY, e))?;
                 if peer.as_str().is_empty() {
                     return Err(FrameError::Empty("advertised peer id"));
@@ -356,16 +356,16 @@ impl Body {
             types::DIRECT_ACK => {
                 require(env.id.is_some(), types::DIRECT_ACK, "id")?;
                 require(env.to.is_some(), types::DIRECT_ACK, "to")?;
-                let ack = serde_json::from_value(env.msg.clone())
+                let ack = typed(&env.msg)
                     .map_err(|e| payload(types::DIRECT_ACK, e))?;
                 Body::DirectAck { ack }
             }
             types::IHAVE => Body::IHave {
-                ids: serde_json::from_value(env.msg.clone())
+                ids: typed(&env.msg)
                     .map_err(|e| payload(types::IHAVE, e))?,
             },
             types::GRAFT => Body::Graft {
-                ids: serde_json::from_value(env.msg.clone())
+                ids: typed(&env.msg)
                     .map_err(|e| payload(types::GRAFT, e))?,
             },
             types::PRUNE => Body::Prune,
@@ -373,7 +373,7 @@ impl Body {
                 digest: digest_payload(&env.msg)?,
             },
             types::SUMMARY => {
-                let raw: Vec<(String, u64, u64)> = serde_json::from_value(env.msg.clone())
+                let raw: Vec<(String, u64, u64)> = typed(&env.msg)
                     .map_err(|e| payload(types::SUMMARY, e))?;
                 let entries = raw
                     .into_iter()
@@ -383,7 +383,7 @@ impl Body {
             }
             types::PULL => {
                 let (author, epoch, from, to): (String, u64, u64, u64) =
-                    serde_json::from_value(env.msg.clone()).map_err(|e| payload(types::PULL, e))?;
+                    typed(&env.msg).map_err(|e| payload(types::PULL, e))?;
                 Body::Pull {
                     feed: FeedId { author, epoch },
                     from,
@@ -453,7 +453,7 @@ fn history_payload(msg: &Value) -> Result<Frame, FrameError> {
             json_kind(msg)
         )));
     }
-    let env: Envelope = serde_json::from_value(msg.clone()).map_err(|e| bad(e.to_string()))?;
+    let env: Envelope = typed(msg).map_err(|e| bad(e.to_string()))?;
     if env.msg_type != types::BROADCAST || env.id.is_none() || env.round.is_some() {
         return Err(bad("expected a BROADCAST with an id and no round".into()));
     }
@@ -463,8 +463,13 @@ fn history_payload(msg: &Value) -> Result<Frame, FrameError> {
     Frame::encode(env)
 }
 
+/// `msg` read as `T` in place (no copy of the JSON value is made).
+fn typed<T: serde::de::DeserializeOwned>(msg: &Value) -> Result<T, serde_json::Error> {
+    T::deserialize(msg)
+}
+
 fn addr_payload(msg_type: &'static str, msg: &Value) -> Result<PeerAddr, FrameError> {
-    serde_json::from_value(msg.clone()).map_err(|e| payload(msg_type, e))
+    typed(msg).map_err(|e| payload(msg_type, e))
 }
 
 fn text_payload(msg_type: &'static str, msg: &Value) -> Result<String, FrameError> {

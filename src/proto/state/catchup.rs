@@ -325,7 +325,8 @@ impl NodeState {
             self.config.history.per_feed as u64,
             self.config.history.pull_window,
         );
-        let mine = self.store.history().contiguous(feed);
+        let history = self.store.history();
+        let mine = history.contiguous(feed);
         let Some(p) = self.catchup.pulls.get_mut(feed) else {
             return;
         };
@@ -334,7 +335,13 @@ impl NodeState {
         let from = mine
             .saturating_add(1)
             .max(p.claimed.saturating_sub(per_feed - 1));
-        let to = p.claimed.min(from.saturating_add(window - 1));
+        // Only the hole: numbers had past it (a live gap's later messages)
+        // are not asked for again.
+        let hole_end = history.next_had(feed, from).map_or(u64::MAX, |n| n - 1);
+        let to = p
+            .claimed
+            .min(from.saturating_add(window - 1))
+            .min(hole_end.max(from));
         (p.from, p.to, p.last) = (from, to, now);
         let conn = p.conn;
         let msg = serde_json::json!([feed.author, feed.epoch, from, to]);

@@ -238,6 +238,13 @@ impl History {
         self.feeds.get(feed).is_some_and(|l| l.had(seq))
     }
 
+    /// The lowest number of `feed` above `seq` that this node has had past
+    /// its contiguous run (the end of the hole that starts after `seq`).
+    pub fn next_had(&self, feed: &FeedId, seq: u64) -> Option<u64> {
+        let log = self.feeds.get(feed)?;
+        log.above.range(seq.saturating_add(1)..).next().copied()
+    }
+
     /// True when `feed` is tracked.
     pub fn knows(&self, feed: &FeedId) -> bool {
         self.feeds.contains_key(feed)

@@ -423,3 +423,27 @@ fn pulled_message_is_held_for_the_tree() {
     assert_eq!(answers.len(), 1, "{out:?}");
     assert_eq!(answers[0].1.envelope().id, Some(id));
 }
+
+/// Two holes in live traffic are pulled one after the other, each exactly:
+/// what came after a hole is never asked for again.
+#[test]
+fn live_gaps_pull_only_the_missing_numbers() {
+    let mut s = feed_node();
+    for (seq, ms) in [(1, 0), (3, 10), (5, 20), (6, 30)] {
+        recv(&mut s, 1, &numbered("a", seq, "x"), ms);
+    }
+    step(&mut s, InEvent::TimerFired(Timer::Holdback), at(260));
+    let out = step(&mut s, InEvent::TimerFired(Timer::CatchUp), at(1_260));
+    let pulls: Vec<_> = sent_of(&out, "PULL")
+        .into_iter()
+        .map(|(c, f)| (c, f.envelope().msg.clone()))
+        .collect();
+    assert_eq!(pulls, vec![(1, json!(["a", 1, 2, 2]))]);
+    // 2 comes by the pull: the next window is the second hole alone.
+    let out = recv(&mut s, 1, &history(&numbered("a", 2, "x")), 1_300);
+    let pulls: Vec<_> = sent_of(&out, "PULL")
+        .into_iter()
+        .map(|(c, f)| (c, f.envelope().msg.clone()))
+        .collect();
+    assert_eq!(pulls, vec![(1, json!(["a", 1, 4, 4]))]);
+}
