@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -48,6 +48,23 @@ impl Chat {
             .write_all(format!("{line}\n").as_bytes())
             .await
             .unwrap();
+    }
+
+    /// Reads output (raw, not by lines) until `prompt` is drawn: a line
+    /// editor reads what was typed before its prompt as the terminal's
+    /// answers to its queries, so a line typed sooner can be lost.
+    async fn wait_for_prompt(&mut self, prompt: &str) {
+        let reader = self.stdout.get_mut();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&seen).contains(prompt) {
+            let n = tokio::time::timeout(WAIT, reader.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("no prompt {prompt:?} in time"))
+                .unwrap();
+            assert!(n > 0, "output ended before the prompt {prompt:?}");
+            seen.extend_from_slice(&buf[..n]);
+        }
     }
 
     /// Reads output until a line contains `needle`; returns that line.
@@ -232,6 +249,7 @@ async fn at_a_terminal_help_is_aligned_and_quit_draws_no_prompt() {
         child,
     };
     chat.wait_for("listening on").await;
+    chat.wait_for_prompt("zed> ").await;
     chat.type_line("/help").await;
     let mut help = Vec::new();
     loop {
