@@ -196,9 +196,7 @@ impl Frame {
             Some(round) => match strip_round(&bytes, round) {
                 Some(stripped) => stripped,
                 // Not written last, or not as peerchat writes it: written again once.
-                None => Bytes::from(
-                    serde_json::to_vec(&envelope).map_err(|e| FrameError::Encode(e.to_string()))?,
-                ),
+                None => Bytes::from(to_json(&envelope)?),
             },
         };
         Ok(Frame {
@@ -215,7 +213,7 @@ impl Frame {
     pub fn encode(mut envelope: Envelope) -> Result<Frame, FrameError> {
         let body = Body::parse(&envelope)?;
         let round = envelope.round.take();
-        let bytes = serde_json::to_vec(&envelope).map_err(|e| FrameError::Encode(e.to_string()))?;
+        let bytes = to_json(&envelope)?;
         Ok(Frame {
             inner: Arc::new(Inner {
                 envelope,
@@ -333,8 +331,8 @@ impl Body {
             },
             types::ADVERTISE => Body::Advertise,
             types::ADVERTISE_REPLY => {
-                let (peer, addr): (PeerId, PeerAddr) = typed(&env.msg)
-                    .map_err(|e| payload(types::ADVERTISE_REPLY, e))?;
+                let (peer, addr): (PeerId, PeerAddr) =
+                    typed(&env.msg).map_err(|e| payload(types::ADVERTISE_REPLY, e))?;
                 if peer.as_str().is_empty() {
                     return Err(FrameError::Empty("advertised peer id"));
                 }
@@ -356,25 +354,22 @@ impl Body {
             types::DIRECT_ACK => {
                 require(env.id.is_some(), types::DIRECT_ACK, "id")?;
                 require(env.to.is_some(), types::DIRECT_ACK, "to")?;
-                let ack = typed(&env.msg)
-                    .map_err(|e| payload(types::DIRECT_ACK, e))?;
+                let ack = typed(&env.msg).map_err(|e| payload(types::DIRECT_ACK, e))?;
                 Body::DirectAck { ack }
             }
             types::IHAVE => Body::IHave {
-                ids: typed(&env.msg)
-                    .map_err(|e| payload(types::IHAVE, e))?,
+                ids: typed(&env.msg).map_err(|e| payload(types::IHAVE, e))?,
             },
             types::GRAFT => Body::Graft {
-                ids: typed(&env.msg)
-                    .map_err(|e| payload(types::GRAFT, e))?,
+                ids: typed(&env.msg).map_err(|e| payload(types::GRAFT, e))?,
             },
             types::PRUNE => Body::Prune,
             types::DIGEST => Body::Digest {
                 digest: digest_payload(&env.msg)?,
             },
             types::SUMMARY => {
-                let raw: Vec<(String, u64, u64)> = typed(&env.msg)
-                    .map_err(|e| payload(types::SUMMARY, e))?;
+                let raw: Vec<(String, u64, u64)> =
+                    typed(&env.msg).map_err(|e| payload(types::SUMMARY, e))?;
                 let entries = raw
                     .into_iter()
                     .map(|(author, epoch, seq)| (FeedId { author, epoch }, seq))
@@ -461,6 +456,19 @@ fn history_payload(msg: &Value) -> Result<Frame, FrameError> {
         return Err(bad("expected a numbered broadcast (epoch, seq)".into()));
     }
     Frame::encode(env)
+}
+
+/// Bytes a frame's JSON buffer starts with: most frames fit, so encoding
+/// one allocates once instead of growing the buffer step by step.
+const ENCODE_CAPACITY: usize = 384;
+
+/// `envelope` as JSON text.
+fn to_json(envelope: &Envelope) -> Result<Vec<u8>, FrameError> {
+    let mut bytes = Vec::with_capacity(ENCODE_CAPACITY);
+    serde_json::to_writer(&mut bytes, envelope).map_err(|e| FrameError::Encode(e.to_string()))?;
+    // Kept (stored, queued): give back what the text did not use.
+    bytes.shrink_to_fit();
+    Ok(bytes)
 }
 
 /// `msg` read as `T` in place (no copy of the JSON value is made).

@@ -103,12 +103,12 @@ pub struct NodeState {
     repair_until: Instant,
     /// Ids this node grafted lately, and the links it asked (bounded by
     /// `max_pending_grafts`): a later duplicate shows a graft was needless.
-    recent_grafts: BTreeMap<MessageId, ConnId>,
+    recent_grafts: BTreeMap<MessageId, (ConnId, Instant)>,
     /// The same ids, oldest first (the bound drops the oldest).
     recent_graft_order: std::collections::VecDeque<MessageId>,
-    /// The wait before grafting an announced id, learned between
-    /// `graft_timeout` and `graft_timeout_max` from whether grafts were needed.
-    graft_wait: std::time::Duration,
+    /// How late eager copies and graft answers come: the waits before a
+    /// `GRAFT`, learned between their floors and `graft_timeout_max`.
+    graft_timing: graft_timing::GraftTiming,
     /// The sweep timer is set; the last sweep covered what arrived before this.
     sweep_armed: bool,
     last_sweep: Instant,
@@ -154,7 +154,6 @@ impl NodeState {
         });
         let store =
             MessageStore::with_history(config.tree.store_bytes, config.tree.store_ttl, limits);
-        let graft_wait = config.tree.graft_timeout;
         let secure = SecureMemory::new(config.secure_memory);
         let pins = Pins::new()
             .with_capacity(config.sig.max_pins)
@@ -189,7 +188,7 @@ impl NodeState {
             missing: BTreeMap::new(),
             dispatch_armed: false,
             repair_until: Instant::ZERO,
-            graft_wait,
+            graft_timing: Default::default(),
             recent_grafts: BTreeMap::new(),
             recent_graft_order: Default::default(),
             sweep_armed: false,
@@ -726,6 +725,7 @@ mod advertise;
 mod catchup;
 mod direct;
 mod feeds;
+mod graft_timing;
 mod hello;
 mod limits;
 mod liveness;

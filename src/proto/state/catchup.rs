@@ -260,7 +260,15 @@ impl NodeState {
             let claimed = link.has.entry(feed.clone()).or_default();
             *claimed = (*claimed).max(*seq);
             let claimed = *claimed;
-            self.consider_pull(feed.clone(), claimed, conn, now, out);
+            if self.live_gap_wait() > self.config.tree.graft_timeout {
+                // Under load what the peer has and this node not is mostly
+                // live traffic still on its way: waited for like a gap.
+                if self.store.history().contiguous(feed) < claimed {
+                    self.gap_seen(feed.clone(), claimed, conn, now, out);
+                }
+            } else {
+                self.consider_pull(feed.clone(), claimed, conn, now, out);
+            }
         }
     }
 
@@ -280,6 +288,18 @@ impl NodeState {
         }
         self.catchup.gaps.push((feed, last, conn, now));
         self.arm_tick(out);
+    }
+
+    /// How old a gap in live traffic must be before it is pulled. On a tree
+    /// it is the tree's to fill first: as old as the tree's learned graft
+    /// wait (the floor on a quiet network; seconds under load, when the
+    /// missing messages are still queued on their way). Flooding: at once.
+    fn live_gap_wait(&self) -> Duration {
+        if self.tree_mode() {
+            self.graft_timing.first_wait(&self.config.tree)
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// `conn`'s peer has `feed` up to `claimed`: pull what this node lacks,
@@ -357,12 +377,20 @@ impl NodeState {
     pub(super) fn on_catchup_tick(&mut self, now: Instant, out: &mut Vec<OutEvent>) {
         self.catchup.tick_armed = false;
         let timeout = self.config.history.pull_timeout;
-        for (feed, last, conn, _) in std::mem::take(&mut self.catchup.gaps) {
+        let wait = self.live_gap_wait();
+        let mut young = Vec::new();
+        for (feed, last, conn, at) in std::mem::take(&mut self.catchup.gaps) {
             // Still open: not every number up to its end has come.
-            if self.store.history().contiguous(&feed) < last {
+            if self.store.history().contiguous(&feed) >= last {
+                continue;
+            }
+            if now.saturating_since(at) < wait {
+                young.push((feed, last, conn, at));
+            } else {
                 self.consider_pull(feed, last, conn, now, out);
             }
         }
+        self.catchup.gaps = young;
         let feeds: Vec<FeedId> = self.catchup.pulls.keys().cloned().collect();
         for feed in feeds {
             let mine = self.store.history().contiguous(&feed);
@@ -378,7 +406,7 @@ impl NodeState {
             }
         }
         self.start_waiting(now, out);
-        if !self.catchup.pulls.is_empty() {
+        if !self.catchup.pulls.is_empty() || !self.catchup.gaps.is_empty() {
             self.arm_tick(out);
         }
     }

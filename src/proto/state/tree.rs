@@ -60,6 +60,12 @@ pub(super) struct Missing {
     asked: Option<ConnId>,
     /// Already waited `graft_patience` for the last answer.
     waited: bool,
+    /// When it was first announced.
+    since: Instant,
+    /// The links grafted for it, and when the first and the last graft went.
+    grafted: Vec<ConnId>,
+    grafted_at: Instant,
+    asked_at: Instant,
 }
 
 impl NodeState {
@@ -131,7 +137,7 @@ impl NodeState {
                 let on_tree = src.filter(|_| tree_src && !self.caught_up_by_pull(frame));
                 if let Some(conn) = on_tree.filter(|_| refused == Refused::Seen) {
                     trace!(%from, "duplicate broadcast on a tree link");
-                    match self.needless_graft(frame.envelope().id, conn) {
+                    match self.needless_graft(frame.envelope().id, conn, now) {
                         // The message came by its old path after all: undo the
                         // graft, not the path.
                         Some(grafted) => self.prune_if_eager(grafted, now, out),
@@ -142,7 +148,7 @@ impl NodeState {
             }
         };
         if let Some(id) = frame.envelope().id {
-            self.graft_answered(id, src);
+            self.graft_answered(id, src, now);
         }
         if self.feeds_on() && !self.admit_numbered(frame, now) {
             return;
@@ -383,14 +389,17 @@ impl NodeState {
                     self.metrics.pending_grafts_dropped += 1;
                 }
                 None => {
-                    let mut m = Missing::default();
+                    let mut m = Missing {
+                        since: now,
+                        ..Missing::default()
+                    };
                     m.announcers.push_back((conn, round));
                     self.missing.insert(id, m);
                     // While repairing, an announced id will not come by itself.
                     let delay = if now < self.repair_until {
                         Duration::ZERO
                     } else {
-                        self.graft_wait
+                        self.graft_timing.first_wait(&self.config.tree)
                     };
                     out.push(OutEvent::Schedule {
                         delay,
@@ -447,6 +456,23 @@ impl NodeState {
         let Some(m) = self.missing.get_mut(&id) else {
             return;
         };
+        // The waits may have grown since this timer was set (the first
+        // announcements of a burst come before anything is learned): wait
+        // out the rest rather than graft what is still on its way.
+        let due = if m.grafted.is_empty() {
+            m.since + self.graft_timing.first_wait(&self.config.tree)
+        } else if !m.waited {
+            m.asked_at + self.graft_timing.retry_wait(&self.config.tree)
+        } else {
+            now
+        };
+        if now < due && now >= self.repair_until {
+            out.push(OutEvent::Schedule {
+                delay: due.saturating_since(now),
+                timer: Timer::Graft(id),
+            });
+            return;
+        }
         let mut asked = None;
         while let Some((conn, _)) = m.announcers.pop_front() {
             if self.conns.get(&conn).is_some_and(|c| c.tree.on) {
@@ -454,9 +480,15 @@ impl NodeState {
                 break;
             }
         }
-        if asked.is_some() {
+        if let Some(conn) = asked {
             m.asked = asked;
+            if m.grafted.is_empty() {
+                m.grafted_at = now;
+            }
+            m.asked_at = now;
+            m.grafted.push(conn);
         }
+        let since = m.since;
         let Some(conn) = asked else {
             let last = m
                 .asked
@@ -498,44 +530,50 @@ impl NodeState {
                 self.recent_grafts.remove(&old);
             }
         }
-        if self.recent_grafts.insert(id, conn).is_none() {
+        if self.recent_grafts.insert(id, (conn, since)).is_none() {
             self.recent_graft_order.push_back(id);
         }
         self.graft(conn, vec![id], now, out);
         out.push(OutEvent::Schedule {
-            delay: self.config.tree.graft_retry,
+            delay: self.graft_timing.retry_wait(&self.config.tree),
             timer: Timer::Graft(id),
         });
     }
 
     /// A duplicate of `id` came on `conn`. If this node grafted `id` from
     /// another link, that graft was needless (the old path delivered after
-    /// all, only later): the wait before grafting doubles, up to
-    /// `graft_timeout_max`, and the grafted link is returned (to be pruned).
-    fn needless_graft(&mut self, id: Option<MessageId>, conn: ConnId) -> Option<ConnId> {
+    /// all, only later): how late is learned (see [`graft_timing`]), and the
+    /// grafted link is returned (to be pruned).
+    fn needless_graft(
+        &mut self,
+        id: Option<MessageId>,
+        conn: ConnId,
+        now: Instant,
+    ) -> Option<ConnId> {
         let id = id?;
-        let asked = *self.recent_grafts.get(&id)?;
+        let (asked, since) = *self.recent_grafts.get(&id)?;
         if asked == conn {
             return None;
         }
         // Judged once; the order list forgets it in its turn.
         self.recent_grafts.remove(&id);
         self.metrics.grafts_needless += 1;
-        self.graft_wait = (self.graft_wait * 2).min(self.config.tree.graft_timeout_max);
+        self.graft_timing.eager_late(now.saturating_since(since));
         Some(asked)
     }
 
-    /// A new broadcast came: if it answers a graft of this node's, the graft
-    /// was needed, and the wait before the next one shortens by a tenth
-    /// (down to `graft_timeout`).
-    fn graft_answered(&mut self, id: MessageId, src: Option<ConnId>) {
-        let needed = self
-            .recent_grafts
-            .get(&id)
-            .is_some_and(|&asked| Some(asked) == src);
-        if needed {
-            let shorter = self.graft_wait.mul_f64(0.9);
-            self.graft_wait = shorter.max(self.config.tree.graft_timeout);
+    /// A new broadcast came while its id was awaited: a graft's answer
+    /// says how long grafts take; a copy by any other path, how late eager
+    /// copies trail their announcements (see [`graft_timing`]).
+    fn graft_answered(&mut self, id: MessageId, src: Option<ConnId>, now: Instant) {
+        let Some(m) = self.missing.get(&id) else {
+            return;
+        };
+        if src.is_some_and(|c| m.grafted.contains(&c)) {
+            self.graft_timing
+                .answered(now.saturating_since(m.grafted_at));
+        } else {
+            self.graft_timing.eager_late(now.saturating_since(m.since));
         }
     }
 

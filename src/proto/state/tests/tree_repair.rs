@@ -185,13 +185,14 @@ fn sweep_covers_a_link_that_turned_eager_since() {
 
 /// A graft that proves needless (the old path delivers a duplicate after the
 /// graft answered) undoes the graft: the grafted link is pruned, not the old
-/// path, and the next graft waits twice as long.
+/// path. Eager copies that keep trailing their announcements lengthen the
+/// wait before the next graft (learning on: `graft_timeout_max` above
+/// `graft_timeout`), and slow answers space the retries.
 #[test]
-fn needless_graft_is_undone_and_lengthens_the_wait() {
-    // The wait may grow (it does not by default).
+fn needless_graft_is_undone_and_late_copies_lengthen_the_wait() {
     let mut s = tree_node_with(NodeConfig {
         tree: TreeConfig {
-            graft_timeout_max: Duration::from_secs(1),
+            graft_timeout_max: Duration::from_secs(5),
             ..tree_config().tree
         },
         ..tree_config()
@@ -204,9 +205,9 @@ fn needless_graft_is_undone_and_lengthens_the_wait() {
     recv(&mut s, 3, ihave(ID1), 10);
     let out = step(&mut s, InEvent::TimerFired(Timer::Graft(id(ID1))), at(210));
     assert_eq!(sends(&out)[0], (3, "GRAFT".into(), None));
-    // The graft's answer comes first, then the old path's copy: a duplicate.
-    recv(&mut s, 3, broadcast("a", ID1, Some(1)), 220);
-    let out = recv(&mut s, 1, broadcast("a", ID1, Some(3)), 400);
+    // The graft's answer comes first (after 1 s), then the old path's copy: a duplicate.
+    recv(&mut s, 3, broadcast("a", ID1, Some(1)), 1_210);
+    let out = recv(&mut s, 1, broadcast("a", ID1, Some(3)), 1_400);
     assert_eq!(
         sends(&out),
         vec![(3, "PRUNE".into(), None)],
@@ -214,13 +215,33 @@ fn needless_graft_is_undone_and_lengthens_the_wait() {
     );
     assert_eq!(s.metrics().grafts_needless, 1);
     assert_eq!(s.eager_peers(), vec![PeerId::new("a"), PeerId::new("b")]);
-    // The next announced id waits 400 ms, not 200.
-    let out = recv(&mut s, 3, ihave(ID2), 500);
-    assert_eq!(
-        out,
-        vec![OutEvent::Schedule {
-            delay: Duration::from_millis(400),
-            timer: Timer::Graft(id(ID2))
-        }]
+    // Eager copies 2 s behind their announcements, 40 times: the wait
+    // before grafting follows (a quarter more than their average lag).
+    let mut t = 2_000;
+    for n in 0..40u128 {
+        let other = MessageId::from_u128(0xfeed_0000 + n).to_string();
+        recv(&mut s, 3, ihave(&other), t);
+        recv(&mut s, 1, broadcast("a", &other, Some(3)), t + 2_000);
+        t += 2_100;
+    }
+    let out = recv(&mut s, 3, ihave(ID2), t);
+    let [OutEvent::Schedule { delay, timer }] = out.as_slice() else {
+        panic!("expected one timer, got {out:?}");
+    };
+    assert_eq!(*timer, Timer::Graft(id(ID2)));
+    assert!(
+        *delay > Duration::from_millis(2_000) && *delay < Duration::from_millis(2_500),
+        "{delay:?}"
     );
+    // The graft round trip (1 s, learned once) spaces the retries at 2x its average.
+    let out = step(
+        &mut s,
+        InEvent::TimerFired(Timer::Graft(id(ID2))),
+        at(t + 2_500),
+    );
+    let retry = out.iter().find_map(|o| match o {
+        OutEvent::Schedule { delay, .. } => Some(*delay),
+        _ => None,
+    });
+    assert_eq!(retry, Some(Duration::from_millis(250)), "2 x (1 s / 8)");
 }
