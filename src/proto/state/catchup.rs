@@ -214,6 +214,18 @@ impl NodeState {
             let history = self.store.history();
             link.sent.retain(|f, _| history.knows(f));
         }
+        self.send_summary(conn, &changed, now, out);
+    }
+
+    /// Sends `changed` (feed, highest contiguous) on `conn` as `SUMMARY`
+    /// frames of at most `summary_entries` each.
+    fn send_summary(
+        &mut self,
+        conn: ConnId,
+        changed: &[(FeedId, u64)],
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
         for chunk in changed.chunks(self.config.history.summary_entries) {
             let entries: Vec<(&str, u64, u64)> = chunk
                 .iter()
@@ -260,16 +272,34 @@ impl NodeState {
             let claimed = link.has.entry(feed.clone()).or_default();
             *claimed = (*claimed).max(*seq);
             let claimed = *claimed;
-            if self.live_gap_wait() > self.config.tree.graft_timeout {
-                // Under load what the peer has and this node not is mostly
-                // live traffic still on its way: waited for like a gap.
-                if self.store.history().contiguous(feed) < claimed {
-                    self.gap_seen(feed.clone(), claimed, conn, now, out);
-                }
-            } else {
-                self.consider_pull(feed.clone(), claimed, conn, now, out);
-            }
+            self.consider_pull(feed.clone(), claimed, conn, now, out);
         }
+        self.tell_what_peer_lacks(conn, now, out);
+    }
+
+    /// After a peer's `SUMMARY`: the feeds this node holds further than the
+    /// peer has claimed (or than it was last told on this connection) go back
+    /// to it in a `SUMMARY`, so it pulls them. A node answering a `DIGEST`
+    /// sends its own summary, which tells the digest's sender what to pull,
+    /// but not the other way round: without this, a node behind a peer that
+    /// sent it a digest (the digest after catching up, hop by hop across a
+    /// healed cut) never learned the peer had more. Each value is told once
+    /// per connection, so two summaries never answer each other twice.
+    fn tell_what_peer_lacks(&mut self, conn: ConnId, now: Instant, out: &mut Vec<OutEvent>) {
+        let mine = self.store.history().summary();
+        let Some(link) = self.catchup.links.get_mut(&conn) else {
+            return;
+        };
+        let lacks: Vec<(FeedId, u64)> = mine
+            .into_iter()
+            .filter(|(f, c)| {
+                link.has.get(f).copied().unwrap_or(0) < *c && link.sent.get(f) != Some(c)
+            })
+            .collect();
+        for (f, c) in &lacks {
+            link.sent.insert(f.clone(), *c);
+        }
+        self.send_summary(conn, &lacks, now, out);
     }
 
     /// A gap up to `last` outlived the hold-back: pulled from `conn` at the

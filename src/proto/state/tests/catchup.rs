@@ -447,3 +447,33 @@ fn live_gaps_pull_only_the_missing_numbers() {
         .collect();
     assert_eq!(pulls, vec![(1, json!(["a", 1, 4, 4]))]);
 }
+
+/// A peer whose `SUMMARY` shows it behind (or not holding a feed at all)
+/// is told, in a `SUMMARY`, what this node has, once per value: a node that
+/// answered a catching-up neighbour's `DIGEST` learns what to pull (W5
+/// `quiet` on the cluster left a node without its missed messages before).
+#[test]
+fn a_peer_behind_is_told_what_to_pull_once() {
+    let mut s = feed_node();
+    for (seq, ms) in [(1, 0), (2, 10), (3, 20)] {
+        recv(&mut s, 2, &numbered("z", seq, "x"), ms);
+    }
+    recv(&mut s, 2, &numbered("y", 1, "x"), 30);
+    let out = recv(&mut s, 1, &ctl("SUMMARY", json!([["z", 1, 1]])), 100);
+    let told: Vec<_> = sent_of(&out, "SUMMARY")
+        .into_iter()
+        .map(|(c, f)| (c, f.envelope().msg.clone()))
+        .collect();
+    assert_eq!(told, vec![(1, json!([["y", 1, 1], ["z", 1, 3]]))]);
+    // The same claim again: nothing new to tell.
+    let out = recv(&mut s, 1, &ctl("SUMMARY", json!([["z", 1, 1]])), 200);
+    assert!(sent_of(&out, "SUMMARY").is_empty());
+    // A peer level with this node is told nothing.
+    let out = recv(
+        &mut s,
+        2,
+        &ctl("SUMMARY", json!([["y", 1, 1], ["z", 1, 3]])),
+        300,
+    );
+    assert!(sent_of(&out, "SUMMARY").is_empty());
+}
