@@ -23,7 +23,7 @@ pub struct TreeArgs {
     /// A lazy link announcing a path shorter by this many rounds replaces the eager one.
     #[arg(long, value_name = "N", default_value_t = config::OPTIMIZE_ROUNDS)]
     optimize_rounds: u32,
-    /// The wait before a graft grows up to this when grafts prove needless (ms).
+    /// The learned waits before a graft and before asking the next announcer grow up to this (ms; equal to --graft-timeout-ms: no learning).
     #[arg(long, value_name = "MS", default_value_t = ms(config::GRAFT_TIMEOUT_MAX))]
     graft_timeout_max_ms: u64,
     /// With no announcer left, wait this long more for the last graft's answer on a live link (ms; 0: none).
