@@ -239,7 +239,6 @@ impl NodeBuilder {
             let keys = Arc::new(crate::secure::generate_link_keys(identity.clone()));
             let spawner = ConnectionSpawner::new(ctx.address(), config.clone(), keys, span.clone());
             let setting_up = spawner.setting_up();
-            let urgent = spawner.urgent();
             let registry = RegistryActor::new(
                 ctx.address(),
                 spawner.clone(),
@@ -271,7 +270,6 @@ impl NodeBuilder {
             }
             actor.attach(registry, acceptor);
             actor.count_setups(setting_up);
-            actor.take_urgent_from(urgent);
             #[cfg(feature = "sqlite")]
             if let Some((_, link)) = history_link {
                 actor.attach_history(link);

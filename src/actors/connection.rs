@@ -15,7 +15,6 @@ use super::peer::{
     Custom, Direct, DirectAck, Graft, IHave, LinkFailed, Malformed, Opened, PeerActor, Ping, Pong,
     Prune, ReadEnded, Test,
 };
-use super::urgent::{UrgentInbox, UrgentWaiting};
 use super::write_queue::{write_loop, write_queue, WriteQueue};
 use crate::codec::{CodecError, FrameCodec};
 use crate::config::NodeConfig;
@@ -152,8 +151,6 @@ pub struct ConnectionActor<S> {
     close_timeout: std::time::Duration,
     span: Span,
     open: Arc<AtomicUsize>,
-    /// Where `PRUNE` and `GRAFT` go, ahead of the PeerActor's mailbox.
-    urgent: Arc<UrgentInbox>,
 }
 
 /// Makes ConnectionActors for one node: numbers them and wires them to its PeerActor.
@@ -168,8 +165,6 @@ pub struct ConnectionSpawner {
     keys: Arc<LinkKeys>,
     /// Connections still being set up (counted in `open` too).
     setting_up: Arc<AtomicUsize>,
-    /// The node's inbox of frames handled ahead of the mailbox.
-    urgent: Arc<UrgentInbox>,
     span: Span,
 }
 
@@ -212,15 +207,8 @@ impl ConnectionSpawner {
             config,
             keys,
             setting_up: Arc::new(AtomicUsize::new(0)),
-            urgent: Arc::default(),
             span,
         }
-    }
-
-    /// The node's inbox of tree control frames, for its PeerActor to take
-    /// ahead of its mailbox ([`UrgentInbox`]).
-    pub fn urgent(&self) -> Arc<UrgentInbox> {
-        self.urgent.clone()
     }
 
     /// The count of connections still being set up (the node adds it to its
@@ -303,7 +291,6 @@ impl ConnectionSpawner {
             send_queue_bytes: self.config.send_queue_bytes,
             close_timeout: self.config.close_timeout,
             span: self.span.clone(),
-            urgent: self.urgent.clone(),
         }
         .start();
         conn
@@ -391,7 +378,7 @@ impl<S: Link> StreamHandler<Result<Result<Frame, FrameError>, CodecError>> for C
         match item {
             Ok(Ok(frame)) => {
                 trace!(parent: &self.span, %conn, bytes = frame.wire_len(), "frame in");
-                route(&self.peer, &self.urgent, conn, frame);
+                route(&self.peer, conn, frame);
             }
             Ok(Err(error)) => self.peer.do_send(Malformed { conn, error }),
             Err(CodecError::TooLong { max }) => {
@@ -420,15 +407,8 @@ impl<S: Link> StreamHandler<Result<Result<Frame, FrameError>, CodecError>> for C
     }
 }
 
-/// Sends a frame to the PeerActor as the typed message of its kind; a
-/// `PRUNE` or `GRAFT` goes to the urgent inbox, taken ahead of the mailbox.
-fn route(peer: &Addr<PeerActor>, urgent: &UrgentInbox, conn: ConnId, frame: Frame) {
-    if matches!(frame.body(), Body::Prune | Body::Graft { .. }) {
-        if urgent.push(conn, frame) {
-            peer.do_send(UrgentWaiting);
-        }
-        return;
-    }
+/// Sends a frame to the PeerActor as the typed message of its kind.
+fn route(peer: &Addr<PeerActor>, conn: ConnId, frame: Frame) {
     match frame.body() {
         Body::Ping { .. } => peer.do_send(Ping { conn, frame }),
         Body::Pong { .. } => peer.do_send(Pong { conn, frame }),

@@ -6,7 +6,6 @@ pub mod dial;
 pub mod peer;
 pub mod registry;
 pub mod timers;
-pub mod urgent;
 pub mod write_queue;
 
 pub use connection::ConnectionSpawner;

@@ -13,7 +13,6 @@ use super::acceptor::Acceptor;
 use super::connection::ToConnection;
 use super::registry::{Dial, DialPlain, OneShot, RegistryActor};
 use super::timers::Timers;
-use super::urgent::{UrgentInbox, UrgentWaiting};
 use super::write_queue::{PushError, WriteQueue};
 use crate::config::PINS_SAVE_DELAY;
 use crate::events::{Offered, Subscriber};
@@ -106,13 +105,6 @@ pub struct Opened {
 pub struct Authenticated {
     pub conn: ConnId,
     pub key: NodeKey,
-}
-
-impl Handler<UrgentWaiting> for PeerActor {
-    type Result = ();
-    fn handle(&mut self, _: UrgentWaiting, ctx: &mut Context<Self>) {
-        self.apply_urgent(ctx);
-    }
 }
 
 impl Handler<Authenticated> for PeerActor {
@@ -236,8 +228,6 @@ pub struct PeerActor {
     history: Option<HistoryLink>,
     /// The pin table changed and a save is scheduled.
     pins_dirty: bool,
-    /// Tree control frames its connections put ahead of the mailbox.
-    urgent: Option<Arc<UrgentInbox>>,
 }
 
 impl PeerActor {
@@ -267,7 +257,6 @@ impl PeerActor {
             history: None,
             pins_file: None,
             pins_dirty: false,
-            urgent: None,
         }
     }
 
@@ -320,27 +309,7 @@ impl PeerActor {
         Instant::from_epoch(self.epoch.elapsed())
     }
 
-    /// Takes tree control frames from `inbox` ahead of the mailbox (see [`UrgentInbox`]).
-    pub fn take_urgent_from(&mut self, inbox: Arc<UrgentInbox>) {
-        self.urgent = Some(inbox);
-    }
-
-    /// Handles the urgent frames waiting, oldest first.
-    fn apply_urgent(&mut self, ctx: &mut Context<Self>) {
-        let Some(frames) = self.urgent.as_ref().map(|u| u.take()) else {
-            return;
-        };
-        for (conn, frame) in frames {
-            self.apply_one(InEvent::Received { conn, frame }, ctx);
-        }
-    }
-
     fn apply(&mut self, event: InEvent, ctx: &mut Context<Self>) {
-        self.apply_urgent(ctx);
-        self.apply_one(event, ctx);
-    }
-
-    fn apply_one(&mut self, event: InEvent, ctx: &mut Context<Self>) {
         let now = self.now();
         let mut out = Vec::new();
         {
