@@ -56,7 +56,8 @@ pub const GRAFT_TIMEOUT: Duration = Duration::from_millis(200);
 /// announcer, between the floors (`graft_timeout`, `graft_retry`) and this.
 /// Under load (W2, every node's burst at once) both are seconds, and a fixed
 /// 200 ms grafted most announced ids, each a full copy that turned a link
-/// eager: 4.6 to 5.4 frames per delivery against 2.4 with the learning. On a
+/// eager: 4.6 to 5.4 frames per delivery against 2.5 to 3.6 with the
+/// learning (W2 over TCP, 3 alternating pairs). On a
 /// quiet network nothing is learned; under churn (model W4) recovery waits
 /// a little longer (time to all p99 750 ms against 955 ms). Equal to
 /// `graft_timeout`: no learning (docs/PROTOCOL.md, "Why these defaults").
