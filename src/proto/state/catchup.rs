@@ -198,6 +198,20 @@ impl NodeState {
         if self.store.history_mut().digest() == *digest {
             return;
         }
+        self.tell_changes(conn, false, now, out);
+    }
+
+    /// Sends `conn`'s peer, as `SUMMARY` frames of at most `summary_entries`,
+    /// the feeds whose entry differs from what this node last told it on
+    /// that connection (only those the peer has claimed less of, when
+    /// `lacking_only`), and records them as told.
+    fn tell_changes(
+        &mut self,
+        conn: ConnId,
+        lacking_only: bool,
+        now: Instant,
+        out: &mut Vec<OutEvent>,
+    ) {
         let mine = self.store.history().summary();
         let max_feeds = self.config.history.max_feeds;
         let Some(link) = self.catchup.links.get_mut(&conn) else {
@@ -206,6 +220,7 @@ impl NodeState {
         let changed: Vec<(FeedId, u64)> = mine
             .into_iter()
             .filter(|(f, c)| link.sent.get(f) != Some(c))
+            .filter(|(f, c)| !lacking_only || link.has.get(f).copied().unwrap_or(0) < *c)
             .collect();
         for (f, c) in &changed {
             link.sent.insert(f.clone(), *c);
@@ -214,18 +229,6 @@ impl NodeState {
             let history = self.store.history();
             link.sent.retain(|f, _| history.knows(f));
         }
-        self.send_summary(conn, &changed, now, out);
-    }
-
-    /// Sends `changed` (feed, highest contiguous) on `conn` as `SUMMARY`
-    /// frames of at most `summary_entries` each.
-    fn send_summary(
-        &mut self,
-        conn: ConnId,
-        changed: &[(FeedId, u64)],
-        now: Instant,
-        out: &mut Vec<OutEvent>,
-    ) {
         for chunk in changed.chunks(self.config.history.summary_entries) {
             let entries: Vec<(&str, u64, u64)> = chunk
                 .iter()
@@ -274,32 +277,13 @@ impl NodeState {
             let claimed = *claimed;
             self.consider_pull(feed.clone(), claimed, conn, now, out);
         }
-        self.tell_what_peer_lacks(conn, now, out);
-    }
-
-    /// After a peer's `SUMMARY`: the feeds this node holds further than the
-    /// peer has claimed (or than it was last told on this connection) go back
-    /// to it in a `SUMMARY`, so it pulls them. A node answering a `DIGEST`
-    /// sends its own summary, which tells the digest's sender what to pull,
-    /// but not the other way round: without this, a node behind a peer that
-    /// sent it a digest (the digest after catching up, hop by hop across a
-    /// healed cut) never learned the peer had more. Each value is told once
-    /// per connection, so two summaries never answer each other twice.
-    fn tell_what_peer_lacks(&mut self, conn: ConnId, now: Instant, out: &mut Vec<OutEvent>) {
-        let mine = self.store.history().summary();
-        let Some(link) = self.catchup.links.get_mut(&conn) else {
-            return;
-        };
-        let lacks: Vec<(FeedId, u64)> = mine
-            .into_iter()
-            .filter(|(f, c)| {
-                link.has.get(f).copied().unwrap_or(0) < *c && link.sent.get(f) != Some(c)
-            })
-            .collect();
-        for (f, c) in &lacks {
-            link.sent.insert(f.clone(), *c);
-        }
-        self.send_summary(conn, &lacks, now, out);
+        // A node answering a `DIGEST` sends its own summary, which tells the
+        // digest's sender what to pull, but not the other way round: the
+        // feeds this node holds further than the peer claimed go back to it,
+        // so a node behind a neighbour whose digest came after catching up
+        // (hop by hop across a healed cut) learns what to pull. Each value is
+        // told once per connection, so summaries never answer each other twice.
+        self.tell_changes(conn, true, now, out);
     }
 
     /// A gap up to `last` outlived the hold-back: pulled from `conn` at the

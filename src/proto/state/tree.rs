@@ -56,13 +56,12 @@ impl TreeLink {
 pub(super) struct Missing {
     /// Who announced it, in order, with their rounds; asked in turn.
     announcers: VecDeque<(ConnId, u32)>,
-    /// The link asked last.
-    asked: Option<ConnId>,
     /// Already waited `graft_patience` for the last answer.
     waited: bool,
     /// When it was first announced.
     since: Instant,
-    /// The links grafted for it, and when the first and the last graft went.
+    /// The links grafted for it, in order (the last: the link asked last),
+    /// and when the first and the last graft went.
     grafted: Vec<ConnId>,
     grafted_at: Instant,
     asked_at: Instant,
@@ -481,7 +480,6 @@ impl NodeState {
             }
         }
         if let Some(conn) = asked {
-            m.asked = asked;
             if m.grafted.is_empty() {
                 m.grafted_at = now;
             }
@@ -491,7 +489,9 @@ impl NodeState {
         let since = m.since;
         let Some(conn) = asked else {
             let last = m
-                .asked
+                .grafted
+                .last()
+                .copied()
                 .filter(|c| self.conns.get(c).is_some_and(|c| c.tree.on));
             if let Some(last) = last.filter(|_| !self.config.tree.graft_patience.is_zero()) {
                 if !m.waited {
