@@ -25,63 +25,81 @@ pub const RESERVED: [&str; 0] = [];
 /// as configuration allows), sorted.
 pub const IMPLEMENTED: [&str; 3] = [SEQ, SIG, TREE];
 
-/// A set of capability names, kept sorted and without repeats.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Caps(Vec<String>);
+/// A set of capability names this build implements: one bit per name of
+/// [`IMPLEMENTED`], so a peer's set costs a byte, not a list of strings
+/// (a simulated million nodes keep eight of them each).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Caps(u8);
+
+const _: () = assert!(
+    IMPLEMENTED.len() <= 8,
+    "Caps holds one bit per implemented name"
+);
+
+/// The bit of `name` in a [`Caps`], if this build implements it.
+fn bit(name: &str) -> Option<u8> {
+    IMPLEMENTED.iter().position(|c| *c == name).map(|i| 1 << i)
+}
 
 impl Caps {
     /// No capabilities (an original peer, or a version-1 peerchat node).
     pub fn none() -> Caps {
-        Caps(Vec::new())
+        Caps(0)
     }
 
     /// Everything this build implements.
     pub fn implemented() -> Caps {
-        Caps(IMPLEMENTED.iter().map(|c| c.to_string()).collect())
+        Caps((1u16 << IMPLEMENTED.len()).wrapping_sub(1) as u8)
     }
 
     /// What a node announces: `tree` only when it builds trees.
     pub fn announced(tree: bool) -> Caps {
-        let mut caps = Caps::implemented();
-        if !tree {
-            caps.0.retain(|c| c != TREE);
+        let caps = Caps::implemented();
+        if tree {
+            caps
+        } else {
+            caps.without(TREE)
         }
-        caps
     }
 
     /// The set without `name` (a feature switched off, or no key to sign with).
-    pub fn without(mut self, name: &str) -> Caps {
-        self.0.retain(|c| c != name);
-        self
+    pub fn without(self, name: &str) -> Caps {
+        Caps(self.0 & !bit(name).unwrap_or(0))
     }
 
     /// Of the names a peer announced, the ones this node implements too.
     pub fn shared_with(announced: Option<&[String]>) -> Caps {
-        let mut caps: Vec<String> = announced
+        let bits = announced
             .unwrap_or_default()
             .iter()
-            .filter(|c| IMPLEMENTED.contains(&c.as_str()))
-            .cloned()
-            .collect();
-        caps.sort();
-        caps.dedup();
-        Caps(caps)
+            .filter_map(|c| bit(c))
+            .fold(0, |acc, b| acc | b);
+        Caps(bits)
     }
 
     /// True when `name` is in the set.
     pub fn has(&self, name: &str) -> bool {
-        self.0.iter().any(|c| c == name)
+        bit(name).is_some_and(|b| self.0 & b != 0)
     }
 
     /// The names, sorted.
-    pub fn names(&self) -> &[String] {
-        &self.0
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        IMPLEMENTED
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, c)| *c)
     }
 
     /// The names as a list for the wire.
     pub fn to_wire(&self) -> Vec<String> {
-        self.0.clone()
+        self.names().map(str::to_string).collect()
+    }
+}
+
+impl Serialize for Caps {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.names())
     }
 }
 
@@ -111,5 +129,14 @@ mod tests {
         assert!(Caps::implemented().has(TREE));
         assert!(!Caps::announced(false).has(TREE));
         assert!(Caps::announced(true).has(TREE));
+        assert!(!Caps::implemented().has("x1"));
+        assert_eq!(
+            Caps::implemented().to_wire(),
+            IMPLEMENTED.map(str::to_string).to_vec()
+        );
+        assert_eq!(
+            serde_json::to_string(&Caps::announced(false)).unwrap(),
+            r#"["seq","sig"]"#
+        );
     }
 }

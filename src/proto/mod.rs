@@ -19,6 +19,7 @@ pub mod rate;
 pub mod seal;
 pub mod secure;
 pub mod sign;
+pub mod small_map;
 pub mod state;
 pub mod store;
 pub mod trust;

@@ -1,6 +1,6 @@
 //! The peer table: who this node knows, where they listen, and on which connection.
 
-use std::collections::BTreeMap;
+use super::small_map::SmallMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -119,7 +119,7 @@ pub enum Link {
 /// keys have an entry each.
 #[derive(Debug, Default)]
 pub struct PeerTable {
-    peers: BTreeMap<PeerSlot, PeerEntry>,
+    peers: SmallMap<PeerSlot, PeerEntry>,
 }
 
 impl PeerTable {
@@ -147,7 +147,7 @@ impl PeerTable {
     pub fn named(&self, name: &PeerId) -> impl Iterator<Item = (&PeerSlot, &PeerEntry)> {
         let name = name.clone();
         self.peers
-            .range(PeerSlot::new(name.clone(), None)..)
+            .from(&PeerSlot::new(name.clone(), None))
             .take_while(move |(s, _)| s.name == name)
     }
 
@@ -228,7 +228,7 @@ fn info(slot: &PeerSlot, p: &PeerEntry, now: Instant) -> PeerInfo {
         addr: p.addr.clone(),
         connected_for: now.saturating_since(p.since),
         version: p.version,
-        caps: p.caps.clone(),
+        caps: p.caps,
         one_shot: p.conn.is_none(),
         key: p.key,
         secure: p.secure,

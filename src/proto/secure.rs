@@ -8,8 +8,17 @@ use super::wire::PeerAddr;
 /// Addresses and keys seen secure (each set bounded by `secure_memory`).
 /// A dial of a remembered address never falls back to plaintext, and a
 /// plaintext hello naming a remembered address or key is refused.
+///
+/// Nothing is allocated until something is remembered: a node that never
+/// sees a secure link (the simulator's million) keeps sixteen bytes.
 #[derive(Debug)]
 pub struct SecureMemory {
+    capacity: usize,
+    sets: Option<Box<Sets>>,
+}
+
+#[derive(Debug)]
+struct Sets {
     addrs: Bounded<PeerAddr>,
     keys: Bounded<NodeKey>,
 }
@@ -18,34 +27,46 @@ impl SecureMemory {
     /// An empty memory holding at most `capacity` addresses and `capacity` keys.
     pub fn new(capacity: usize) -> Self {
         SecureMemory {
-            addrs: Bounded::new(capacity),
-            keys: Bounded::new(capacity),
+            capacity,
+            sets: None,
         }
+    }
+
+    fn sets(&mut self) -> &mut Sets {
+        let capacity = self.capacity;
+        self.sets.get_or_insert_with(|| {
+            Box::new(Sets {
+                addrs: Bounded::new(capacity),
+                keys: Bounded::new(capacity),
+            })
+        })
     }
 
     /// Remembers `addr` as seen secure.
     pub fn remember_addr(&mut self, addr: PeerAddr) {
-        self.addrs.insert(addr);
+        self.sets().addrs.insert(addr);
     }
 
     /// Remembers `key` as seen on a secure link.
     pub fn remember_key(&mut self, key: NodeKey) {
-        self.keys.insert(key);
+        self.sets().keys.insert(key);
     }
 
     /// True if `addr` was seen secure (and not forgotten since).
     pub fn has_addr(&self, addr: &PeerAddr) -> bool {
-        self.addrs.set.contains(addr)
+        self.sets
+            .as_ref()
+            .is_some_and(|s| s.addrs.set.contains(addr))
     }
 
     /// True if `key` was seen on a secure link (and not forgotten since).
     pub fn has_key(&self, key: &NodeKey) -> bool {
-        self.keys.set.contains(key)
+        self.sets.as_ref().is_some_and(|s| s.keys.set.contains(key))
     }
 
     /// How many addresses are remembered.
     pub fn addrs(&self) -> usize {
-        self.addrs.set.len()
+        self.sets.as_ref().map_or(0, |s| s.addrs.set.len())
     }
 }
 

@@ -22,6 +22,7 @@ use super::metrics::Metrics;
 use super::peers::{Link, PeerEntry, PeerInfo, PeerSlot, PeerTable};
 use super::rate::{Bucket, RateLimit};
 use super::secure::SecureMemory;
+use super::small_map::SmallMap;
 use super::store::{HistoryLimits, MessageStore};
 use super::trust::Pins;
 use super::wire::{Envelope, MessageId, PeerAddr, PeerId, WireTime, PROTOCOL_VERSION};
@@ -33,25 +34,56 @@ struct Conn {
     dir: Direction,
     /// The peer registered on this connection, once its hello arrived.
     peer: Option<PeerSlot>,
-    /// This end's socket address (normalised): a node on `0.0.0.0` advertises its IP here.
-    local: Option<SocketAddr>,
-    /// The other end's socket address (normalised): the source a hello's
-    /// unusable host is corrected to, and who may be handed loopback addresses.
-    remote: Option<SocketAddr>,
+    /// What the executor said of the socket; `None` for an in-memory link
+    /// (the simulator's), which has neither addresses nor a proved key.
+    ends: Option<Box<ConnEnds>>,
     /// Last time any frame arrived (valid or not).
     last_rx: Instant,
     malformed: u32,
     /// `ADVERTISE_REPLY` referrals still accepted on this connection (a dial
     /// refused at the peer limit is answered with a few).
-    referrals: usize,
+    referrals: u32,
     /// Its place in the broadcast tree.
     tree: tree::TreeLink,
     /// New message ids this connection may still bring (`new_id_rate`).
     new_ids: Bucket,
-    /// The key this link's secure handshake proved (`None`: plaintext or in-memory).
-    key: Option<NodeKey>,
     /// Messages with a bad signature it brought (`max_bad_signatures` close it).
     bad_sigs: u32,
+}
+
+/// A connection's socket, as the executor described it (boxed in [`Conn`]:
+/// a simulated million nodes' links have none of it).
+#[derive(Debug, Default)]
+struct ConnEnds {
+    /// This end's socket address (normalised): a node on `0.0.0.0` advertises its IP here.
+    local: Option<SocketAddr>,
+    /// The other end's socket address (normalised): the source a hello's
+    /// unusable host is corrected to, and who may be handed loopback addresses.
+    remote: Option<SocketAddr>,
+    /// The key this link's secure handshake proved (`None`: plaintext).
+    key: Option<NodeKey>,
+}
+
+impl Conn {
+    /// This end's socket address (see [`ConnEnds::local`]).
+    fn local(&self) -> Option<SocketAddr> {
+        self.ends.as_ref().and_then(|e| e.local)
+    }
+
+    /// The other end's socket address (see [`ConnEnds::remote`]).
+    fn remote(&self) -> Option<SocketAddr> {
+        self.ends.as_ref().and_then(|e| e.remote)
+    }
+
+    /// The key this link's secure handshake proved.
+    fn key(&self) -> Option<NodeKey> {
+        self.ends.as_ref().and_then(|e| e.key)
+    }
+
+    /// Records the key the link's secure handshake proved.
+    fn set_key(&mut self, key: NodeKey) {
+        self.ends.get_or_insert_with(Default::default).key = Some(key);
+    }
 }
 
 /// The protocol state of one node: peers, connections, the seen-cache, counters.
@@ -70,8 +102,8 @@ pub struct NodeState {
     /// Wall-clock time at `Instant::ZERO`, used only to write `time` fields.
     wall_epoch: DateTime<Utc>,
     peers: PeerTable,
-    conns: BTreeMap<ConnId, Conn>,
-    dialing: BTreeSet<PeerAddr>,
+    conns: SmallMap<ConnId, Conn>,
+    dialing: SmallMap<PeerAddr, ()>,
     seen: SeenCache,
     handled_types: HashSet<String>,
     /// Addresses to dial again, with the attempts made so far.
@@ -112,11 +144,16 @@ pub struct NodeState {
     /// The sweep timer is set; the last sweep covered what arrived before this.
     sweep_armed: bool,
     last_sweep: Instant,
+    /// The last `PRUNE` encoded and when: prunes sent at that same instant
+    /// reuse it (byte for byte the frame they would encode; a flood's
+    /// duplicates come in together). Dropped at the first event of a later
+    /// instant, so it holds nothing between bursts.
+    prune_frame: Option<(Instant, Frame)>,
     /// A reused buffer (lazy links of one forward).
     scratch: Vec<ConnId>,
     /// This node's key pair, given by the executor ([`NodeState::set_identity`]);
     /// `None`: the node has no key (it signs nothing).
-    identity: Option<Identity>,
+    identity: Option<Box<Identity>>,
     /// The executor keeps a history database: say `OutEvent::Persist` for
     /// each new broadcast ([`NodeState::set_persist`]).
     persist: bool,
@@ -171,8 +208,8 @@ impl NodeState {
             config,
             wall_epoch,
             peers: PeerTable::default(),
-            conns: BTreeMap::new(),
-            dialing: BTreeSet::new(),
+            conns: SmallMap::new(),
+            dialing: SmallMap::new(),
             seen,
             handled_types: HashSet::new(),
             pending_direct: BTreeMap::new(),
@@ -193,6 +230,7 @@ impl NodeState {
             recent_graft_order: Default::default(),
             sweep_armed: false,
             last_sweep: Instant::ZERO,
+            prune_frame: None,
             scratch: Vec::new(),
             identity: None,
             persist: false,
@@ -211,7 +249,7 @@ impl NodeState {
     /// Gives the node its key pair (the executor's: drawn at start, or
     /// loaded from a data directory). Call before [`NodeState::start`].
     pub fn set_identity(&mut self, identity: Identity) {
-        self.identity = Some(identity);
+        self.identity = Some(Box::new(identity));
     }
 
     /// The node's configuration.
@@ -221,7 +259,7 @@ impl NodeState {
 
     /// This node's key pair, if it was given one.
     pub fn identity(&self) -> Option<&Identity> {
-        self.identity.as_ref()
+        self.identity.as_deref()
     }
 
     /// Frames of `msg_type` go to an application handler ([`OutEvent::Handle`]).
@@ -305,6 +343,9 @@ impl NodeState {
 
     /// Handles one event at time `now`, appending what to do to `out`.
     pub fn handle(&mut self, event: InEvent, now: Instant, out: &mut Vec<OutEvent>) {
+        if self.prune_frame.as_ref().is_some_and(|(at, _)| *at != now) {
+            self.prune_frame = None;
+        }
         match event {
             InEvent::Connected {
                 conn,
@@ -417,18 +458,22 @@ impl NodeState {
             Conn {
                 dir,
                 peer: None,
-                local: local.map(normal),
-                remote: remote.map(normal),
+                ends: (local.is_some() || remote.is_some()).then(|| {
+                    Box::new(ConnEnds {
+                        local: local.map(normal),
+                        remote: remote.map(normal),
+                        key: None,
+                    })
+                }),
                 last_rx: now,
                 malformed: 0,
                 tree: Default::default(),
                 referrals: if outbound {
-                    self.config.peer_limit_referrals
+                    u32::try_from(self.config.peer_limit_referrals).unwrap_or(u32::MAX)
                 } else {
                     0
                 },
                 new_ids: Bucket::default(),
-                key: None,
                 bad_sigs: 0,
             },
         );
@@ -499,7 +544,7 @@ impl NodeState {
         };
         c.last_rx = now;
         c.malformed += 1;
-        debug!(%conn, remote = ?c.remote, peer = ?c.peer, %error, "malformed frame");
+        debug!(%conn, remote = ?c.remote(), peer = ?c.peer, %error, "malformed frame");
         if let FrameError::TooLong { .. } = error {
             self.close(conn, DisconnectReason::FrameTooLong, out);
         } else if c.malformed >= self.config.max_malformed {
@@ -594,7 +639,9 @@ impl NodeState {
                     out.push(OutEvent::Handle { conn: src, frame });
                 } else {
                     self.metrics.unhandled_frames += 1;
-                    let remote = src.and_then(|c| self.conns.get(&c)).and_then(|c| c.remote);
+                    let remote = src
+                        .and_then(|c| self.conns.get(&c))
+                        .and_then(|c| c.remote());
                     debug!(msg_type = %frame.envelope().msg_type, %from, ?remote, "no handler for message type");
                 }
             }
@@ -604,7 +651,7 @@ impl NodeState {
     /// Dials `addr` unless it is this node, a known peer's, already being
     /// dialled, or the node has no room for another peer.
     pub(super) fn dial(&mut self, addr: PeerAddr, out: &mut Vec<OutEvent>) {
-        if addr == self.addr || self.dialing.contains(&addr) || self.peers.has_addr(&addr) {
+        if addr == self.addr || self.dialing.contains_key(&addr) || self.peers.has_addr(&addr) {
             return;
         }
         if self.peers.len() + self.dialing.len() >= self.config.max_peers {
@@ -612,7 +659,7 @@ impl NodeState {
             return;
         }
         self.metrics.dials += 1;
-        self.dialing.insert(addr.clone());
+        self.dialing.insert(addr.clone(), ());
         out.push(OutEvent::Dial(addr));
     }
 
@@ -640,7 +687,7 @@ impl NodeState {
         out: &mut Vec<OutEvent>,
     ) {
         let local = match &link {
-            Link::Conn(conn) => self.conns.get(conn).and_then(|c| c.local),
+            Link::Conn(conn) => self.conns.get(conn).and_then(|c| c.local()),
             Link::OneShot(to) => self
                 .peers
                 .iter()
@@ -659,7 +706,7 @@ impl NodeState {
             caps = caps.without(super::caps::SEQ);
         }
         env.caps = Some(caps.to_wire());
-        env.key = self.identity.as_ref().map(Identity::key);
+        env.key = self.identity.as_deref().map(Identity::key);
         match Frame::encode(env) {
             Ok(frame) => self.send_link(link, frame, out),
             Err(error) => debug!(%error, "cannot encode hello"),

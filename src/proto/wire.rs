@@ -1,6 +1,7 @@
 //! The wire envelope of PROTOCOL.md and the small types it is made of.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -16,19 +17,34 @@ use super::identity::{NodeKey, Signature};
 pub const PROTOCOL_VERSION: u32 = 4;
 
 /// A node's identity on the network: the `originator` of what it sends.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PeerId(String);
+///
+/// Shared, not copied: the connection, the peer table and every frame a
+/// node builds name the same peer, and a clone costs a reference count
+/// (a simulated million nodes keep each name several times).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(Arc<str>);
 
 impl PeerId {
     /// Wraps a string as a peer id. Any non-empty string is a valid id.
     pub fn new(id: impl Into<String>) -> Self {
-        PeerId(id.into())
+        PeerId(Arc::from(id.into()))
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl Serialize for PeerId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for PeerId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(PeerId::new)
     }
 }
 
@@ -40,13 +56,13 @@ impl fmt::Display for PeerId {
 
 impl From<&str> for PeerId {
     fn from(s: &str) -> Self {
-        PeerId::new(s)
+        PeerId(Arc::from(s))
     }
 }
 
 impl From<String> for PeerId {
     fn from(s: String) -> Self {
-        PeerId(s)
+        PeerId::new(s)
     }
 }
 

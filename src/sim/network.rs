@@ -198,7 +198,19 @@ impl Network {
         self.check_links()?;
         self.links_up_at = Some(self.now);
         self.run_for(self.config.handshake_timeout);
-        self.run_until_idle()
+        self.run_until_idle()?;
+        self.release_scratch();
+        Ok(())
+    }
+
+    /// Gives back the buffers the setup's burst of handshakes grew (spare
+    /// queue buckets, sort and worker buffers): a million nodes' worth is
+    /// gigabytes that the broadcasts after it would carry at their peak.
+    fn release_scratch(&mut self) {
+        self.queue.release_spares();
+        self.order = Default::default();
+        self.bufs = Vec::new();
+        self.parts = Vec::new();
     }
 
     /// Checks each live node registered exactly its live topology neighbours.

@@ -81,6 +81,13 @@ impl<T> Queue<T> {
     }
 
     /// Events queued.
+    /// Drops the spare buckets (after a burst, such as the setup's
+    /// handshakes, whose buckets later traffic does not need).
+    pub(crate) fn release_spares(&mut self) {
+        self.spare = Vec::new();
+        self.spare_events = 0;
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.len
     }

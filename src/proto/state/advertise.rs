@@ -37,7 +37,11 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
-        let asker_ip = self.conns.get(&via).and_then(|c| c.remote).map(|r| r.ip());
+        let asker_ip = self
+            .conns
+            .get(&via)
+            .and_then(|c| c.remote())
+            .map(|r| r.ip());
         let mut withheld = 0;
         let entries: Vec<Value> = self
             .peers
@@ -102,7 +106,7 @@ impl NodeState {
         }
         let from_ip = src
             .and_then(|c| self.conns.get(&c))
-            .and_then(|c| c.remote)
+            .and_then(|c| c.remote())
             .map(|r| r.ip());
         let addr = match addr::shareable(&addr, from_ip) {
             Ok(addr) => addr,

@@ -18,7 +18,7 @@ pub(super) struct CatchUp {
     pub(super) order: HashMap<FeedId, Order>,
     pub(super) holdback_armed: bool,
     /// Links whose peer numbers feeds.
-    pub(super) links: BTreeMap<ConnId, LinkState>,
+    pub(super) links: SmallMap<ConnId, LinkState>,
     pulls: BTreeMap<FeedId, Pull>,
     /// Feeds no peer could bring up to this number: not pulled again below it.
     exhausted: HashMap<FeedId, u64>,
@@ -47,9 +47,9 @@ impl CatchUp {
 #[derive(Debug, Default)]
 pub(super) struct LinkState {
     /// What this node last told the peer (feed → highest contiguous).
-    sent: HashMap<FeedId, u64>,
+    sent: SmallMap<FeedId, u64>,
     /// What the peer told this node.
-    has: HashMap<FeedId, u64>,
+    has: SmallMap<FeedId, u64>,
     /// Its pulls waiting to be answered: feed, next number, last number.
     serving: VecDeque<(FeedId, u64, u64)>,
 }
@@ -272,7 +272,7 @@ impl NodeState {
                 self.metrics.catchup_refused += 1;
                 continue;
             }
-            let claimed = link.has.entry(feed.clone()).or_default();
+            let claimed = link.has.get_or_insert_with(feed.clone(), Default::default);
             *claimed = (*claimed).max(*seq);
             let claimed = *claimed;
             self.consider_pull(feed.clone(), claimed, conn, now, out);

@@ -163,7 +163,7 @@ impl NodeState {
     /// the same name under another key).
     fn addressed_to_me(&self, to: &PeerId, to_key: Option<&NodeKey>) -> bool {
         to == &self.id
-            && to_key.is_none_or(|k| self.identity.as_ref().is_some_and(|i| &i.key() == k))
+            && to_key.is_none_or(|k| self.identity.as_deref().is_some_and(|i| &i.key() == k))
     }
 
     /// Passes a `DIRECT`/`DIRECT_ACK` towards its `to`: straight to it when it is

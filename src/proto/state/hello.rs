@@ -82,7 +82,7 @@ impl NodeState {
                     self.refer(Link::Conn(conn), conn, &origin, now, out);
                     return self.close(conn, DisconnectReason::PeerLimit, out);
                 }
-                let link = (Some(conn), self.conns.get(&conn).and_then(|c| c.local));
+                let link = (Some(conn), self.conns.get(&conn).and_then(|c| c.local()));
                 self.register(slot.clone(), addr, link, (version, caps), now, out);
                 self.bind(conn, &slot);
             }
@@ -104,7 +104,11 @@ impl NodeState {
         advertised: PeerAddr,
         first: bool,
     ) -> Option<PeerAddr> {
-        let source = self.conns.get(&conn).and_then(|c| c.remote).map(|r| r.ip());
+        let source = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.remote())
+            .map(|r| r.ip());
         match addr::record_hello(&advertised, source) {
             Ok(recorded) => {
                 if recorded.corrected && first {
@@ -133,7 +137,7 @@ impl NodeState {
         now: Instant,
         out: &mut Vec<OutEvent>,
     ) {
-        let local = self.conns.get(&conn).and_then(|c| c.local);
+        let local = self.conns.get(&conn).and_then(|c| c.local());
         match self.peers.get_mut(&slot) {
             Some(p) => {
                 p.last_seen = now;
@@ -193,7 +197,7 @@ impl NodeState {
         version: Option<u32>,
         caps: Caps,
     ) {
-        let local = self.conns.get(&conn).and_then(|c| c.local);
+        let local = self.conns.get(&conn).and_then(|c| c.local());
         if let Some(p) = self.peers.get_mut(id) {
             p.conn = Some(conn);
             p.addr = addr;
@@ -221,7 +225,7 @@ impl NodeState {
     /// or it names our id and no key. Our id under another key is a namesake.
     fn is_self(&self, name: &PeerId, key: Option<&NodeKey>) -> bool {
         match key {
-            Some(key) => self.identity.as_ref().is_some_and(|i| &i.key() == key),
+            Some(key) => self.identity.as_deref().is_some_and(|i| &i.key() == key),
             None => name == &self.id,
         }
     }
@@ -230,7 +234,7 @@ impl NodeState {
     /// (then key: namesakes decide alike too; both ends decide alike); if
     /// one node dialled both, keep the newer.
     pub(super) fn keeps_new(&self, new: ConnId, old: ConnId, remote: &PeerSlot) -> bool {
-        let me = (&self.id, self.identity.as_ref().map(Identity::key));
+        let me = (&self.id, self.identity.as_deref().map(Identity::key));
         let dialer = |c: ConnId| match self.conns.get(&c).map(|c| &c.dir) {
             Some(Direction::Outbound { .. }) => me,
             _ => (&remote.name, remote.key),

@@ -58,7 +58,7 @@ impl NodeState {
         if let Some(c) = conn.filter(|_| arrival == Arrival::Live) {
             if !c.new_ids.take(limit, now) {
                 self.metrics.ids_rate_limited += 1;
-                debug!(remote = ?c.remote, peer = ?c.peer, id = ?frame.envelope().id, "new message id over the link's rate, dropped");
+                debug!(remote = ?c.remote(), peer = ?c.peer, id = ?frame.envelope().id, "new message id over the link's rate, dropped");
                 return Err(Refused::Other);
             }
         }

@@ -10,7 +10,7 @@ impl NodeState {
         let Some(c) = self.conns.get_mut(&conn) else {
             return trace!(%conn, "authenticated a closed connection");
         };
-        c.key = Some(key);
+        c.set_key(key);
         self.metrics.secure_links += 1;
         if let Direction::Outbound { addr } = &c.dir {
             self.secure.remember_addr(addr.clone());
@@ -22,7 +22,7 @@ impl NodeState {
     /// The key `conn`'s secure handshake proved (`None`: a plaintext or
     /// in-memory link, or no such connection).
     pub fn link_key(&self, conn: ConnId) -> Option<NodeKey> {
-        self.conns.get(&conn).and_then(|c| c.key)
+        self.conns.get(&conn).and_then(|c| c.key())
     }
 
     /// Whether a dial of `addr` that got no secure answer may be made again
@@ -103,7 +103,7 @@ impl NodeState {
         // The pinned-name rule judges a new plaintext socket: an in-memory
         // link is never secure (nothing to downgrade), and a link already
         // registered keeps going (its keep-alive hellos are not new contact).
-        let (link, new_socket) = (c.key, c.remote.is_some() && c.peer.is_none());
+        let (link, new_socket) = (c.key(), c.remote().is_some() && c.peer.is_none());
         match (link, env.key) {
             (Some(link), Some(claimed)) if link != claimed => {
                 self.metrics.identity_mismatch += 1;

@@ -593,7 +593,12 @@ impl NodeState {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.tree.eager = false;
         }
-        if let Some(frame) = self.control_frame(types::PRUNE, Value::from(""), now) {
+        let frame = match &self.prune_frame {
+            Some((at, frame)) if *at == now => Some(frame.clone()),
+            _ => self.control_frame(types::PRUNE, Value::from(""), now),
+        };
+        if let Some(frame) = frame {
+            self.prune_frame = Some((now, frame.clone()));
             self.metrics.prune_sent += 1;
             self.send(conn, frame, out);
         }

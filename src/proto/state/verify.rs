@@ -64,7 +64,7 @@ impl NodeState {
     /// The key pair this node signs with: its identity, unless signing is
     /// switched off (`NodeConfig::sig.sign`).
     pub(super) fn signer(&self) -> Option<&Identity> {
-        self.identity.as_ref().filter(|_| self.config.sig.sign)
+        self.identity.as_deref().filter(|_| self.config.sig.sign)
     }
 
     /// Signs `env` when this node signs (setting `nonce`, `key`, the derived
@@ -137,7 +137,7 @@ impl NodeState {
     /// signed by another key (a namesake's) is a `conflict`, and never pins
     /// the name. `None`: another name (or no key here), judged by the pins.
     fn own_name_trust(&self, name: &PeerId, key: NodeKey) -> Option<Trust> {
-        let mine = self.identity.as_ref().filter(|_| name == &self.id)?.key();
+        let mine = self.identity.as_deref().filter(|_| name == &self.id)?.key();
         Some(if mine == key {
             Trust::Pinned
         } else {
@@ -284,7 +284,7 @@ impl NodeState {
         if !seal::is_sealed(&text) {
             return Some(text);
         }
-        let opened = match (&self.identity, &env.key, &env.sig) {
+        let opened = match (self.identity.as_deref(), &env.key, &env.sig) {
             (Some(me), Some(from), Some(_)) => seal::open(me, from, &text).ok(),
             _ => None,
         };

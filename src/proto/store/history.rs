@@ -5,13 +5,14 @@
 //! evicted from history is still not taken twice, and the digest and
 //! summaries say what this node holds.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::STORE_ENTRY_OVERHEAD;
 use crate::proto::clock::Instant;
 use crate::proto::feed::{self, FeedId};
 use crate::proto::frame::Frame;
+use crate::proto::small_map::SmallMap;
 use crate::proto::wire::MessageId;
 
 /// The bounds of a [`History`] (from `NodeConfig::history`).
@@ -68,7 +69,12 @@ impl FeedLog {
     }
 
     fn mark(&mut self, seq: u64, per_feed: usize) {
-        self.above.insert(seq);
+        if self.contiguous.checked_add(1) == Some(seq) {
+            // The usual case, in order: no set entry (an emptied set keeps its memory).
+            self.contiguous = seq;
+        } else {
+            self.above.insert(seq);
+        }
         if self.above.len() > per_feed {
             // The gap below the oldest number still tracked is given up:
             // it is older than the history any node keeps.
@@ -88,7 +94,7 @@ impl FeedLog {
 /// Numbered broadcasts per feed.
 #[derive(Debug)]
 pub struct History {
-    feeds: HashMap<FeedId, FeedLog>,
+    feeds: SmallMap<FeedId, FeedLog>,
     bytes: usize,
     len: usize,
     limits: HistoryLimits,
@@ -105,7 +111,7 @@ impl History {
     /// An empty history with these bounds.
     pub fn new(limits: HistoryLimits) -> Self {
         History {
-            feeds: HashMap::new(),
+            feeds: SmallMap::new(),
             bytes: 0,
             len: 0,
             limits,
@@ -409,7 +415,7 @@ mod tests {
             let (id, fr) = msg("a", seq, "x");
             h.admit(&f, seq, id, &fr, at(0));
         }
-        assert!(h.feeds[&f].above.len() <= 10);
+        assert!(h.feeds.get(&f).is_some_and(|l| l.above.len() <= 10));
         assert!(h.len() <= 10);
     }
 

@@ -221,7 +221,10 @@ fn summary_of_very_many_feeds_is_bounded() {
             .collect();
         recv(&mut s, 1, &ctl("SUMMARY", json!(entries)), chunk);
     }
-    assert_eq!(s.catchup.links[&ConnId(1)].has_len(), 50);
+    assert_eq!(
+        s.catchup.links.get(&ConnId(1)).map(|l| l.has_len()),
+        Some(50)
+    );
     assert_eq!(s.catchup.pulls_len(), 8);
     assert_eq!(s.metrics().catchup_refused, 20 * 100 - 50);
     let entries: Vec<serde_json::Value> =
