@@ -4,6 +4,8 @@
 //! author is its key (hex) on a frame that carries `key`, else its
 //! originator id. Numbers start at 1; "highest contiguous" 0 means none.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -16,8 +18,9 @@ pub const MAX_AUTHOR_LEN: usize = 256;
 /// One feed: an author and an epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FeedId {
-    /// The author's key in hex, or its originator id.
-    pub author: String,
+    /// The author's key in hex, or its originator id (shared: every link's
+    /// claims and tells name the same few feeds).
+    pub author: Arc<str>,
     /// The author's epoch (random at each start without a data directory).
     pub epoch: u64,
 }
@@ -34,7 +37,13 @@ impl FeedId {
         if seq == 0 || author.len() > MAX_AUTHOR_LEN {
             return None;
         }
-        Some((FeedId { author, epoch }, seq))
+        Some((
+            FeedId {
+                author: author.into(),
+                epoch,
+            },
+            seq,
+        ))
     }
 }
 

@@ -372,7 +372,10 @@ impl Body {
                     typed(&env.msg).map_err(|e| payload(types::SUMMARY, e))?;
                 let entries = raw
                     .into_iter()
-                    .map(|(author, epoch, seq)| (FeedId { author, epoch }, seq))
+                    .map(|(author, epoch, seq)| {
+                        let author = author.into();
+                        (FeedId { author, epoch }, seq)
+                    })
                     .collect();
                 Body::Summary { entries }
             }
@@ -380,7 +383,10 @@ impl Body {
                 let (author, epoch, from, to): (String, u64, u64, u64) =
                     typed(&env.msg).map_err(|e| payload(types::PULL, e))?;
                 Body::Pull {
-                    feed: FeedId { author, epoch },
+                    feed: FeedId {
+                        author: author.into(),
+                        epoch,
+                    },
                     from,
                     to,
                 }

@@ -35,7 +35,7 @@ pub use event::{
 pub use frame::{types, Body, Frame, FrameError};
 pub use identity::{Identity, KeyCache, KeyError, NodeKey, Signature};
 pub use metrics::Metrics;
-pub use peers::{PeerEntry, PeerInfo, PeerSlot, PeerTable};
+pub use peers::{PeerEnds, PeerEntry, PeerInfo, PeerSlot, PeerTable};
 pub use rate::{Bucket, RateLimit};
 pub use sign::SigError;
 pub use state::NodeState;

@@ -56,13 +56,21 @@ pub struct PeerEntry {
     pub version: Option<u32>,
     /// The capabilities it announced that this node implements too.
     pub caps: Caps,
+    /// What the socket told of it ([`PeerEntry::local`], [`PeerEntry::key`]);
+    /// boxed, and `None` for in-memory links (the simulator's million).
+    pub ends: Option<Box<PeerEnds>>,
+    /// True when its link is secure (encrypted and bound to its key).
+    pub secure: bool,
+}
+
+/// What a peer's socket told: kept out of line in [`PeerEntry`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerEnds {
     /// This node's end of the connection the peer's last hello came on: a
     /// node on `0.0.0.0` names that IP in the hellos it sends a one-shot peer.
     pub local: Option<SocketAddr>,
-    /// The key its link's secure handshake proved (`None`: a plaintext or in-memory link).
+    /// The key its link's secure handshake proved (`None`: a plaintext link).
     pub key: Option<NodeKey>,
-    /// True when its link is secure (encrypted and bound to `key`).
-    pub secure: bool,
 }
 
 /// A registered peer as the application sees it.
@@ -96,6 +104,34 @@ pub struct PeerInfo {
 }
 
 impl PeerEntry {
+    /// This node's end of the connection the peer's last hello came on.
+    pub fn local(&self) -> Option<SocketAddr> {
+        self.ends.as_ref().and_then(|e| e.local)
+    }
+
+    /// The key its link's secure handshake proved (`None`: a plaintext or in-memory link).
+    pub fn key(&self) -> Option<NodeKey> {
+        self.ends.as_ref().and_then(|e| e.key)
+    }
+
+    /// Sets [`PeerEntry::local`] (allocating only for a value).
+    pub fn set_local(&mut self, local: Option<SocketAddr>) {
+        match (&mut self.ends, local) {
+            (Some(e), _) => e.local = local,
+            (None, None) => {}
+            (None, Some(_)) => self.ends = Some(Box::new(PeerEnds { local, key: None })),
+        }
+    }
+
+    /// Sets [`PeerEntry::key`] (allocating only for a value).
+    pub fn set_key(&mut self, key: Option<NodeKey>) {
+        match (&mut self.ends, key) {
+            (Some(e), _) => e.key = key,
+            (None, None) => {}
+            (None, Some(_)) => self.ends = Some(Box::new(PeerEnds { local: None, key })),
+        }
+    }
+
     /// How frames reach this peer.
     pub fn link(&self) -> Link {
         match self.conn {
@@ -230,7 +266,7 @@ fn info(slot: &PeerSlot, p: &PeerEntry, now: Instant) -> PeerInfo {
         version: p.version,
         caps: p.caps,
         one_shot: p.conn.is_none(),
-        key: p.key,
+        key: p.key(),
         secure: p.secure,
         fingerprint: None,
         known_key: slot.key,

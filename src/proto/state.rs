@@ -19,7 +19,7 @@ use super::event::{
 use super::frame::{types, Body, Frame, FrameError};
 use super::identity::{Identity, KeyCache, NodeKey};
 use super::metrics::Metrics;
-use super::peers::{Link, PeerEntry, PeerInfo, PeerSlot, PeerTable};
+use super::peers::{Link, PeerEnds, PeerEntry, PeerInfo, PeerSlot, PeerTable};
 use super::rate::{Bucket, RateLimit};
 use super::secure::SecureMemory;
 use super::small_map::SmallMap;
@@ -692,7 +692,7 @@ impl NodeState {
                 .peers
                 .iter()
                 .find(|(_, p)| p.conn.is_none() && &p.addr == to)
-                .and_then(|(_, p)| p.local),
+                .and_then(|(_, p)| p.local()),
         };
         let me = addr::hello_addr(self.config.advertise.as_ref(), &self.addr, local);
         let msg = serde_json::json!(me);

@@ -211,6 +211,10 @@ impl Network {
         self.order = Default::default();
         self.bufs = Vec::new();
         self.parts = Vec::new();
+        for node in &mut self.nodes {
+            node.links.shrink_to_fit();
+            node.registered.shrink_to_fit();
+        }
     }
 
     /// Checks each live node registered exactly its live topology neighbours.

@@ -15,7 +15,7 @@ const PULL_TRIES: usize = 8;
 #[derive(Debug, Default)]
 pub(super) struct CatchUp {
     pub(super) own: Option<OwnFeed>,
-    pub(super) order: HashMap<FeedId, Order>,
+    pub(super) order: SmallMap<FeedId, Order>,
     pub(super) holdback_armed: bool,
     /// Links whose peer numbers feeds.
     pub(super) links: SmallMap<ConnId, LinkState>,
@@ -232,7 +232,7 @@ impl NodeState {
         for chunk in changed.chunks(self.config.history.summary_entries) {
             let entries: Vec<(&str, u64, u64)> = chunk
                 .iter()
-                .map(|(f, c)| (f.author.as_str(), f.epoch, *c))
+                .map(|(f, c)| (&*f.author, f.epoch, *c))
                 .collect();
             if let Some(frame) = self.catchup_frame(types::SUMMARY, serde_json::json!(entries), now)
             {
@@ -378,7 +378,7 @@ impl NodeState {
             .min(hole_end.max(from));
         (p.from, p.to, p.last) = (from, to, now);
         let conn = p.conn;
-        let msg = serde_json::json!([feed.author, feed.epoch, from, to]);
+        let msg = serde_json::json!([&*feed.author, feed.epoch, from, to]);
         if let Some(frame) = self.catchup_frame(types::PULL, msg, now) {
             self.metrics.pulls_sent += 1;
             self.metrics.catchup_bytes += frame.wire_len() as u64;

@@ -82,7 +82,7 @@ impl NodeState {
                 continue;
             };
             self.store.history_mut().admit(&feed, seq, id, &frame, now);
-            let order = self.catchup.order.entry(feed).or_default();
+            let order = self.catchup.order.get_or_insert_with(feed, Default::default);
             order.next = order.next.max(seq.saturating_add(1));
         }
     }
@@ -149,7 +149,7 @@ impl NodeState {
         self.seen.insert(SeenKey::of(frame.envelope()), now);
         if let (Some(id), Some((feed, seq))) = (frame.envelope().id, FeedId::of(frame.envelope())) {
             self.store.history_mut().admit(&feed, seq, id, &frame, now);
-            let order = self.catchup.order.entry(feed).or_default();
+            let order = self.catchup.order.get_or_insert_with(feed, Default::default);
             order.next = order.next.max(seq + 1);
         }
         self.pass_on(&frame, None, None, 0, now, out);
@@ -268,7 +268,7 @@ impl NodeState {
                 None => return out.push(OutEvent::Emit(event)),
             }
         }
-        let order = orders.entry(feed.clone()).or_default();
+        let order = orders.get_or_insert_with(feed.clone(), Default::default);
         if order.next == 0 || seq == order.next {
             order.next = seq.saturating_add(1);
             out.push(OutEvent::Emit(event));

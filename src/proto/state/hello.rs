@@ -143,7 +143,7 @@ impl NodeState {
                 p.last_seen = now;
                 if p.conn.is_none() {
                     p.addr = addr.clone();
-                    p.local = local;
+                    p.set_local(local);
                 }
             }
             None => {
@@ -178,8 +178,12 @@ impl NodeState {
             last_seen: now,
             version,
             caps,
-            local,
-            key: None,
+            ends: local.map(|local| {
+                Box::new(PeerEnds {
+                    local: Some(local),
+                    key: None,
+                })
+            }),
             secure: false,
         };
         let id = slot.name.clone();
@@ -203,7 +207,7 @@ impl NodeState {
             p.addr = addr;
             p.version = version;
             p.caps = caps;
-            p.local = local;
+            p.set_local(local);
         }
         self.bind(conn, id);
     }

@@ -134,7 +134,7 @@ impl NodeState {
         let Some(p) = self.peers.get_mut(peer) else {
             return;
         };
-        p.key = key;
+        p.set_key(key);
         p.secure = key.is_some();
         if key.is_some() {
             let addr = p.addr.clone();
