@@ -82,7 +82,10 @@ impl NodeState {
                 continue;
             };
             self.store.history_mut().admit(&feed, seq, id, &frame, now);
-            let order = self.catchup.order.get_or_insert_with(feed, Default::default);
+            let order = self
+                .catchup
+                .order
+                .get_or_insert_with(feed, Default::default);
             order.next = order.next.max(seq.saturating_add(1));
         }
     }
@@ -149,7 +152,10 @@ impl NodeState {
         self.seen.insert(SeenKey::of(frame.envelope()), now);
         if let (Some(id), Some((feed, seq))) = (frame.envelope().id, FeedId::of(frame.envelope())) {
             self.store.history_mut().admit(&feed, seq, id, &frame, now);
-            let order = self.catchup.order.get_or_insert_with(feed, Default::default);
+            let order = self
+                .catchup
+                .order
+                .get_or_insert_with(feed, Default::default);
             order.next = order.next.max(seq + 1);
         }
         self.pass_on(&frame, None, None, 0, now, out);
