@@ -198,6 +198,16 @@ impl DeliveryLog {
             .collect()
     }
 
+    /// True when every broadcast not checked yet has reached every node of
+    /// its reach at send that is running now (`running`), its sender aside.
+    pub(crate) fn unchecked_complete(&self, running: &Bitset) -> bool {
+        self.sent.iter().filter(|s| !s.checked).all(|s| {
+            let sender_survives = u64::from(s.reach.get(s.sender) && running.get(s.sender));
+            let survivors = s.reach.count_and(&[running]) - sender_survives;
+            s.reach.count_and(&[running, &s.delivered]) == survivors
+        })
+    }
+
     /// The sender of broadcast `k`.
     pub(crate) fn sender(&self, k: usize) -> u32 {
         self.sent[k].sender

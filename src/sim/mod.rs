@@ -24,7 +24,7 @@
 //! let mut net = Network::new(topo, Latency::default(), 42, config)?;
 //! net.connect_all()?;
 //! net.broadcast(0, "hello".into());
-//! net.run_until_idle()?;
+//! net.run_until_settled()?;
 //! net.check_broadcasts();
 //! assert_eq!(net.violations(), 0);
 //! # Ok::<(), peerchat::sim::SimError>(())

@@ -369,8 +369,8 @@ pub fn run(p: &SimParams) -> Result<Report, SimError> {
     if p.broadcast == BroadcastMode::Tree {
         // The whole run's traffic: the sweep still due, and what it causes.
         net.run_for(net.config().tree.ihave_sweep);
-        net.run_until_idle()?;
     }
+    net.run_until_settled()?;
     net.check_broadcasts();
     let run_s = run_wall.elapsed().as_secs_f64();
     let cpu_s = memory::cpu_seconds().zip(cpu_before).map(|(b, a)| b - a);
@@ -470,7 +470,7 @@ fn w1(
             from = Sender::Random.pick(&mut senders, net.len());
         }
         net.broadcast(from, text(k as u64));
-        net.run_until_idle()?;
+        net.run_until_settled()?;
         net.check_broadcasts();
         if k == 0 {
             *first = Some((net.counters().clone(), net.deliveries()));

@@ -89,6 +89,16 @@ impl NodeState {
         }
     }
 
+    /// True while this node still has tree work due that no frame in flight
+    /// shows: an announced message it lacks (its graft timers pending), or
+    /// announcements of new messages not sent yet (the dispatch window, the
+    /// sweep). An executor that waits for a broadcast to settle before it
+    /// checks who delivered (the simulator) waits for these too: a node whose
+    /// eager parent crashed hears of the message only from them.
+    pub fn tree_pending(&self) -> bool {
+        !self.missing.is_empty() || self.dispatch_armed || self.sweep_armed
+    }
+
     /// The registered peers this node sends broadcasts to in full over the
     /// tree (its eager tree links), in id order.
     pub fn eager_peers(&self) -> Vec<PeerId> {

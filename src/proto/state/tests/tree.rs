@@ -179,6 +179,35 @@ fn duplicate_prunes_and_lazy_link_gets_ihave() {
     );
 }
 
+/// Duplicates coming in at one instant are answered with the same `PRUNE`
+/// (one frame, shared); a duplicate at a later instant gets its own, timed then.
+#[test]
+fn prunes_of_one_instant_share_a_frame() {
+    let mut s = tree_node();
+    recv(&mut s, 1, broadcast("a", ID1, Some(0)), 10);
+    let prune = |ms: &str| tree_frame("PRUNE", json!(""), &format!("2026-11-28T04:41:59.0{ms}Z"));
+    let first = recv(&mut s, 2, broadcast("a", ID1, Some(3)), 11);
+    let second = recv(&mut s, 3, broadcast("a", ID1, Some(3)), 11);
+    let frame_of = |out: &[OutEvent]| match out {
+        [OutEvent::Send { frame, .. }] => frame.clone(),
+        other => panic!("expected one send, got {other:?}"),
+    };
+    let (a, b) = (frame_of(&first), frame_of(&second));
+    assert_eq!((a.clone(), b.clone()), (prune("11"), prune("11")));
+    assert_eq!(
+        a.bytes().as_ptr(),
+        b.bytes().as_ptr(),
+        "one encoding, shared"
+    );
+    // A new message's duplicate, later: a frame of its own, timed then.
+    recv(&mut s, 1, broadcast("a", ID2, Some(0)), 20);
+    s.conns.get_mut(&ConnId(2)).unwrap().tree.eager = true;
+    let later = recv(&mut s, 2, broadcast("a", ID2, Some(3)), 30);
+    let c = frame_of(&later);
+    assert_eq!(c, prune("30"));
+    assert_ne!(c.bytes().as_ptr(), a.bytes().as_ptr());
+}
+
 /// `lazy_fanout` bounds how many lazy links hear of each message.
 #[test]
 fn announcements_are_bounded_by_fanout() {
