@@ -99,12 +99,19 @@ fn tree_keeps_delivery_under_crashes() {
         latency: "2ms..9ms".parse().unwrap(),
         ..SimParams::default()
     };
+    let report = run_tree_with_crashes(&params);
+    assert!(report.traffic.nodes_stopped > 0);
+}
+
+/// Runs `params` (a tree: the default) and checks that every survivor
+/// connected to the sender at send delivered every broadcast, once.
+fn run_tree_with_crashes(params: &SimParams) -> peerchat::sim::Report {
     assert_eq!(params.broadcast, BroadcastMode::Tree);
-    let report = workload::run(&params).unwrap();
+    let report = workload::run(params).unwrap();
     assert!(report.passed(), "{report}");
     assert_eq!(report.deliveries.delivery_ratio_survivors, 1.0, "{report}");
     assert_eq!(report.deliveries.duplicates_delivered, 0);
-    assert!(report.traffic.nodes_stopped > 0);
+    report
 }
 
 /// W1 with 10% of the nodes crashing during the broadcasts, in a tree: a
@@ -122,11 +129,7 @@ fn tree_w1_with_crashes_is_checked_once_repaired() {
         latency: "2ms..10ms".parse().unwrap(),
         ..SimParams::default()
     };
-    assert_eq!(params.broadcast, BroadcastMode::Tree);
-    let report = workload::run(&params).unwrap();
-    assert!(report.passed(), "{report}");
-    assert_eq!(report.deliveries.delivery_ratio_survivors, 1.0, "{report}");
-    assert_eq!(report.deliveries.duplicates_delivered, 0);
+    let report = run_tree_with_crashes(&params);
     assert_eq!(report.traffic.nodes_stopped, 100);
 }
 
