@@ -1,6 +1,5 @@
 //! The peer table: who this node knows, where they listen, and on which connection.
 
-use super::small_map::SmallMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use super::caps::Caps;
 use super::clock::Instant;
 use super::event::ConnId;
 use super::identity::NodeKey;
+use super::small_map::SmallMap;
 use super::wire::{PeerAddr, PeerId};
 
 /// Where a peer sits in the table: its name and, where known, its key (the
@@ -116,19 +116,15 @@ impl PeerEntry {
 
     /// Sets [`PeerEntry::local`] (allocating only for a value).
     pub fn set_local(&mut self, local: Option<SocketAddr>) {
-        match (&mut self.ends, local) {
-            (Some(e), _) => e.local = local,
-            (None, None) => {}
-            (None, Some(_)) => self.ends = Some(Box::new(PeerEnds { local, key: None })),
+        if local.is_some() || self.ends.is_some() {
+            self.ends.get_or_insert_default().local = local;
         }
     }
 
     /// Sets [`PeerEntry::key`] (allocating only for a value).
     pub fn set_key(&mut self, key: Option<NodeKey>) {
-        match (&mut self.ends, key) {
-            (Some(e), _) => e.key = key,
-            (None, None) => {}
-            (None, Some(_)) => self.ends = Some(Box::new(PeerEnds { local: None, key })),
+        if key.is_some() || self.ends.is_some() {
+            self.ends.get_or_insert_default().key = key;
         }
     }
 

@@ -67,8 +67,7 @@ impl<K: Ord, V> SmallMap<K, V> {
         match self.find(&key) {
             Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
             Err(i) => {
-                self.grow();
-                self.entries.insert(i, (key, value));
+                self.insert_at(i, key, value);
                 None
             }
         }
@@ -85,21 +84,22 @@ impl<K: Ord, V> SmallMap<K, V> {
         let i = match self.find(&key) {
             Ok(i) => i,
             Err(i) => {
-                self.grow();
-                self.entries.insert(i, (key, make()));
+                self.insert_at(i, key, make());
                 i
             }
         };
         &mut self.entries[i].1
     }
 
-    /// Room for one more entry: exactly one up to [`EXACT_GROWTH_MAX`].
-    fn grow(&mut self) {
+    /// Puts a new entry at position `i`, growing by exactly one slot up to
+    /// [`EXACT_GROWTH_MAX`] entries.
+    fn insert_at(&mut self, i: usize, key: K, value: V) {
         if self.entries.len() < EXACT_GROWTH_MAX {
             self.entries.reserve_exact(1);
         } else {
             self.entries.reserve(1);
         }
+        self.entries.insert(i, (key, value));
     }
 
     /// Takes the value under `key` out.
@@ -137,7 +137,7 @@ impl<K, V> SmallMap<K, V> {
 
     /// The entries in key order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> + ExactSizeIterator {
-        self.entries.iter().map(|(k, v)| (k, v))
+        self.into_iter()
     }
 
     /// The entries in key order, values changeable.

@@ -82,7 +82,7 @@ impl Conn {
 
     /// Records the key the link's secure handshake proved.
     fn set_key(&mut self, key: NodeKey) {
-        self.ends.get_or_insert_with(Default::default).key = Some(key);
+        self.ends.get_or_insert_default().key = Some(key);
     }
 }
 

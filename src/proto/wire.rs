@@ -21,7 +21,8 @@ pub const PROTOCOL_VERSION: u32 = 4;
 /// Shared, not copied: the connection, the peer table and every frame a
 /// node builds name the same peer, and a clone costs a reference count
 /// (a simulated million nodes keep each name several times).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct PeerId(Arc<str>);
 
 impl PeerId {
@@ -33,18 +34,6 @@ impl PeerId {
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl Serialize for PeerId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for PeerId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(PeerId::new)
     }
 }
 

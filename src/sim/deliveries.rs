@@ -48,6 +48,17 @@ struct Sent {
     checked: bool,
 }
 
+impl Sent {
+    /// Of the nodes connected at send, those running now (`running`), its
+    /// sender aside, and how many of them delivered it.
+    fn survivors(&self, running: &Bitset) -> (u64, u64) {
+        let sender_in = u64::from(self.reach.get(self.sender));
+        let sender_survives = sender_in.min(u64::from(running.get(self.sender)));
+        let survivors = self.reach.count_and(&[running]) - sender_survives;
+        (survivors, self.reach.count_and(&[running, &self.delivered]))
+    }
+}
+
 /// Every broadcast of a run, who delivered it and when, and what the checks found.
 #[derive(Debug)]
 pub(crate) struct DeliveryLog {
@@ -202,9 +213,8 @@ impl DeliveryLog {
     /// its reach at send that is running now (`running`), its sender aside.
     pub(crate) fn unchecked_complete(&self, running: &Bitset) -> bool {
         self.sent.iter().filter(|s| !s.checked).all(|s| {
-            let sender_survives = u64::from(s.reach.get(s.sender) && running.get(s.sender));
-            let survivors = s.reach.count_and(&[running]) - sender_survives;
-            s.reach.count_and(&[running, &s.delivered]) == survivors
+            let (survivors, survivors_got) = s.survivors(running);
+            survivors_got == survivors
         })
     }
 
@@ -227,9 +237,7 @@ impl DeliveryLog {
         let sender_in = u64::from(s.reach.get(s.sender));
         let expected = s.reach.count() - sender_in;
         let got = s.reach.count_and(&[&s.delivered]);
-        let sender_survives = sender_in.min(u64::from(running.get(s.sender)));
-        let survivors = s.reach.count_and(&[running]) - sender_survives;
-        let survivors_got = s.reach.count_and(&[running, &s.delivered]);
+        let (survivors, survivors_got) = s.survivors(running);
         let missing: Vec<u32> = strict.map_or_else(Vec::new, |now| {
             now.minus(&s.delivered)
                 .filter(|&i| i != s.sender)

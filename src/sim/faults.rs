@@ -169,13 +169,18 @@ impl Network {
         seen
     }
 
+    /// The nodes running now (not crashed).
+    pub(super) fn running(&self) -> Bitset {
+        Bitset::from_fn(self.nodes.len(), |i| self.nodes[i].state.is_some())
+    }
+
     /// Checks every broadcast not yet checked: each node still connected to its
     /// sender must have delivered it. Connected means reachable now along
     /// registered links, and the check is made only when no node registered a
     /// peer since the broadcast was sent, so every such path existed during
     /// its whole flood.
     pub fn check_broadcasts(&mut self) {
-        let alive = Bitset::from_fn(self.nodes.len(), |i| self.nodes[i].state.is_some());
+        let alive = self.running();
         for b in self.tracker.log.unchecked() {
             let (sender, grown) = self.tracker.sender_of(b);
             let now_reach = if grown {

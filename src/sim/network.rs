@@ -331,9 +331,7 @@ impl Network {
             if !pending {
                 return Ok(());
             }
-            let running =
-                super::reach::Bitset::from_fn(self.nodes.len(), |i| self.nodes[i].state.is_some());
-            if self.tracker.log.unchecked_complete(&running) {
+            if self.tracker.log.unchecked_complete(&self.running()) {
                 return Ok(());
             }
             match self.queue.next_time() {

@@ -80,7 +80,6 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Events queued.
     /// Drops the spare buckets (after a burst, such as the setup's
     /// handshakes, whose buckets later traffic does not need).
     pub(crate) fn release_spares(&mut self) {
@@ -88,6 +87,7 @@ impl<T> Queue<T> {
         self.spare_events = 0;
     }
 
+    /// Events queued.
     pub(crate) fn len(&self) -> usize {
         self.len
     }
